@@ -1,0 +1,88 @@
+"""`alpr-proxy` command line (SPEC §2): parses the subcommand and hands over, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alpr-proxy", description="Policy-enforcing, audited access proxy for ALPR reads."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run a self-contained demo on an embedded PostgreSQL")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--data-dir", default=None, help="where the demo keeps its database and keys")
+    p.add_argument("--once", action="store_true",
+                   help="run the example searches, print them, and exit (used by the tests)")
+
+    p = sub.add_parser("serve", help="run the production server")
+    p.add_argument("--config", required=True)
+
+    p = sub.add_parser("migrate", help="apply sql/ migrations to the store and audit databases")
+    p.add_argument("--config", required=True)
+
+    p = sub.add_parser("policy", help="policy tools")
+    psub = p.add_subparsers(dest="policy_command", required=True)
+    pc = psub.add_parser("check", help="validate a policy file")
+    pc.add_argument("file")
+
+    p = sub.add_parser("keygen", help="make an Ed25519 log-signing key")
+    p.add_argument("--name", required=True, help="the key name, usually the log origin")
+    p.add_argument("--out", required=True, help="file to write the private key to (mode 0600)")
+
+    p = sub.add_parser("token", help="mint a development token with auth.dev_private_key_file")
+    p.add_argument("--config", required=True)
+    p.add_argument("--sub", required=True)
+    p.add_argument("--ori", required=True)
+    p.add_argument("--roles", required=True, help="comma-separated, e.g. investigator,auditor")
+    p.add_argument("--ttl", default="1h")
+
+    p = sub.add_parser("audit", help="audit log tools")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    av = asub.add_parser("verify", help="verify the audit log end to end")
+    av.add_argument("--config", required=True)
+    av.add_argument("--key", default=None, help="verifier key (name+hexhash+base64key)")
+    av.add_argument("--checkpoint", default=None, help="a checkpoint kept outside the database")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imported lazily so `alpr-proxy policy check` does not pay for aiohttp and asyncpg.
+    if args.command == "demo":
+        from proxy.cli.demo import run_demo
+
+        return run_demo(port=args.port, data_dir=args.data_dir, once=args.once)
+    if args.command == "serve":
+        from proxy.cli.serve import serve
+
+        return serve(args.config)
+    if args.command == "migrate":
+        from proxy.cli.migrate import migrate_command
+
+        return migrate_command(args.config)
+    if args.command == "policy":
+        from proxy.cli.policy import check
+
+        return check(args.file)
+    if args.command == "keygen":
+        from proxy.cli.keys import keygen
+
+        return keygen(args.name, args.out)
+    if args.command == "token":
+        from proxy.cli.keys import token
+
+        return token(args.config, sub=args.sub, ori=args.ori, roles=args.roles, ttl=args.ttl)
+    if args.command == "audit":
+        from proxy.cli.audit import verify_command
+
+        return verify_command(args.config, key=args.key, checkpoint=args.checkpoint)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

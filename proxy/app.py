@@ -1,0 +1,114 @@
+"""create_app(settings): state, resources (opened in cleanup_ctx), middleware and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import web
+
+from proxy.audit.writer import AuditWriter
+from proxy.auth.keys import key_source_from_config
+from proxy.auth.tokens import TokenVerifier
+from proxy.http import health, log, search
+from proxy.http.middlewares import request_context
+from proxy.keys import (
+    AUDIT_POOL,
+    AUDIT_WRITER,
+    AUTH_FAILURE_LIMITER,
+    CLOCK,
+    POLICY,
+    SEARCH_LIMITER,
+    SETTINGS,
+    STORE_POOL,
+    VERIFIER,
+)
+from proxy.policy_file import PolicyHolder, load_policy_file
+from proxy.ratelimit import TokenBuckets
+from proxy.settings import Settings
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -> web.Application:
+    """Build the application. The policy is loaded and validated here, so an invalid policy
+    stops the server before it binds a port."""
+    policy = load_policy_file(settings.policy.file)
+    app = web.Application(
+        middlewares=[request_context], client_max_size=settings.server.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[POLICY] = PolicyHolder(policy, settings.policy.file)
+    app[SEARCH_LIMITER] = TokenBuckets(policy.settings.rate_limit_per_minute)
+    app[AUTH_FAILURE_LIMITER] = TokenBuckets(settings.auth.auth_failure_entries_per_minute)
+    app.cleanup_ctx.extend([_store_pool, _audit, _token_verifier])
+    app.router.add_post("/v1/search", search.search)
+    app.router.add_get("/v1/log/entries/{index}", log.entry)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics_endpoint)
+    app.router.add_get("/openapi.json", health.openapi)
+    return app
+
+
+async def _store_pool(app: web.Application) -> AsyncIterator[None]:
+    db = app[SETTINGS].database
+    async with asyncpg.create_pool(
+        db.store_dsn,
+        min_size=1,
+        max_size=db.store_pool_size,
+        timeout=db.connect_timeout_s,
+        command_timeout=db.statement_timeout_s,
+        # Belt and braces on top of the read-only role: no session can write the store.
+        server_settings={"default_transaction_read_only": "on", "application_name": "alpr-proxy"},
+    ) as pool:
+        app[STORE_POOL] = pool
+        yield
+
+
+async def _audit(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = settings.database
+    async with asyncpg.create_pool(
+        db.audit_dsn,
+        min_size=1,
+        max_size=db.audit_pool_size,
+        timeout=db.connect_timeout_s,
+        command_timeout=db.statement_timeout_s,
+        # Durability is the point: never let a server default make commits asynchronous.
+        server_settings={"synchronous_commit": "on", "application_name": "alpr-proxy-audit"},
+    ) as pool:
+        app[AUDIT_POOL] = pool
+        writer = AuditWriter(
+            pool,
+            max_batch=settings.log.max_batch,
+            max_queue=settings.log.max_queue,
+            wait_timeout_s=settings.server.audit_wait_timeout_s,
+        )
+        await writer.start()
+        app[AUDIT_WRITER] = writer
+        try:
+            yield
+        finally:
+            await writer.close()
+
+
+async def _token_verifier(app: web.Application) -> AsyncIterator[None]:
+    auth = app[SETTINGS].auth
+    source = key_source_from_config(auth.jwks_url, auth.jwks_file, auth.public_key_file)
+    await source.start()
+    app[VERIFIER] = TokenVerifier(
+        source,
+        issuer=auth.issuer,
+        audience=auth.audience,
+        algorithms=auth.algorithms,
+        leeway_s=auth.leeway_s,
+    )
+    try:
+        yield
+    finally:
+        await source.close()

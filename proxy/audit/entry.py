@@ -1,0 +1,100 @@
+"""Audit entries (SPEC §8): plain dicts in, canonical JSON bytes out.
+
+Canonical form: UTF-8, keys sorted at every level, no insignificant whitespace. The bytes are
+what gets hashed into the Merkle tree and stored, so they are produced exactly once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from proxy.model import Principal
+
+_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(entry, option=_OPTS)
+
+
+def timestamp(at: datetime) -> str:
+    """RFC 3339, UTC, microseconds, `Z`: one spelling, so equal times give equal bytes."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One entry ready to append: its canonical bytes plus columns derived for queries."""
+
+    body: bytes
+    event: str
+    request_id: str | None
+    agency: str | None
+    decision: str | None
+    reason: str | None
+
+
+def _principal_fields(p: Principal) -> dict[str, Any]:
+    return {"subject": p.sub, "agency": p.ori, "roles": sorted(p.roles)}
+
+
+def search_entry(
+    *,
+    at: datetime,
+    request_id: str,
+    principal: Principal,
+    client: str | None,
+    query: Any,
+    decision: str,
+    reason: str | None,
+    policy_version: str,
+    outcome: Mapping[str, Any] | None,
+) -> Record:
+    """A `search` entry. `query` is the body exactly as asked (parsed JSON, or a note that it
+    was not JSON); purpose, case number, justification and on_behalf_of are lifted out of it
+    so oversight can filter on them without re-parsing the query."""
+    asked = query if isinstance(query, dict) else {}
+    obo = asked.get("on_behalf_of")
+    entry: dict[str, Any] = {
+        "event": "search",
+        "time": timestamp(at),
+        "request_id": request_id,
+        **_principal_fields(principal),
+        "on_behalf_of": obo if isinstance(obo, dict) else None,
+        "client": client,
+        "query": query,
+        "purpose": _str_or_none(asked.get("purpose")),
+        "case_number": _str_or_none(asked.get("case_number")),
+        "justification": _str_or_none(asked.get("justification")),
+        "decision": decision,
+        "reason": reason,
+        "policy_version": policy_version,
+        "outcome": dict(outcome) if outcome is not None else None,
+    }
+    return Record(canonical(entry), "search", request_id, principal.ori, decision, reason)
+
+
+def auth_failure_entry(
+    *, at: datetime, request_id: str, client: str | None, method: str, path: str, reason: str
+) -> Record:
+    entry = {
+        "event": "auth_failure",
+        "time": timestamp(at),
+        "request_id": request_id,
+        "client": client,
+        "method": method,
+        "path": path,
+        "decision": "refused",
+        "reason": "unauthenticated",
+        "detail": reason,
+    }
+    return Record(canonical(entry), "auth_failure", request_id, None, "refused", "unauthenticated")
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,30 @@
+"""Authentication: key sources and bearer-token verification (SPEC §5)."""
+
+from __future__ import annotations
+
+from proxy.auth.keys import (
+    JwksFileSource,
+    JwksUrlSource,
+    KeyNotFound,
+    KeySetUnavailable,
+    KeySource,
+    PemKeySource,
+    PublicKey,
+    key_source_from_config,
+)
+from proxy.auth.tokens import TokenVerifier, generate_dev_keypair, mint_token, parse_ttl
+
+__all__ = [
+    "JwksFileSource",
+    "JwksUrlSource",
+    "KeyNotFound",
+    "KeySetUnavailable",
+    "KeySource",
+    "PemKeySource",
+    "PublicKey",
+    "TokenVerifier",
+    "generate_dev_keypair",
+    "key_source_from_config",
+    "mint_token",
+    "parse_ttl",
+]

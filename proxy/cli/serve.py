@@ -1,0 +1,80 @@
+"""`alpr-proxy serve --config FILE`: one process, or `workers` processes sharing the port."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from types import FrameType
+
+from aiohttp import web
+
+from proxy.app import create_app
+from proxy.logs import configure_logging
+from proxy.policy.document import PolicyError
+from proxy.settings import Settings, SettingsError, load_settings
+
+
+def _new_loop() -> object:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        import asyncio
+
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_worker(settings: Settings, *, reuse_port: bool) -> None:
+    app = create_app(settings)
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        reuse_port=reuse_port,
+        access_log=None,  # one structured line per request comes from our middleware
+        print=None,
+        loop=_new_loop(),  # type: ignore[arg-type]
+        shutdown_timeout=30,
+    )
+
+
+def _worker_main(config: str) -> None:
+    configure_logging()
+    run_worker(load_settings(config), reuse_port=True)
+
+
+def serve(config: str) -> int:
+    configure_logging()
+    log = logging.getLogger("alpr_proxy")
+    try:
+        settings = load_settings(config)
+        if settings.server.workers == 1:
+            log.info("serving on %s:%d", settings.server.host, settings.server.port)
+            run_worker(settings, reuse_port=False)
+            return 0
+        create_app(settings)  # validate config and policy before forking anything
+    except (SettingsError, PolicyError, OSError, ValueError) as exc:
+        print(f"alpr-proxy serve: {exc}", file=sys.stderr)
+        return 2
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker_main, args=(config,), name=f"alpr-proxy-worker-{i}")
+        for i in range(settings.server.workers)
+    ]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        # Each worker shuts down gracefully on the same signal (aiohttp's run_app handles it).
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    return max((p.exitcode or 0) for p in procs)

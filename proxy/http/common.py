@@ -1,0 +1,63 @@
+"""Helpers every handler shares: JSON responses, the clock, authentication with auditing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy import metrics
+from proxy.audit.entry import auth_failure_entry
+from proxy.errors import ProxyError
+from proxy.keys import AUDIT_WRITER, AUTH_FAILURE_LIMITER, CLOCK, REQUEST_ID, VERIFIER
+from proxy.model import Principal
+
+_JSON_OPTS = orjson.OPT_UTC_Z
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data, option=_JSON_OPTS), status=status, content_type="application/json"
+    )
+
+
+def request_id(request: web.Request) -> str:
+    return request[REQUEST_ID]
+
+
+async def authenticate(request: web.Request, roles: Iterable[str] = ()) -> Principal:
+    """The caller's verified identity, or 401 (audited, capped per client address).
+
+    With `roles`, the caller must hold at least one of them, else 403 forbidden_role.
+    """
+    app = request.app
+    try:
+        principal = await app[VERIFIER].verify(request.headers.get("Authorization"))
+    except ProxyError as exc:
+        metrics.AUTH_FAILURES.inc()
+        audit_index = None
+        client = request.remote or "unknown"
+        if app[AUTH_FAILURE_LIMITER].allow(client):
+            record = auth_failure_entry(
+                at=app[CLOCK](),
+                request_id=request_id(request),
+                client=request.remote,
+                method=request.method,
+                path=request.path,
+                reason=exc.message,
+            )
+            try:
+                audit_index = await app[AUDIT_WRITER].append(record)
+            except ProxyError:
+                audit_index = None  # nothing is disclosed by a 401, so it is still answered
+        else:
+            metrics.AUTH_FAILURES_UNLOGGED.inc()
+        raise ProxyError("unauthenticated", exc.message, audit_index=audit_index) from None
+    wanted = set(roles)
+    if wanted and not (principal.roles & wanted):
+        raise ProxyError(
+            "forbidden_role", f"this endpoint needs one of the roles: {', '.join(sorted(wanted))}"
+        )
+    return principal

@@ -1,0 +1,75 @@
+"""One middleware: request id, the SPEC's error envelope for every failure, one log line.
+
+Errors of every kind (ProxyError, aiohttp's HTTP exceptions, bugs) leave as
+{"error": {"code", "message", "audit_index"?}}; a bug becomes 500 internal_error without
+details, so a stack trace never reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from time import perf_counter
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from proxy.errors import ErrorCode, ProxyError
+from proxy.http.common import json_response
+from proxy.keys import REQUEST_ID
+
+log = logging.getLogger("alpr_proxy.http")
+
+_HTTP_CODES: dict[int, ErrorCode] = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "invalid_request",
+}
+
+
+def error_response(exc: ProxyError) -> web.Response:
+    error: dict[str, object] = {"code": exc.code, "message": exc.message}
+    if exc.audit_index is not None:
+        error["audit_index"] = exc.audit_index
+    response = json_response({"error": error}, status=exc.status)
+    if exc.code == "unauthenticated":
+        response.headers["WWW-Authenticate"] = 'Bearer realm="alpr-proxy"'
+    return response
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = uuid.uuid4().hex
+    request[REQUEST_ID] = rid
+    started = perf_counter()
+    response: web.StreamResponse
+    code = None
+    try:
+        response = await handler(request)
+    except ProxyError as exc:
+        code = exc.code
+        response = error_response(exc)
+    except web.HTTPException as exc:
+        code = _HTTP_CODES.get(exc.status, "invalid_request")
+        response = error_response(ProxyError(code, exc.reason, status=exc.status))
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": rid})
+        code = "internal_error"
+        response = error_response(ProxyError("internal_error", "internal error"))
+    response.headers["X-Request-Id"] = rid
+    response.headers.setdefault("Cache-Control", "no-store")
+    log.info(
+        "request",
+        extra={
+            "request_id": rid,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "code": code,
+            "duration_ms": round((perf_counter() - started) * 1000, 3),
+        },
+    )
+    return response

@@ -1,0 +1,164 @@
+"""`POST /v1/search`: authenticate → parse → decide (pure) → query → filter → audit → respond.
+
+Every request that carries a valid token produces exactly one audit entry, allowed or refused,
+and nothing is sent until that entry has committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from time import perf_counter
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from proxy import metrics
+from proxy.audit.entry import search_entry
+from proxy.errors import ErrorCode, ProxyError
+from proxy.http.common import authenticate, json_response, request_id
+from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE_POOL
+from proxy.model import Principal
+from proxy.policy.evaluate import Allowed, Refused, decide
+from proxy.request import decode_body, parse_search
+from proxy.store import reads as store
+
+_WITHHELD = ("retention", "sensitive_location", "sharing")
+
+
+async def search(request: web.Request) -> web.Response:
+    app = request.app
+    started = perf_counter()
+    principal = await authenticate(request)
+    metrics.STAGE_SECONDS.labels("auth").observe(perf_counter() - started)
+    now = app[CLOCK]()
+    policy = app[POLICY].current  # one policy object for the whole request
+
+    async def refused(
+        code: ErrorCode, message: str, asked: Any, *, status: int | None = None
+    ) -> ProxyError:
+        """Audit the refusal; return the error to raise (it names the entry's index)."""
+        record = search_entry(
+            at=now, request_id=request_id(request), principal=principal, client=request.remote,
+            query=asked, decision="refused", reason=code, policy_version=policy.version,
+            outcome=None,
+        )
+        index = await app[AUDIT_WRITER].append(record)
+        metrics.SEARCHES.labels("refused", code).inc()
+        return ProxyError(code, message, audit_index=index, status=status)
+
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = app[SETTINGS].server.max_body_bytes
+        raise await refused(
+            "invalid_request", f"body larger than {limit} bytes", {"invalid_body": "too large"},
+            status=413,
+        ) from None
+
+    t = perf_counter()
+    try:
+        asked = decode_body(body)
+    except ProxyError as exc:
+        invalid = {"invalid_body": body[:512].decode("utf-8", "replace")}
+        raise await refused(exc.code, exc.message, invalid) from None
+    try:
+        query = parse_search(asked)
+    except ProxyError as exc:
+        raise await refused(exc.code, exc.message, asked) from None
+
+    if not app[SEARCH_LIMITER].allow(f"{principal.ori}\x00{principal.sub}"):
+        raise await refused("rate_limited", "per-user search budget exhausted; try again later", asked)
+
+    decision = decide(principal, query, policy, now)
+    metrics.STAGE_SECONDS.labels("policy").observe(perf_counter() - t)
+    if isinstance(decision, Refused):
+        raise await refused(decision.code, decision.message, asked)
+
+    t = perf_counter()
+    try:
+        assert query.plate is not None  # noqa: S101 - parse_search guarantees it for type plate
+        rows = await store.exact_plate(
+            app[STORE_POOL], query.plate, query.plate_state, query.from_, query.to
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise await _store_failed(request, principal, asked, policy.version, now, exc) from None
+    metrics.STAGE_SECONDS.labels("store").observe(perf_counter() - t)
+
+    t = perf_counter()
+    reads, outcome = _disclose(rows, decision)
+    metrics.STAGE_SECONDS.labels("filter").observe(perf_counter() - t)
+
+    t = perf_counter()
+    record = search_entry(
+        at=now, request_id=request_id(request), principal=principal, client=request.remote,
+        query=asked, decision="allowed", reason=None, policy_version=policy.version,
+        outcome=outcome,
+    )
+    index = await app[AUDIT_WRITER].append(record)
+    metrics.STAGE_SECONDS.labels("audit").observe(perf_counter() - t)
+    metrics.SEARCHES.labels("allowed", "").inc()
+    metrics.READS.labels("returned").inc(outcome["returned"])
+    for reason, n in outcome["withheld"].items():
+        if n:
+            metrics.READS.labels(reason).inc(n)
+    return json_response({
+        "audit_index": index,
+        "request_id": request_id(request),
+        "policy_version": policy.version,
+        "reads": reads,
+        "truncated": outcome["truncated"],
+    })
+
+
+def _disclose(
+    rows: Sequence[asyncpg.Record], decision: Allowed
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Filter read by read; rows arrive newest first. Count every withheld read by reason."""
+    withhold = decision.disclosure.withhold_reason
+    limit = decision.max_results
+    withheld = dict.fromkeys(_WITHHELD, 0)
+    by_owner: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    disclosable = 0
+    for row in rows:
+        owner = row[7]
+        reason = withhold(owner, row[3], row[4], row[5])
+        if reason is not None:
+            withheld[reason] += 1
+            continue
+        disclosable += 1
+        if disclosable > limit:
+            continue
+        by_owner[owner] = by_owner.get(owner, 0) + 1
+        out.append({
+            "id": row[0], "plate": row[1], "plate_state": row[2], "observed_at": row[3],
+            "lat": row[4], "lon": row[5], "camera_id": row[6], "agency": owner,
+        })
+    outcome = {
+        "matched": len(rows),
+        "returned": len(out),
+        "truncated": disclosable > limit,
+        "withheld": withheld,
+        "disclosed_by_owner": by_owner,
+    }
+    return out, outcome
+
+
+async def _store_failed(
+    request: web.Request, principal: Principal, asked: Any, version: str, now: Any,
+    exc: BaseException,
+) -> ProxyError:
+    """The store failed: audit the attempt (nothing was disclosed), then answer 503."""
+    app = request.app
+    record = search_entry(
+        at=now, request_id=request_id(request), principal=principal, client=request.remote,
+        query=asked, decision="error", reason="store_unavailable", policy_version=version,
+        outcome=None,
+    )
+    index = await app[AUDIT_WRITER].append(record)
+    metrics.SEARCHES.labels("error", "store_unavailable").inc()
+    return ProxyError(
+        "store_unavailable", f"the plate-read store is unavailable ({type(exc).__name__})",
+        audit_index=index,
+    )

@@ -1,0 +1,28 @@
+"""Every piece of application state, under a typed web.AppKey (aiohttp's recommended way)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+
+from proxy.audit.writer import AuditWriter
+from proxy.auth.tokens import TokenVerifier
+from proxy.policy_file import PolicyHolder
+from proxy.ratelimit import TokenBuckets
+from proxy.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
+STORE_POOL = web.AppKey("store_pool", asyncpg.Pool)
+AUDIT_POOL = web.AppKey("audit_pool", asyncpg.Pool)
+AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+POLICY = web.AppKey("policy", PolicyHolder)
+SEARCH_LIMITER = web.AppKey("search_limiter", TokenBuckets)
+AUTH_FAILURE_LIMITER = web.AppKey("auth_failure_limiter", TokenBuckets)
+
+# Per-request state.
+REQUEST_ID = web.RequestKey("request_id", str)

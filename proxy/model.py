@@ -1,0 +1,67 @@
+"""Plain data shared by every layer: who is asking, what they asked, what the store holds.
+
+Nothing here does I/O, so the pure policy package may import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+QueryType = Literal["plate", "partial_plate", "area"]
+ROLES = frozenset({"investigator", "auditor", "oversight", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller, from a verified JWT."""
+
+    sub: str
+    ori: str
+    roles: frozenset[str]
+    expires_at: float  # the token's `exp`, seconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class OnBehalfOf:
+    ori: str
+    person: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    lat: float
+    lon: float
+    radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A parsed, normalised `POST /v1/search` body (SPEC §6)."""
+
+    type: QueryType
+    from_: datetime  # timezone-aware
+    to: datetime  # timezone-aware, >= from_
+    purpose: str
+    case_number: str | None = None
+    justification: str | None = None
+    on_behalf_of: OnBehalfOf | None = None
+    plate: str | None = None  # normalised; set when type == "plate"
+    plate_state: str | None = None
+    pattern: str | None = None  # normalised; set when type == "partial_plate"
+    area: Area | None = None  # set when type == "area"
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One row of `alpr.reads` (SPEC §4)."""
+
+    id: int
+    plate: str
+    plate_state: str | None
+    observed_at: datetime
+    lat: float
+    lon: float
+    camera_id: str
+    agency_ori: str

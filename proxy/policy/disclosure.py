@@ -1,0 +1,110 @@
+"""Which reads of an allowed search may be disclosed (SPEC §7), row by row.
+
+``Disclosure.withhold_reason`` is called for every candidate read, so everything that depends
+only on the search (retention cutoff, recipients, purpose, today's date) is fixed when the
+``Disclosure`` is built, and the sharing verdict is computed once per owning agency and cached.
+
+Checks, first hit wins: ``retention`` (observed before ``now - retention_days``; a read exactly
+at the cutoff is kept), then ``sharing``, then ``sensitive_location`` (only when the purpose
+says ``withhold``; a location counts if it was active when the read was *taken*).
+
+Sharing: a read is disclosed only if every recipient is the read's owner or is admitted by one of
+the owner's applicable rules. A rule applies while today (UTC) is on or before ``expires`` and
+only for the purposes it lists (or ``"*"``). An owner that is not in the policy has no rules,
+so it shares with nobody but itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from proxy.policy.document import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
+
+WithholdReason = Literal["retention", "sharing", "sensitive_location"]
+
+
+def rule_applies(rule: SharingRule, purpose_code: str, today: date) -> bool:
+    if rule.expires is not None and today > rule.expires:
+        return False
+    return purpose_code in rule.purposes or ALL_PURPOSES in rule.purposes
+
+
+def rule_admits(rule: SharingRule, agency: Agency) -> bool:
+    # The immigration exclusion beats everything, including naming the agency in to_agencies.
+    if rule.exclude_immigration_enforcement and agency.immigration_enforcement:
+        return False
+    if agency.ori in rule.to_agencies:
+        return True
+    return agency.kind in rule.to_kinds and (not rule.to_states or agency.state in rule.to_states)
+
+
+def admits(
+    policy: Policy, owner: str, recipient_ori: str, purpose_code: str, today: date
+) -> SharingRule | None:
+    """The first of ``owner``'s rules admitting ``recipient_ori`` for the purpose today, or None.
+
+    An owner's access to its own reads is not a rule, so this returns None for it; callers
+    treat ``recipient_ori == owner`` separately.
+    """
+    agency = policy.agencies.get(recipient_ori)
+    if agency is None:
+        return None
+    for rule in policy.rules_by_owner.get(owner, ()):
+        if rule_applies(rule, purpose_code, today) and rule_admits(rule, agency):
+            return rule
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    policy: Policy
+    recipients: tuple[str, ...]
+    purpose: Purpose
+    now: datetime
+    retention_cutoff: datetime
+    today: date  # UTC date of `now`, for rule expiry
+    withhold_sensitive: bool  # purpose withholds and there are locations to check
+    # owner ORI -> may every recipient see its reads? Filled lazily; never shared across searches.
+    _shared: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls, policy: Policy, recipients: tuple[str, ...], purpose: Purpose, now: datetime
+    ) -> Disclosure:
+        return cls(
+            policy=policy,
+            recipients=recipients,
+            purpose=purpose,
+            now=now,
+            retention_cutoff=now - timedelta(days=policy.settings.retention_days),
+            today=now.astimezone(UTC).date(),
+            withhold_sensitive=purpose.sensitive_locations == "withhold"
+            and len(policy.geofence) > 0,
+        )
+
+    def shares(self, owner: str) -> bool:
+        """Whether ``owner``'s reads may go to every recipient of this search."""
+        ok = self._shared.get(owner)
+        if ok is None:
+            ok = all(
+                r == owner
+                or admits(self.policy, owner, r, self.purpose.code, self.today) is not None
+                for r in self.recipients
+            )
+            self._shared[owner] = ok
+        return ok
+
+    def withhold_reason(
+        self, owner: str, observed_at: datetime, lat: float, lon: float
+    ) -> WithholdReason | None:
+        """Why this read must be withheld, or None to disclose it."""
+        if observed_at < self.retention_cutoff:
+            return "retention"
+        if not self.shares(owner):
+            return "sharing"
+        geofence = self.policy.geofence
+        if self.withhold_sensitive and geofence.contains(lat, lon, observed_at) is not None:
+            return "sensitive_location"
+        return None

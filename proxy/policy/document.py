@@ -1,0 +1,282 @@
+"""The policy document (SPEC §7): TOML bytes in, a validated, immutable ``Policy`` out.
+
+Validation is strict and exhaustive: ``parse_policy`` reports *every* problem it finds, each with
+the path of the field (``agencies[2].kind``), and rejects unknown keys everywhere, because a typo
+in a security policy must neither silently widen nor silently narrow it.
+
+Defaults for keys SPEC's example leaves out (anything not listed here is required):
+
+* ``[settings]``: ``prohibited_terms`` defaults to ``[]``.
+* ``[[agencies]]``: ``state`` may be omitted (e.g. federal agencies); such an agency is never
+  admitted by a rule that lists ``to_states``. ``immigration_enforcement`` defaults to false.
+* ``[[purposes]]``: ``description`` defaults to ``""`` and ``prohibited`` to false. A prohibited
+  purpose needs nothing else. Otherwise ``max_lookback_days`` is required, ``case_number``
+  defaults to ``"required"``, ``query_types`` to ``["plate"]`` and ``sensitive_locations`` to
+  ``"withhold"``; ``area_max_radius_m`` and ``area_max_window_hours`` are required when
+  ``query_types`` includes ``"area"``.
+* ``[[sharing]]``: ``owner`` and ``purposes`` are required (no implicit ``"*"``);
+  ``to_kinds``, ``to_states`` and ``to_agencies`` default to ``[]`` but a rule must admit
+  someone (``to_kinds`` or ``to_agencies``), and ``to_states`` needs ``to_kinds``;
+  ``exclude_immigration_enforcement`` defaults to **true** (the safe side); no ``expires`` means
+  the rule does not expire.
+* ``[[sensitive_locations]]``: exactly one of ``circle`` / ``polygon``; ``active_from`` and
+  ``active_until`` are optional, independently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from types import MappingProxyType
+from typing import Any, Literal, cast
+
+from proxy.policy._reader import FieldError, Reader
+from proxy.policy.geofence import (
+    LOCATION_KEYS,
+    GeofenceIndex,
+    SensitiveLocation,
+    parse_location,
+)
+from proxy.policy.text import TermMatcher, compile_terms, term_pattern
+
+AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
+KINDS: frozenset[str] = frozenset({"local", "state", "federal", "tribal", "private"})
+QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})
+ALL_PURPOSES = "*"
+
+
+class PolicyError(Exception):
+    """The policy is invalid; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: tuple[FieldError, ...]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    retention_days: int
+    max_results: int
+    justification_min_chars: int
+    prohibited_terms: tuple[str, ...]
+    rate_limit_per_minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    ori: str
+    name: str
+    kind: AgencyKind
+    state: str | None
+    immigration_enforcement: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    code: str
+    description: str
+    prohibited: bool
+    max_lookback_days: int
+    case_number: Literal["required", "optional"]
+    query_types: frozenset[str]
+    area_max_radius_m: float | None
+    area_max_window_hours: float | None
+    sensitive_locations: Literal["withhold", "include"]
+
+
+@dataclass(frozen=True, slots=True)
+class SharingRule:
+    owner: str
+    to_kinds: frozenset[str]
+    to_states: frozenset[str]
+    to_agencies: frozenset[str]
+    exclude_immigration_enforcement: bool
+    purposes: frozenset[str]  # may contain "*"
+    expires: date | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Policy:
+    version: str  # "sha256:" + hex digest of the exact file bytes
+    settings: Settings
+    agencies: Mapping[str, Agency]  # by ORI
+    purposes: Mapping[str, Purpose]  # by code
+    sharing: tuple[SharingRule, ...]
+    sensitive_locations: tuple[SensitiveLocation, ...]
+    geofence: GeofenceIndex
+    terms: TermMatcher  # prohibited_terms, compiled once
+    rules_by_owner: Mapping[str, tuple[SharingRule, ...]]
+
+
+def parse_policy(data: bytes) -> Policy:
+    """Parse and validate policy TOML; raises ``PolicyError`` listing every problem."""
+    version = "sha256:" + hashlib.sha256(data).hexdigest()
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise PolicyError((FieldError("", f"not a valid UTF-8 TOML document: {e}"),)) from None
+    r = Reader()
+    r.keys(doc, "", _TOP_KEYS)
+    settings = _settings(r, r.table(doc.get("settings"), "settings", _SETTINGS_KEYS))
+    agencies = [_agency(r, t, p) for t, p in r.tables(doc, "agencies", _AGENCY_KEYS)]
+    purposes = [_purpose(r, t, p) for t, p in r.tables(doc, "purposes", _PURPOSE_KEYS)]
+    oris = r.unique([a.ori for a in agencies], "agencies", "ori")
+    codes = r.unique([p.code for p in purposes], "purposes", "code")
+    sharing = [_rule(r, t, p, oris, codes) for t, p in r.tables(doc, "sharing", _RULE_KEYS)]
+    locations = [
+        parse_location(r, t, p) for t, p in r.tables(doc, "sensitive_locations", LOCATION_KEYS)
+    ]
+    if r.errors:
+        raise PolicyError(tuple(r.errors))
+    by_owner: dict[str, list[SharingRule]] = {}
+    for rule in sharing:
+        by_owner.setdefault(rule.owner, []).append(rule)
+    return Policy(
+        version=version,
+        settings=settings,
+        agencies=MappingProxyType({a.ori: a for a in agencies}),
+        purposes=MappingProxyType({p.code: p for p in purposes}),
+        sharing=tuple(sharing),
+        sensitive_locations=tuple(locations),
+        geofence=GeofenceIndex(locations),
+        terms=compile_terms(settings.prohibited_terms),
+        rules_by_owner=MappingProxyType({k: tuple(v) for k, v in by_owner.items()}),
+    )
+
+
+_ORI = re.compile(r"[A-Z0-9]+")
+_STATE = re.compile(r"[A-Z]{2}")
+_CODE = re.compile(r"[A-Z0-9_]+")
+# Every key a section may hold (the dataclass fields are named after them); anything else is
+# reported as an unknown key.
+_TOP_KEYS = frozenset({"settings", "agencies", "purposes", "sharing", "sensitive_locations"})
+_SETTINGS_KEYS = frozenset(f.name for f in fields(Settings))
+_AGENCY_KEYS = frozenset(f.name for f in fields(Agency))
+_PURPOSE_KEYS = frozenset(f.name for f in fields(Purpose))
+_RULE_KEYS = frozenset(f.name for f in fields(SharingRule))
+
+
+def _member(allowed: Collection[str], what: str) -> Callable[[str], str | None]:
+    return lambda v: None if v in allowed else f"{v!r} is not {what}"
+
+
+def _settings(r: Reader, t: dict[str, Any]) -> Settings:
+    def term(v: str) -> str | None:
+        return None if term_pattern(v) else "must contain a word"
+
+    return Settings(
+        retention_days=r.integer(t, "settings", "retention_days"),
+        max_results=r.integer(t, "settings", "max_results"),
+        justification_min_chars=r.integer(t, "settings", "justification_min_chars"),
+        prohibited_terms=r.strings(t, "settings", "prohibited_terms", term),
+        rate_limit_per_minute=r.integer(t, "settings", "rate_limit_per_minute"),
+    )
+
+
+def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
+    return Agency(
+        ori=r.text(t, p, "ori", regex=_ORI, hint="an ORI (upper-case letters and digits)"),
+        name=r.text(t, p, "name"),
+        kind=cast(AgencyKind, r.choice(t, p, "kind", KINDS)),
+        state=r.text(t, p, "state", required=False, regex=_STATE, hint="a two-letter state code")
+        or None,
+        immigration_enforcement=r.boolean(t, p, "immigration_enforcement", False),
+    )
+
+
+def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
+    code = r.text(t, p, "code", regex=_CODE, hint="a purpose code (A-Z, 0-9, _)")
+    description = r.text(t, p, "description", required=False)
+    prohibited = r.boolean(t, p, "prohibited", False)
+    lookback = r.integer(t, p, "max_lookback_days", required=not prohibited)
+    default_types = () if prohibited else ("plate",)
+    types = r.strings(
+        t, p, "query_types", _member(QUERY_TYPES, "a query type"), default=default_types
+    )
+    if not types and not prohibited and "query_types" in t:
+        r.err(f"{p}.query_types", "must not be empty (use prohibited = true instead)")
+    limits: list[float | None] = []
+    for key in ("area_max_radius_m", "area_max_window_hours"):
+        limits.append(r.positive(t, p, key, required=False))
+        if "area" in types and key not in t:
+            r.err(f"{p}.{key}", 'is required when query_types includes "area"')
+    return Purpose(
+        code=code,
+        description=description,
+        prohibited=prohibited,
+        max_lookback_days=lookback,
+        case_number=cast(
+            Literal["required", "optional"],
+            r.choice(t, p, "case_number", ("required", "optional"), "required"),
+        ),
+        query_types=frozenset(types),
+        area_max_radius_m=limits[0],
+        area_max_window_hours=limits[1],
+        sensitive_locations=cast(
+            Literal["withhold", "include"],
+            r.choice(t, p, "sensitive_locations", ("withhold", "include"), "withhold"),
+        ),
+    )
+
+
+def _rule(r: Reader, t: dict[str, Any], p: str, oris: set[str], codes: set[str]) -> SharingRule:
+    owner = r.text(t, p, "owner", regex=_ORI, hint="an ORI (upper-case letters and digits)")
+    if owner and owner not in oris:
+        r.err(f"{p}.owner", f"{owner!r} is not an agency in this policy")
+    kinds = r.strings(t, p, "to_kinds", _member(KINDS, "an agency kind"))
+    states = r.strings(
+        t, p, "to_states", lambda v: None if _STATE.fullmatch(v) else f"{v!r} is not a state code"
+    )
+    agencies = r.strings(t, p, "to_agencies", _member(oris, "an agency in this policy"))
+    if not t.get("to_kinds") and not t.get("to_agencies"):
+        r.err(p, "admits no agency: set to_kinds or to_agencies")
+    if t.get("to_states") and not t.get("to_kinds"):
+        r.err(f"{p}.to_states", "has no effect without to_kinds")
+    purposes = r.strings(
+        t, p, "purposes", _member(codes | {ALL_PURPOSES}, 'a purpose code or "*"'), default=None
+    )
+    if "purposes" in t and t["purposes"] == []:
+        r.err(f"{p}.purposes", 'must not be empty (use ["*"] for all purposes)')
+    return SharingRule(
+        owner=owner,
+        to_kinds=frozenset(kinds),
+        to_states=frozenset(states),
+        to_agencies=frozenset(agencies),
+        exclude_immigration_enforcement=r.boolean(t, p, "exclude_immigration_enforcement", True),
+        purposes=frozenset(purposes),
+        expires=r.plain_date(t, p, "expires"),
+    )
+
+
+def _counts(values: list[str]) -> str:
+    c = Counter(values)
+    return ", ".join(f"{k} {n}" for k, n in sorted(c.items()))
+
+
+def summarize(policy: Policy) -> str:
+    """A short human summary for ``alpr-proxy policy check``."""
+    agencies = list(policy.agencies.values())
+    purposes = list(policy.purposes.values())
+    prohibited = sorted(p.code for p in purposes if p.prohibited)
+    locs = policy.sensitive_locations
+    s = policy.settings
+    lines = [
+        f"policy {policy.version}",
+        f"agencies: {len(agencies)}"
+        + (f" ({_counts([a.kind for a in agencies])})" if agencies else ""),
+        f"purposes: {len(purposes)} ({len(prohibited)} prohibited"
+        + (f": {', '.join(prohibited)})" if prohibited else ")"),
+        f"sharing rules: {len(policy.sharing)} (owners: {len(policy.rules_by_owner)})",
+        f"sensitive locations: {len(locs)}"
+        + (f" ({_counts([loc.category for loc in locs])})" if locs else ""),
+        f"settings: retention {s.retention_days} days, max_results {s.max_results},"
+        f" justification >= {s.justification_min_chars} chars,"
+        f" {len(s.prohibited_terms)} prohibited terms,"
+        f" {s.rate_limit_per_minute} searches/minute per user",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Text normalisation shared by request parsing and policy checks.
+
+Everything goes through NFKC first and loses Unicode format characters (category Cf: zero-width
+space/joiner, soft hyphen, bidi marks...), so look-alike spellings such as full-width ICE
+(U+FF29 U+FF23 U+FF25) or I<U+200B>CE are treated as the plain ASCII they display as.
+
+Plates (SPEC §6): after that, spaces, '-' and '.' are removed; what is left must be 1-10 ASCII
+letters or digits, returned upper-cased. ASCII is checked *before* upper-casing, because
+``str.upper`` turns some non-ASCII letters into ASCII ones (dotless i, U+0131, becomes "I").
+
+Partial-plate patterns: the same, but '*' (any run, possibly empty) and '?' (exactly one
+character) are kept. Runs of '*' collapse to one. A pattern needs at least 4 known characters,
+and known characters plus '?' must fit in a plate (at most 10), otherwise no plate could match.
+
+Prohibited terms (SPEC §6: "whole word, any case"): text and terms are compared after
+NFKC + casefold. A term matches only when not preceded or followed by a word character, so
+"ICE" does not match "police", "justice" or "service" but does match "ICE", "ice" and
+"ICE-related". That also means "ice" in "ice cream" is flagged: whole-word any-case is the
+contract, and the term list is the operator's to choose. Words of a multi-word term match with
+any run of whitespace between them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+MAX_PLATE_LEN = 10
+MIN_PATTERN_KNOWN = 4
+
+_PLATE_RE = re.compile(rf"[A-Za-z0-9]{{1,{MAX_PLATE_LEN}}}")
+_PATTERN_RE = re.compile(r"[A-Za-z0-9*?]+")
+_SEPARATORS = str.maketrans("", "", " -.")
+_STAR_RUN = re.compile(r"\*{2,}")
+
+
+def strip_format(text: str) -> str:
+    """NFKC, then drop every format character (zero-width and friends)."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def fold(text: str) -> str:
+    """Canonical caseless form used for term matching."""
+    return unicodedata.normalize("NFKC", strip_format(text).casefold())
+
+
+def visible_length(text: str) -> int:
+    """Length ignoring format characters and surrounding whitespace (no zero-width padding)."""
+    return len(strip_format(text).strip())
+
+
+def normalize_plate(raw: str) -> str | None:
+    s = strip_format(raw).translate(_SEPARATORS)
+    if not _PLATE_RE.fullmatch(s):
+        return None
+    return s.upper()
+
+
+def normalize_pattern(raw: str) -> str | None:
+    s = _STAR_RUN.sub("*", strip_format(raw).translate(_SEPARATORS))
+    if not _PATTERN_RE.fullmatch(s):
+        return None
+    known = sum(1 for ch in s if ch not in "*?")
+    if known < MIN_PATTERN_KNOWN or known + s.count("?") > MAX_PLATE_LEN:
+        return None
+    return s.upper()
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatcher:
+    """Prohibited terms compiled into one regex; build once per policy."""
+
+    terms: tuple[str, ...]
+    _regex: re.Pattern[str] | None
+
+    def find(self, text: str) -> str | None:
+        """The first prohibited term (as configured) occurring in ``text``, or None."""
+        if self._regex is None:
+            return None
+        m = self._regex.search(fold(text))
+        if m is None or m.lastindex is None:
+            return None
+        return self.terms[m.lastindex - 1]
+
+
+def term_pattern(term: str) -> str | None:
+    """Regex source for one term, or None when the term folds to nothing."""
+    words = fold(term).split()
+    if not words:
+        return None
+    return r"\s+".join(re.escape(w) for w in words)
+
+
+def compile_terms(terms: Iterable[str]) -> TermMatcher:
+    kept: list[str] = []
+    groups: list[str] = []
+    for term in terms:
+        src = term_pattern(term)
+        if src is not None:
+            kept.append(term)
+            # One capturing group per term, so lastindex names the term that matched.
+            groups.append(rf"(?<!\w)({src})(?!\w)")
+    regex = re.compile("|".join(groups)) if groups else None
+    return TermMatcher(tuple(kept), regex)
+
+
+@lru_cache(maxsize=16)
+def _cached(terms: tuple[str, ...]) -> TermMatcher:
+    return compile_terms(terms)
+
+
+def find_prohibited_term(text: str, terms: Sequence[str]) -> str | None:
+    """Convenience form; prefer ``Policy.terms.find`` which is compiled once per policy."""
+    return _cached(tuple(terms)).find(text)

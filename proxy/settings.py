@@ -1,0 +1,161 @@
+"""Frozen settings from a TOML file plus `ALPR_PROXY_<SECTION>_<KEY>` environment overrides.
+
+Validated once at start: an unknown key or a wrong type is an error, never a silent default,
+because a typo in a security product's config must not quietly change what it enforces.
+Relative file paths are resolved against the config file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 64 * 1024
+    # Requests waiting longer than this for their audit commit get 503 audit_unavailable.
+    audit_wait_timeout_s: float = 10.0
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    store_dsn: str = ""
+    audit_dsn: str = ""
+    # `alpr-proxy migrate` connects with these when set (a role allowed to create schemas and
+    # roles); the proxy itself uses the least-privileged store_dsn / audit_dsn.
+    migrate_store_dsn: str = ""
+    migrate_audit_dsn: str = ""
+    store_pool_size: int = 10
+    audit_pool_size: int = 4
+    connect_timeout_s: float = 5.0
+    statement_timeout_s: float = 10.0
+
+
+class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    issuer: str = ""
+    audience: str = "alpr-proxy"
+    jwks_url: str = ""
+    jwks_file: str = ""
+    public_key_file: str = ""
+    algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    dev_private_key_file: str = ""
+    leeway_s: int = 30
+    # Invalid tokens are logged as auth_failure entries up to this many per client address per
+    # minute; the rest are only counted in a metric, so a flood cannot fill the log.
+    auth_failure_entries_per_minute: int = 10
+
+
+class PolicySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    file: str = "policy.toml"
+
+
+class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    origin: str = "example.org/alpr-proxy/audit"
+    signing_key_file: str = "log-signing.key"
+    checkpoint_interval_s: float = 5.0
+    max_batch: int = 1000
+    max_queue: int = 20000
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+
+class SettingsError(ValueError):
+    pass
+
+
+_PATH_KEYS = {
+    ("auth", "jwks_file"),
+    ("auth", "public_key_file"),
+    ("auth", "dev_private_key_file"),
+    ("policy", "file"),
+    ("log", "signing_key_file"),
+}
+_LIST_KEYS = {("auth", "algorithms")}
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for section, struct in _SECTIONS.items():
+        for key in struct.__struct_fields__:
+            name = f"ALPR_PROXY_{section.upper()}_{key.upper()}"
+            if name not in env:
+                continue
+            raw = env[name]
+            value: Any = raw
+            if (section, key) in _LIST_KEYS:
+                value = [part.strip() for part in raw.split(",") if part.strip()]
+            out.setdefault(section, {})[key] = value
+    return out
+
+
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "auth": AuthSettings,
+    "policy": PolicySettings,
+    "log": LogSettings,
+}
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Read `path` (optional), apply environment and explicit overrides, validate."""
+    env = os.environ if env is None else env
+    data: dict[str, dict[str, Any]] = {}
+    base = Path.cwd()
+    if path is not None:
+        p = Path(path)
+        try:
+            parsed = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read config {p}: {exc}") from exc
+        for section, values in parsed.items():
+            if not isinstance(values, dict):
+                raise SettingsError(f"config: [{section}] must be a table")
+            data[section] = dict(values)
+        base = p.resolve().parent
+    for layer in (_env_overrides(env), overrides or {}):
+        for section, values in layer.items():
+            data.setdefault(section, {}).update(values)
+    for section, key in _PATH_KEYS:
+        value = data.get(section, {}).get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[section][key] = str(base / value)
+    try:
+        # strict=False lets environment strings become ints and floats; types are still checked.
+        settings = msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"config: {exc}") from exc
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if not 1 <= s.server.workers <= 64:
+        raise SettingsError("config: server.workers must be between 1 and 64")
+    if s.log.checkpoint_interval_s <= 0:
+        raise SettingsError("config: log.checkpoint_interval_s must be positive")
+    if s.log.max_batch < 1 or s.log.max_queue < 1:
+        raise SettingsError("config: log.max_batch and log.max_queue must be positive")
+    sources = [x for x in (s.auth.jwks_url, s.auth.jwks_file, s.auth.public_key_file) if x]
+    if len(sources) > 1:
+        raise SettingsError(
+            "config: set exactly one of auth.jwks_url, auth.jwks_file, auth.public_key_file"
+        )
