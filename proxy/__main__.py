@@ -16,8 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run a self-contained demo on an embedded PostgreSQL")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data-dir", default=None, help="where the demo keeps its database and keys")
-    p.add_argument("--once", action="store_true",
-                   help="run the example searches, print them, and exit (used by the tests)")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="run the example searches, print them, and exit (used by the tests)",
+    )
 
     p = sub.add_parser("serve", help="run the production server")
     p.add_argument("--config", required=True)

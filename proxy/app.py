@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import web
 
+from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.keys import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
@@ -17,6 +18,7 @@ from proxy.keys import (
     AUDIT_POOL,
     AUDIT_WRITER,
     AUTH_FAILURE_LIMITER,
+    CHECKPOINTER,
     CLOCK,
     POLICY,
     SEARCH_LIMITER,
@@ -34,9 +36,10 @@ def _utcnow() -> datetime:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -> web.Application:
-    """Build the application. The policy is loaded and validated here, so an invalid policy
-    stops the server before it binds a port."""
+    """Build the application. The policy and the log-signing key are loaded here, so an
+    invalid policy or a missing key stops the server before it binds a port."""
     policy = load_policy_file(settings.policy.file)
+    load_signer(settings.log.signing_key_file)
     app = web.Application(
         middlewares=[request_context], client_max_size=settings.server.max_body_bytes
     )
@@ -47,6 +50,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -
     app[AUTH_FAILURE_LIMITER] = TokenBuckets(settings.auth.auth_failure_entries_per_minute)
     app.cleanup_ctx.extend([_store_pool, _audit, _token_verifier])
     app.router.add_post("/v1/search", search.search)
+    app.router.add_get("/v1/log/checkpoint", log.checkpoint)
+    app.router.add_get("/v1/log/proof/inclusion", log.inclusion_proof)
+    app.router.add_get("/v1/log/proof/consistency", log.consistency_proof)
     app.router.add_get("/v1/log/entries/{index}", log.entry)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
@@ -89,12 +95,21 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             max_queue=settings.log.max_queue,
             wait_timeout_s=settings.server.audit_wait_timeout_s,
         )
+        checkpointer = Checkpointer(
+            pool,
+            load_signer(settings.log.signing_key_file),
+            settings.log.origin,
+            settings.log.checkpoint_interval_s,
+        )
         await writer.start()
+        await checkpointer.start()
         app[AUDIT_WRITER] = writer
+        app[CHECKPOINTER] = checkpointer
         try:
             yield
         finally:
-            await writer.close()
+            await writer.close()  # commit what is queued, then checkpoint it
+            await checkpointer.close()
 
 
 async def _token_verifier(app: web.Application) -> AsyncIterator[None]:

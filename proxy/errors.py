@@ -57,7 +57,7 @@ STATUS: Final[dict[str, int]] = {
 
 
 class ProxyError(Exception):
-    """An error answered with the SPEC's envelope: {"error": {"code", "message", "audit_index"?}}."""
+    """An error answered with the SPEC's envelope {"error": {"code", "message", "audit_index"}}."""
 
     def __init__(
         self,

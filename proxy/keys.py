@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from proxy.audit.checkpoint import Checkpointer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.tokens import TokenVerifier
 from proxy.policy_file import PolicyHolder
@@ -15,10 +16,11 @@ from proxy.ratelimit import TokenBuckets
 from proxy.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Callable[[], datetime])
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 STORE_POOL = web.AppKey("store_pool", asyncpg.Pool)
 AUDIT_POOL = web.AppKey("audit_pool", asyncpg.Pool)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
+CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)
 VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 POLICY = web.AppKey("policy", PolicyHolder)
 SEARCH_LIMITER = web.AppKey("search_limiter", TokenBuckets)

@@ -46,7 +46,8 @@ AUDIT_COMMIT_SECONDS = Histogram(
     registry=REGISTRY,
 )
 AUDIT_FAILURES = Counter(
-    "alpr_proxy_audit_write_failures_total", "Audit batches that failed to commit.",
+    "alpr_proxy_audit_write_failures_total",
+    "Audit batches that failed to commit.",
     registry=REGISTRY,
 )
 AUDIT_QUEUE_DEPTH = Gauge(

@@ -43,7 +43,8 @@ class TokenBuckets:
     def _prune(self, now: float) -> None:
         # Drop buckets that have refilled completely: forgetting them changes nothing.
         full = [
-            k for k, (t, last) in self._buckets.items()
+            k
+            for k, (t, last) in self._buckets.items()
             if t + (now - last) * self._rate >= self._capacity
         ]
         for k in full:

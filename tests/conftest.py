@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair, mint_token
 from proxy.embedded import EmbeddedPostgres
 from tests.pg import Databases, create_databases, drop_databases
 
 ISSUER = "https://idp.test.example"
 AUDIENCE = "alpr-proxy"
+LOG_ORIGIN = "test.alpr-proxy.invalid/audit"
 
 
 @pytest.fixture(scope="session")
@@ -55,12 +57,32 @@ def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def log_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(signing key file, verifier key) for the audit log's checkpoints."""
+    skey, vkey = generate_signer_key(LOG_ORIGIN)
+    path = tmp_path_factory.mktemp("logkey") / "log-signing.key"
+    path.write_text(skey + "\n")
+    return path, vkey
+
+
+@pytest.fixture(scope="session")
 def make_token(dev_keys: tuple[Path, Path]):  # type: ignore[no-untyped-def]
     private = dev_keys[0].read_bytes()
 
-    def make(sub: str = "det.alvarez", ori: str = "CA0010900",
-             roles: tuple[str, ...] = ("investigator",), ttl_s: int = 600) -> str:
-        return mint_token(private, issuer=ISSUER, audience=AUDIENCE, sub=sub, ori=ori,
-                          roles=list(roles), ttl_s=ttl_s)
+    def make(
+        sub: str = "det.alvarez",
+        ori: str = "CA0010900",
+        roles: tuple[str, ...] = ("investigator",),
+        ttl_s: int = 600,
+    ) -> str:
+        return mint_token(
+            private,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            sub=sub,
+            ori=ori,
+            roles=list(roles),
+            ttl_s=ttl_s,
+        )
 
     return make

@@ -119,7 +119,9 @@ class AuditWriter:
             metrics.AUDIT_FAILURES.inc()
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
             log.error("audit batch of %d failed: %s", len(batch), self.stats.last_error)
-            error = ProxyError("audit_unavailable", "the audit log is unavailable; nothing was returned")
+            error = ProxyError(
+                "audit_unavailable", "the audit log is unavailable; nothing was returned"
+            )
             for p in batch:
                 if not p.future.done():
                     p.future.set_exception(error)

@@ -42,12 +42,21 @@ def token(config: str, *, sub: str, ori: str, roles: str, ttl: str) -> int:
         return 2
     key_file = settings.auth.dev_private_key_file
     if not key_file:
-        print("alpr-proxy token: no auth.dev_private_key_file configured; refusing to mint",
-              file=sys.stderr)
+        print(
+            "alpr-proxy token: no auth.dev_private_key_file configured; refusing to mint",
+            file=sys.stderr,
+        )
         return 2
     role_list = [r.strip() for r in roles.split(",") if r.strip()]
-    print(mint_token(
-        Path(key_file).read_bytes(), issuer=settings.auth.issuer, audience=settings.auth.audience,
-        sub=sub, ori=ori, roles=role_list, ttl_s=ttl_s,
-    ))
+    print(
+        mint_token(
+            Path(key_file).read_bytes(),
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            sub=sub,
+            ori=ori,
+            roles=role_list,
+            ttl_s=ttl_s,
+        )
+    )
     return 0

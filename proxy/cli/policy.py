@@ -18,7 +18,8 @@ def check(file: str) -> int:
         policy = parse_policy(data)
     except PolicyError as exc:
         for error in exc.errors:
-            print(f"{file}: {error.path}: {error.message}", file=sys.stderr)
+            where = f"{error.path}: " if error.path else ""
+            print(f"{file}: {where}{error.message}", file=sys.stderr)
         print(f"{file}: invalid ({len(exc.errors)} error(s)); not loadable", file=sys.stderr)
         return 1
     print(summarize(policy))

@@ -34,7 +34,8 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {"store": store_ok, "audit": audit_ok, "audit_writer": app[AUDIT_WRITER].running}
     ready = all(checks.values())
     return json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status=200 if ready else 503,
     )
 
 

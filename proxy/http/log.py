@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import orjson
 from aiohttp import web
 
-from proxy.audit import pg
+from proxy.audit import checkpoint as checkpoints
+from proxy.audit import pg, tree
 from proxy.errors import ProxyError
-from proxy.http.common import authenticate
+from proxy.http.common import authenticate, json_response
 from proxy.keys import AUDIT_POOL
 
 
@@ -38,3 +41,52 @@ async def entry(request: web.Request) -> web.Response:
     if "oversight" not in principal.roles and not concerns_agency(body, principal.ori):
         raise ProxyError("forbidden_role", "this entry does not concern your agency")
     return web.Response(body=body, content_type="application/json")
+
+
+async def checkpoint(request: web.Request) -> web.Response:
+    """The latest signed checkpoint, exactly as stored (C2SP tlog-checkpoint signed note)."""
+    newest = await checkpoints.latest(request.app[AUDIT_POOL])
+    if newest is None:
+        raise ProxyError("not_found", "no checkpoint yet: the log is empty")
+    return web.Response(body=newest.note, content_type="text/plain", charset="utf-8")
+
+
+def _query_int(request: web.Request, name: str) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        raise ProxyError("invalid_request", f"query parameter `{name}` is required")
+    return parse_index(raw, name)
+
+
+async def inclusion_proof(request: web.Request) -> web.Response:
+    index = _query_int(request, "index")
+    size = _query_int(request, "size")
+    async with request.app[AUDIT_POOL].acquire() as conn:
+        current = await pg.size(conn)
+        if size > current:
+            raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
+        if index >= size:
+            raise ProxyError("invalid_request", f"index {index} is not below size {size}")
+        hashes = await pg.read_hashes(conn, tree.inclusion_proof_needed(size, index))
+    proof = tree.inclusion_proof(size, index, hashes)
+    return json_response({"index": index, "size": size, "hashes": [_b64(h) for h in proof]})
+
+
+async def consistency_proof(request: web.Request) -> web.Response:
+    old = _query_int(request, "old")
+    size = _query_int(request, "size")
+    async with request.app[AUDIT_POOL].acquire() as conn:
+        current = await pg.size(conn)
+        if size > current:
+            raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
+        if old > size:
+            raise ProxyError("invalid_request", f"old {old} is larger than size {size}")
+        if old == 0:
+            raise ProxyError("invalid_request", "old must be at least 1 (RFC 9162 §2.1.4)")
+        hashes = await pg.read_hashes(conn, tree.consistency_proof_needed(old, size))
+    proof = tree.consistency_proof(old, size, hashes)
+    return json_response({"old": old, "size": size, "hashes": [_b64(h) for h in proof]})
+
+
+def _b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()

@@ -72,7 +72,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": "error", **_json("ErrorEnvelope")} for s in statuses}
 
 
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 @cache
@@ -82,42 +82,88 @@ def openapi_document() -> dict[str, Any]:
     )
     search_statuses = sorted({s for s in STATUS.values() if s not in (404, 405, 500)})
     paths: dict[str, Any] = {
-        "/v1/search": {"post": {
-            "summary": "Search plate reads (authenticated, policy-checked, audited)",
-            "security": _BEARER,
-            "requestBody": {"required": True, **_json("SearchIn")},
-            "responses": {"200": {"description": "reads", **_json("SearchResponse")},
-                          **_errors(*(s for s in search_statuses if s != 200))},
-        }},
-        "/v1/log/entries/{index}": {"get": {
-            "summary": "One audit entry's canonical bytes (auditor of a named agency, oversight)",
-            "security": _BEARER,
-            "parameters": [{"name": "index", "in": "path", "required": True,
-                            "schema": {"type": "integer", "minimum": 0}}],
-            "responses": {"200": {"description": "the entry, canonical JSON",
-                                  "content": {"application/json": {"schema": {"type": "object"}}}},
-                          **_errors(400, 401, 403, 404, 503)},
-        }},
-        "/healthz": {"get": {"summary": "Liveness", "responses": {
-            "200": {"description": "alive", **_json("Health")}}}},
-        "/readyz": {"get": {"summary": "Readiness: store, audit database, audit writer",
-                            "responses": {"200": {"description": "ready", **_json("Ready")},
-                                          "503": {"description": "not ready", **_json("Ready")}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-            "200": {"description": "text exposition format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        "/openapi.json": {"get": {"summary": "This document", "responses": {
-            "200": {"description": "OpenAPI 3.1",
-                    "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/v1/search": {
+            "post": {
+                "summary": "Search plate reads (authenticated, policy-checked, audited)",
+                "security": _BEARER,
+                "requestBody": {"required": True, **_json("SearchIn")},
+                "responses": {
+                    "200": {"description": "reads", **_json("SearchResponse")},
+                    **_errors(*(s for s in search_statuses if s != 200)),
+                },
+            }
+        },
+        "/v1/log/entries/{index}": {
+            "get": {
+                "summary": "One entry's canonical bytes (auditor of an agency it names, or oversight)",
+                "security": _BEARER,
+                "parameters": [
+                    {
+                        "name": "index",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the entry, canonical JSON",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(400, 401, 403, 404, 503),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "responses": {"200": {"description": "alive", **_json("Health")}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: store, audit database, audit writer",
+                "responses": {
+                    "200": {"description": "ready", **_json("Ready")},
+                    "503": {"description": "not ready", **_json("Ready")},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "alpr-proxy", "version": __version__,
-                 "description": "Policy-enforcing, tamper-evidently audited access to ALPR reads."},
+        "info": {
+            "title": "alpr-proxy",
+            "version": __version__,
+            "description": "Policy-enforcing, tamper-evidently audited access to ALPR reads.",
+        },
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
     }

@@ -39,8 +39,14 @@ async def search(request: web.Request) -> web.Response:
     ) -> ProxyError:
         """Audit the refusal; return the error to raise (it names the entry's index)."""
         record = search_entry(
-            at=now, request_id=request_id(request), principal=principal, client=request.remote,
-            query=asked, decision="refused", reason=code, policy_version=policy.version,
+            at=now,
+            request_id=request_id(request),
+            principal=principal,
+            client=request.remote,
+            query=asked,
+            decision="refused",
+            reason=code,
+            policy_version=policy.version,
             outcome=None,
         )
         index = await app[AUDIT_WRITER].append(record)
@@ -52,7 +58,9 @@ async def search(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         limit = app[SETTINGS].server.max_body_bytes
         raise await refused(
-            "invalid_request", f"body larger than {limit} bytes", {"invalid_body": "too large"},
+            "invalid_request",
+            f"body larger than {limit} bytes",
+            {"invalid_body": "too large"},
             status=413,
         ) from None
 
@@ -68,7 +76,9 @@ async def search(request: web.Request) -> web.Response:
         raise await refused(exc.code, exc.message, asked) from None
 
     if not app[SEARCH_LIMITER].allow(f"{principal.ori}\x00{principal.sub}"):
-        raise await refused("rate_limited", "per-user search budget exhausted; try again later", asked)
+        raise await refused(
+            "rate_limited", "per-user search budget exhausted; try again later", asked
+        )
 
     decision = decide(principal, query, policy, now)
     metrics.STAGE_SECONDS.labels("policy").observe(perf_counter() - t)
@@ -77,7 +87,7 @@ async def search(request: web.Request) -> web.Response:
 
     t = perf_counter()
     try:
-        assert query.plate is not None  # noqa: S101 - parse_search guarantees it for type plate
+        assert query.plate is not None
         rows = await store.exact_plate(
             app[STORE_POOL], query.plate, query.plate_state, query.from_, query.to
         )
@@ -91,8 +101,14 @@ async def search(request: web.Request) -> web.Response:
 
     t = perf_counter()
     record = search_entry(
-        at=now, request_id=request_id(request), principal=principal, client=request.remote,
-        query=asked, decision="allowed", reason=None, policy_version=policy.version,
+        at=now,
+        request_id=request_id(request),
+        principal=principal,
+        client=request.remote,
+        query=asked,
+        decision="allowed",
+        reason=None,
+        policy_version=policy.version,
         outcome=outcome,
     )
     index = await app[AUDIT_WRITER].append(record)
@@ -102,13 +118,15 @@ async def search(request: web.Request) -> web.Response:
     for reason, n in outcome["withheld"].items():
         if n:
             metrics.READS.labels(reason).inc(n)
-    return json_response({
-        "audit_index": index,
-        "request_id": request_id(request),
-        "policy_version": policy.version,
-        "reads": reads,
-        "truncated": outcome["truncated"],
-    })
+    return json_response(
+        {
+            "audit_index": index,
+            "request_id": request_id(request),
+            "policy_version": policy.version,
+            "reads": reads,
+            "truncated": outcome["truncated"],
+        }
+    )
 
 
 def _disclose(
@@ -131,10 +149,18 @@ def _disclose(
         if disclosable > limit:
             continue
         by_owner[owner] = by_owner.get(owner, 0) + 1
-        out.append({
-            "id": row[0], "plate": row[1], "plate_state": row[2], "observed_at": row[3],
-            "lat": row[4], "lon": row[5], "camera_id": row[6], "agency": owner,
-        })
+        out.append(
+            {
+                "id": row[0],
+                "plate": row[1],
+                "plate_state": row[2],
+                "observed_at": row[3],
+                "lat": row[4],
+                "lon": row[5],
+                "camera_id": row[6],
+                "agency": owner,
+            }
+        )
     outcome = {
         "matched": len(rows),
         "returned": len(out),
@@ -146,19 +172,30 @@ def _disclose(
 
 
 async def _store_failed(
-    request: web.Request, principal: Principal, asked: Any, version: str, now: Any,
+    request: web.Request,
+    principal: Principal,
+    asked: Any,
+    version: str,
+    now: Any,
     exc: BaseException,
 ) -> ProxyError:
     """The store failed: audit the attempt (nothing was disclosed), then answer 503."""
     app = request.app
     record = search_entry(
-        at=now, request_id=request_id(request), principal=principal, client=request.remote,
-        query=asked, decision="error", reason="store_unavailable", policy_version=version,
+        at=now,
+        request_id=request_id(request),
+        principal=principal,
+        client=request.remote,
+        query=asked,
+        decision="error",
+        reason="store_unavailable",
+        policy_version=version,
         outcome=None,
     )
     index = await app[AUDIT_WRITER].append(record)
     metrics.SEARCHES.labels("error", "store_unavailable").inc()
     return ProxyError(
-        "store_unavailable", f"the plate-read store is unavailable ({type(exc).__name__})",
+        "store_unavailable",
+        f"the plate-read store is unavailable ({type(exc).__name__})",
         audit_index=index,
     )

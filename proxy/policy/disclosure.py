@@ -45,8 +45,8 @@ def admits(
 ) -> SharingRule | None:
     """The first of ``owner``'s rules admitting ``recipient_ori`` for the purpose today, or None.
 
-    An owner's access to its own reads is not a rule, so this returns None for it; callers
-    treat ``recipient_ori == owner`` separately.
+    An owner's access to its own reads comes from no rule, so this may return None when
+    ``recipient_ori == owner``; callers treat that case separately.
     """
     agency = policy.agencies.get(recipient_ori)
     if agency is None:

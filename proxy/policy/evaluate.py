@@ -64,7 +64,9 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
     if query.on_behalf_of is not None:
         other = query.on_behalf_of.ori
         if other == principal.ori:
-            return Refused("invalid_request", "on_behalf_of must name another agency than your own")
+            return Refused(
+                "invalid_request", "on_behalf_of must name an agency other than your own"
+            )
         if other not in policy.agencies:
             return Refused("unknown_agency", "the on_behalf_of agency is not in the policy")
         recipients = (principal.ori, other)

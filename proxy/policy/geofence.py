@@ -6,7 +6,7 @@ Geometry rules:
   (the IUGG mean radius); a point exactly ``radius_m`` away is inside (boundary inclusive).
 * Polygons are ``[lon, lat]`` rings tested with shapely on plain lon/lat coordinates. Sensitive
   polygons are building- or block-sized, where planar point-in-polygon gives the same answer as a
-  geodesic test. A point on the boundary is inside.
+  geodesic test. A point on the boundary is inside. Polygons may not cross the antimeridian.
 * A location with a time window is active on the half-open interval
   ``[active_from, active_until)``: at ``active_from`` it is active, at ``active_until`` it no
   longer is. A missing bound is unbounded on that side. ``at`` must be timezone-aware.
@@ -233,6 +233,10 @@ def _polygon(r: Reader, v: object, p: str) -> tuple[tuple[float, float], ...]:
         return ()
     if len(set(pts)) < 3:
         r.err(p, "needs at least 3 distinct points")
+        return ()
+    lons = [pt[0] for pt in pts]
+    if max(lons) - min(lons) > 180.0:  # planar lon/lat cannot wrap; almost surely a mistake
+        r.err(p, "must not cross the antimeridian")
         return ()
     poly = shapely.Polygon(pts)
     if not poly.is_valid:

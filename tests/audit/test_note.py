@@ -36,17 +36,17 @@ PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx0
 PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"  # noqa: E501
-PETER_SIG = "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"  # noqa: E501, RUF001
-ENOCH_SIG = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"  # noqa: E501, RUF001
+PETER_SIG = "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"  # noqa: E501
+ENOCH_SIG = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"  # noqa: E501
 # From Go's cmd/go proxy tests: a key hash with leading zeros and a '+' inside the base64.
 SUMDB_SKEY = (
-    "PRIVATE+KEY+localhost.localdev/sumdb+00000c67+AXu6+oaVaOYuQOFrf1V59JK1owcFlJcHwwXHDfDGxSPk"  # noqa: E501
+    "PRIVATE+KEY+localhost.localdev/sumdb+00000c67+AXu6+oaVaOYuQOFrf1V59JK1owcFlJcHwwXHDfDGxSPk"
 )
 SUMDB_VKEY = "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6"
 # The example in c2sp.org/tlog-checkpoint (its key is not published, so it cannot verify).
 C2SP_EXAMPLE = (
     "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
-    "— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5"  # noqa: RUF001
+    "— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5"
     "/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
 )
 PETER = Verifier.from_key(PETER_VKEY)
@@ -97,9 +97,19 @@ def test_invalid_signature_by_trusted_key_fails_the_note() -> None:
     assert open_signed_note(TEXT + "\n" + PETER_SIG + corrupt.replace("Peter", "Carmen"), [PETER])
 
 
-def test_duplicate_signatures_are_verified_once() -> None:
+def test_only_the_first_signature_per_key_counts() -> None:
     note = open_signed_note(TEXT + "\n" + PETER_SIG * 2 + ENOCH_SIG, [PETER])
     assert len(note.signatures) == 1
+    # As Go's Open: a later signature by an already-verified key is dropped unchecked.
+    corrupt = PETER_SIG[:60] + "ABCD" + PETER_SIG[60:]
+    assert len(open_signed_note(TEXT + "\n" + PETER_SIG + corrupt, [PETER]).signatures) == 1
+
+
+def test_text_may_contain_blank_lines() -> None:
+    signer = Signer.from_private_key(PETER_SKEY)
+    text = "first paragraph\n\nsecond paragraph\n\n"
+    note = open_signed_note(sign_note(text, signer), [PETER])
+    assert note.text == text  # split at the last blank line, not the first
 
 
 @pytest.mark.parametrize(
@@ -109,15 +119,15 @@ def test_duplicate_signatures_are_verified_once() -> None:
         TEXT + "\n",  # blank line but no signature lines
         TEXT + "\n" + PETER_SIG[:-1],  # signature line without its newline
         "\x01" + TEXT + "\n" + PETER_SIG,  # control character
-        TEXT + "\n" + PETER_SIG.replace("—", "-"),  # hyphen-minus instead of EM DASH  # noqa: RUF001
-        TEXT + "\n" + PETER_SIG.replace("— ", "—"),  # noqa: RUF001
+        TEXT + "\n" + PETER_SIG.replace("—", "-"),  # hyphen-minus instead of EM DASH
+        TEXT + "\n" + PETER_SIG.replace("— ", "—"),
         TEXT
         + "\n"
-        + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n",  # noqa: E501, RUF001
+        + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n",  # noqa: E501
         TEXT + "\n" + PETER_SIG + "Unexpected line.\n",
-        TEXT + "\n" + "— PeterNeumann\n",  # noqa: RUF001
-        TEXT + "\n" + "— PeterNeumann x08g\n",  # noqa: RUF001  # shorter than key ID + 1 byte
-        TEXT + "\n" + "— PeterNeumann x08go/ZJ!!\n",  # noqa: RUF001
+        TEXT + "\n" + "— PeterNeumann\n",
+        TEXT + "\n" + "— PeterNeumann x08g\n",  # shorter than key ID + 1 byte
+        TEXT + "\n" + "— PeterNeumann x08go/ZJ!!\n",
         TEXT + "\n" + PETER_SIG * 101,  # too many signatures
     ],
 )

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from proxy.app import create_app
 from proxy.settings import load_settings
-from tests.conftest import AUDIENCE, ISSUER
+from tests.conftest import AUDIENCE, ISSUER, LOG_ORIGIN
 from tests.pg import Databases
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -157,8 +157,10 @@ STORE_ROWS: list[tuple[int, str, str | None, timedelta, float, float, str, str]]
     (5, "7ABC123", "CA", timedelta(days=4), *_TOWN, "ACSO-1", "CA0010000"),
     (6, "7ABC123", "CA", timedelta(days=5), *_TOWN, "SF-1", "CA0380100"),
     (7, "7ABC123", "NV", timedelta(days=6), *_TOWN, "OAK-1", "CA0010900"),
-    *[(100 + i, "MANY1", "CA", timedelta(hours=i + 1), *_TOWN, "OAK-3", "CA0010900")
-      for i in range(8)],
+    *[
+        (100 + i, "MANY1", "CA", timedelta(hours=i + 1), *_TOWN, "OAK-3", "CA0010900")
+        for i in range(8)
+    ],
 ]
 
 
@@ -168,11 +170,22 @@ async def seeded_store(dbs: Databases) -> str:
     try:
         await conn.execute("TRUNCATE alpr.reads")
         await conn.copy_records_to_table(
-            "reads", schema_name="alpr",
-            records=[(i, p, s, NOW - age, lat, lon, cam, owner)
-                     for i, p, s, age, lat, lon, cam, owner in STORE_ROWS],
-            columns=["id", "plate", "plate_state", "observed_at", "lat", "lon", "camera_id",
-                     "agency_ori"],
+            "reads",
+            schema_name="alpr",
+            records=[
+                (i, p, s, NOW - age, lat, lon, cam, owner)
+                for i, p, s, age, lat, lon, cam, owner in STORE_ROWS
+            ],
+            columns=[
+                "id",
+                "plate",
+                "plate_state",
+                "observed_at",
+                "lat",
+                "lon",
+                "camera_id",
+                "agency_ori",
+            ],
         )
     finally:
         await conn.close()
@@ -184,20 +197,42 @@ MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 @pytest.fixture
 async def make_client(
-    dbs: Databases, seeded_store: str, dev_keys: tuple[Path, Path], tmp_path: Path
+    dbs: Databases,
+    seeded_store: str,
+    dev_keys: tuple[Path, Path],
+    log_keys: tuple[Path, str],
+    tmp_path: Path,
 ) -> AsyncIterator[MakeClient]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(*, rate: int = 1000, audit_dsn: str | None = None,
-                   store_dsn: str | None = None, **sections: dict[str, Any]) -> TestClient[Any, Any]:
+    async def make(
+        *,
+        rate: int = 1000,
+        audit_dsn: str | None = None,
+        store_dsn: str | None = None,
+        **sections: dict[str, Any],
+    ) -> TestClient[Any, Any]:
         policy = tmp_path / f"policy-{len(clients)}.toml"
         policy.write_text(policy_text(rate))
         overrides: dict[str, dict[str, Any]] = {
-            "database": {"store_dsn": store_dsn or seeded_store, "audit_dsn": audit_dsn or dbs.audit,
-                         "connect_timeout_s": 2, "statement_timeout_s": 5},
-            "auth": {"issuer": ISSUER, "audience": AUDIENCE,
-                     "public_key_file": str(dev_keys[1]), "algorithms": ["EdDSA"]},
+            "database": {
+                "store_dsn": store_dsn or seeded_store,
+                "audit_dsn": audit_dsn or dbs.audit,
+                "connect_timeout_s": 2,
+                "statement_timeout_s": 5,
+            },
+            "auth": {
+                "issuer": ISSUER,
+                "audience": AUDIENCE,
+                "public_key_file": str(dev_keys[1]),
+                "algorithms": ["EdDSA"],
+            },
             "policy": {"file": str(policy)},
+            "log": {
+                "origin": LOG_ORIGIN,
+                "signing_key_file": str(log_keys[0]),
+                "checkpoint_interval_s": 0.2,
+            },
         }
         for name, values in sections.items():
             overrides.setdefault(name, {}).update(values)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.http.conftest import NOW, MakeClient
+from tests.http.conftest import NOW
 from tests.http.search_helpers import bearer, body, entry, log_size
 from tests.pg import Databases
 
@@ -37,9 +37,14 @@ async def test_allowed_search_filters_read_by_read_and_audits(client, make_token
     assert result["policy_version"].startswith("sha256:")
     first = result["reads"][0]
     assert first == {
-        "id": 1, "plate": "7ABC123", "plate_state": "CA",
+        "id": 1,
+        "plate": "7ABC123",
+        "plate_state": "CA",
         "observed_at": (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "lat": 37.81, "lon": -122.26, "camera_id": "OAK-1", "agency": OAKLAND,
+        "lat": 37.81,
+        "lon": -122.26,
+        "camera_id": "OAK-1",
+        "agency": OAKLAND,
     }
     e = await entry(dbs.audit_admin, result["audit_index"])
     assert e["event"] == "search" and e["decision"] == "allowed" and e["reason"] is None
@@ -50,7 +55,9 @@ async def test_allowed_search_filters_read_by_read_and_audits(client, make_token
     assert e["query"] == body()
     assert e["policy_version"] == result["policy_version"]
     assert e["outcome"] == {
-        "matched": 7, "returned": 3, "truncated": False,
+        "matched": 7,
+        "returned": 3,
+        "truncated": False,
         "withheld": {"sharing": 2, "sensitive_location": 1, "retention": 1},
         "disclosed_by_owner": {OAKLAND: 2, "CA0010000": 1},
     }
@@ -64,7 +71,9 @@ async def test_plate_is_normalised_and_state_filters(client, make_token):
 
 
 async def test_include_purpose_discloses_sensitive_location_reads(client, make_token):
-    b = body(purpose="AMBER_ALERT", case_number=None, **{"from": (NOW - timedelta(days=30)).isoformat()})
+    b = body(
+        purpose="AMBER_ALERT", case_number=None, **{"from": (NOW - timedelta(days=30)).isoformat()}
+    )
     status, result = await post(client, make_token(), b)
     assert status == 200, result
     assert ids(result) == [1, 3, 7]  # read 3 stood at the clinic; Alameda shares HOMICIDE only
@@ -120,33 +129,58 @@ REFUSALS = [
     ({}, {"plate": "7ÅBC123"}, "invalid_request", 400),
     ({}, {"plate": 7123}, "invalid_request", 400),
     ({}, {"from": "2026-01-01T00:00:00"}, "invalid_request", 400),
-    ({}, {"from": NOW.isoformat(), "to": (NOW - timedelta(days=1)).isoformat()},
-     "invalid_request", 400),
+    (
+        {},
+        {"from": NOW.isoformat(), "to": (NOW - timedelta(days=1)).isoformat()},
+        "invalid_request",
+        400,
+    ),
     ({}, {"extra": 1}, "invalid_request", 400),
     ({}, {"type": "plate", "plate": None}, "invalid_request", 400),
     ({}, {"purpose": "PARKING"}, "unknown_purpose", 400),
     ({}, {"purpose": "CIVIL_IMMIGRATION", "case_number": None}, "purpose_prohibited", 403),
     ({}, {"purpose": "CANVASS"}, "query_type_not_permitted", 403),
-    ({}, {"type": "partial_plate", "pattern": "7AB*12", "plate": None},
-     "query_type_not_permitted", 403),
-    ({}, {"type": "area", "area": {"lat": 37.8, "lon": -122.27, "radius_m": 50}, "plate": None},
-     "query_type_not_permitted", 403),
+    (
+        {},
+        {"type": "partial_plate", "pattern": "7AB*12", "plate": None},
+        "query_type_not_permitted",
+        403,
+    ),
+    (
+        {},
+        {"type": "area", "area": {"lat": 37.8, "lon": -122.27, "radius_m": 50}, "plate": None},
+        "query_type_not_permitted",
+        403,
+    ),
     ({}, {"case_number": None}, "case_number_required", 400),
     ({}, {"case_number": "   "}, "case_number_required", 400),
     ({}, {"justification": None}, "justification_required", 400),
     ({}, {"justification": "too short"}, "justification_required", 400),
-    ({}, {"justification": "Locate vehicle for ICE detainer on subject"}, "justification_flagged",
-     403),
-    ({}, {"justification": "Subject flagged for Deportation, locate vehicle"},
-     "justification_flagged", 403),
+    (
+        {},
+        {"justification": "Locate vehicle for ICE detainer on subject"},
+        "justification_flagged",
+        403,
+    ),
+    (
+        {},
+        {"justification": "Subject flagged for Deportation, locate vehicle"},
+        "justification_flagged",
+        403,
+    ),
     ({}, {"from": (NOW - timedelta(days=731)).isoformat()}, "lookback_exceeded", 403),
 ]
 
 
 @pytest.mark.parametrize(("token_kw", "changes", "code", "status"), REFUSALS)
 async def test_every_refusal_is_audited(
-    client, make_token, dbs: Databases, token_kw: dict[str, Any], changes: dict[str, Any],
-    code: str, status: int,
+    client,
+    make_token,
+    dbs: Databases,
+    token_kw: dict[str, Any],
+    changes: dict[str, Any],
+    code: str,
+    status: int,
 ):
     before = await log_size(dbs.audit_admin)
     got_status, result = await post(client, make_token(**token_kw), body(**changes))
@@ -161,7 +195,9 @@ async def test_every_refusal_is_audited(
 
 
 async def test_lookback_boundary_is_inclusive(client, make_token):
-    status, _ = await post(client, make_token(), body(**{"from": (NOW - timedelta(days=730)).isoformat()}))
+    status, _ = await post(
+        client, make_token(), body(**{"from": (NOW - timedelta(days=730)).isoformat()})
+    )
     assert status == 200
 
 
@@ -187,6 +223,7 @@ async def test_rate_limit_per_user(make_client, make_token):
     statuses = [(await post(client, token, body()))[0] for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     status, result = await post(client, token, body())
+    assert status == 429
     assert result["error"]["code"] == "rate_limited" and "audit_index" in result["error"]
     # Another user of the same agency has a budget of their own.
     assert (await post(client, make_token(sub="det.other"), body()))[0] == 200

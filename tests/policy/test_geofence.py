@@ -38,9 +38,20 @@ def destination(
 
 
 def circle_loc(
-    lat: float, lon: float, r: float, name: str = "c", **kw: datetime
+    lat: float,
+    lon: float,
+    r: float,
+    name: str = "c",
+    active_from: datetime | None = None,
+    active_until: datetime | None = None,
 ) -> SensitiveLocation:
-    return SensitiveLocation(name=name, category="school", circle=Circle(lat, lon, r), **kw)
+    return SensitiveLocation(
+        name=name,
+        category="school",
+        circle=Circle(lat, lon, r),
+        active_from=active_from,
+        active_until=active_until,
+    )
 
 
 def test_haversine_one_degree_of_latitude() -> None:
@@ -171,16 +182,25 @@ def _random_locations(rng: random.Random, n: int) -> list[SensitiveLocation]:
     for i in range(n):
         lat = rng.uniform(37.70, 37.90)
         lon = rng.uniform(-122.35, -122.15)
-        window: dict[str, datetime] = {}
-        if i % 5 == 0:
-            window["active_from"] = AT - timedelta(hours=rng.randint(-3, 3))
-            window["active_until"] = window["active_from"] + timedelta(hours=2)
+        start = until = None
+        if i % 5 == 0:  # an event, active around AT or not
+            start = AT - timedelta(hours=rng.randint(-3, 3))
+            until = start + timedelta(hours=2)
         if i % 2:
-            locs.append(circle_loc(lat, lon, rng.uniform(20.0, 800.0), name=f"c{i}", **window))
+            r = rng.uniform(20.0, 800.0)
+            locs.append(circle_loc(lat, lon, r, f"c{i}", active_from=start, active_until=until))
         else:
             w, h = rng.uniform(0.0005, 0.01), rng.uniform(0.0005, 0.01)
             ring = ((lon, lat), (lon + w, lat), (lon + w, lat + h), (lon + w / 2, lat + h * 1.5))
-            locs.append(SensitiveLocation(name=f"p{i}", category="medical", polygon=ring, **window))
+            locs.append(
+                SensitiveLocation(
+                    name=f"p{i}",
+                    category="medical",
+                    polygon=ring,
+                    active_from=start,
+                    active_until=until,
+                )
+            )
     # Two county-sized zones: too big for per-cell registration, so they take the "wide" path.
     locs.insert(n // 3, circle_loc(37.75, -122.30, 30_000.0, name="wide1"))
     locs.append(circle_loc(37.85, -122.20, 25_000.0, name="wide2"))

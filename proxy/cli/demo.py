@@ -1,0 +1,244 @@
+"""`alpr-proxy demo`: an embedded PostgreSQL, synthetic reads, a realistic policy, a live server.
+
+Everything lives under --data-dir and is reused on the next run (database, keys, policy), so a
+restart keeps the audit log growing. It runs three example searches against itself, prints
+what came back and the audit entries they produced, then prints the same as curl commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+from aiohttp import web
+
+from proxy.app import create_app
+from proxy.audit.note import generate_signer_key
+from proxy.auth.tokens import generate_dev_keypair, mint_token
+from proxy.cli.keys import write_secret
+from proxy.cli.migrate import migrate_all
+from proxy.demo import policy as demo
+from proxy.demo.seed import seed_reads
+from proxy.embedded import EmbeddedPostgres, free_port
+from proxy.policy_file import load_policy_file
+from proxy.settings import Settings, load_settings
+
+ISSUER = "https://idp.demo.alpr-proxy.invalid"
+ORIGIN = "demo.alpr-proxy.invalid/audit"
+
+
+def _config_text(pg: EmbeddedPostgres, port: int) -> str:
+    return f"""# Written by `alpr-proxy demo`; rewritten on every run.
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[database]
+store_dsn = "{pg.dsn("alpr_store", "alpr_proxy_store")}"
+audit_dsn = "{pg.dsn("alpr_audit", "alpr_proxy_audit")}"
+migrate_store_dsn = "{pg.dsn("alpr_store")}"
+migrate_audit_dsn = "{pg.dsn("alpr_audit")}"
+
+[auth]
+issuer = "{ISSUER}"
+audience = "alpr-proxy"
+public_key_file = "dev-jwt.pub"
+algorithms = ["EdDSA"]
+dev_private_key_file = "dev-jwt.key"
+
+[policy]
+file = "policy.toml"
+
+[log]
+origin = "{ORIGIN}"
+signing_key_file = "log-signing.key"
+checkpoint_interval_s = 5
+"""
+
+
+async def _prepare(data_dir: Path, pg: EmbeddedPostgres, port: int, now: datetime) -> Settings:
+    conn = await asyncpg.connect(pg.dsn())
+    try:
+        for name in ("alpr_store", "alpr_audit"):
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    if not (data_dir / "dev-jwt.key").exists():
+        private, public = generate_dev_keypair()
+        write_secret(data_dir / "dev-jwt.key", private)
+        (data_dir / "dev-jwt.pub").write_bytes(public)
+    if not (data_dir / "log-signing.key").exists():
+        skey, vkey = generate_signer_key(ORIGIN)
+        write_secret(data_dir / "log-signing.key", (skey + "\n").encode())
+        (data_dir / "log-verifier.key").write_text(vkey + "\n")
+    if not (data_dir / "policy.toml").exists():
+        (data_dir / "policy.toml").write_text(demo.demo_policy_toml(now))
+    config = data_dir / "alpr-proxy.toml"
+    config.write_text(_config_text(pg, port))
+    settings = load_settings(config, env={})
+    await migrate_all(settings)
+    store = await asyncpg.connect(settings.database.migrate_store_dsn)
+    try:
+        summary = await seed_reads(store, now=now)
+        # Seeded after the migration's GRANT ... ON ALL TABLES; re-grant for a fresh table.
+        await store.execute("GRANT SELECT ON ALL TABLES IN SCHEMA alpr TO alpr_proxy_store")
+    finally:
+        await store.close()
+    print(f"store: {summary.describe()}")
+    return settings
+
+
+def _tokens(settings: Settings) -> dict[str, str]:
+    key = Path(settings.auth.dev_private_key_file).read_bytes()
+    out = {}
+    for label, user in (
+        ("INVESTIGATOR", demo.DEMO_INVESTIGATOR),
+        ("AUDITOR", demo.DEMO_AUDITOR),
+        ("OVERSIGHT", demo.DEMO_OVERSIGHT),
+    ):
+        out[label] = mint_token(
+            key,
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            sub=user.sub,
+            ori=user.ori,
+            roles=list(user.roles),
+            ttl_s=8 * 3600,
+        )
+    return out
+
+
+def _examples(settings: Settings, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    lookback = load_policy_file(settings.policy.file).purposes[demo.DEMO_PURPOSE].max_lookback_days
+    base = {
+        "type": "plate",
+        "plate": demo.DEMO_PLATE,
+        "from": (now - timedelta(days=lookback - 1)).strftime("%Y-%m-%dT00:00:00Z"),
+        "to": (now + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z"),
+        "purpose": demo.DEMO_PURPOSE,
+        "case_number": demo.DEMO_CASE_NUMBER,
+        "justification": demo.DEMO_JUSTIFICATION,
+    }
+    return [
+        ("An allowed search (Oakland PD homicide investigator)", base),
+        (
+            "A search refused for a prohibited purpose",
+            {
+                **base,
+                "purpose": "CIVIL_IMMIGRATION",
+                "justification": "Locate vehicle of subject with an administrative warrant",
+            },
+        ),
+        (
+            "The same search run on behalf of an immigration-enforcement office",
+            {**base, "on_behalf_of": {"ori": demo.IMMIGRATION_ORI, "person": "SDDO J. Doe"}},
+        ),
+    ]
+
+
+def _curl(base_url: str, body: dict[str, Any]) -> str:
+    return (
+        f'curl -s -X POST {base_url}/v1/search -H "Authorization: Bearer $INVESTIGATOR" '
+        f"-H 'Content-Type: application/json' -d {shlex.quote(orjson.dumps(body).decode())}"
+    )
+
+
+async def _run_examples(settings: Settings, base_url: str, now: datetime) -> None:
+    tokens = _tokens(settings)
+    print("\n# Tokens (8 h). Paste these into your shell:")
+    print(f"export ALPR={base_url}")
+    for label, tok in tokens.items():
+        print(f"export {label}={tok}")
+    async with aiohttp.ClientSession() as http:
+        for title, body in _examples(settings, now):
+            print(f"\n## {title}\n{_curl('$ALPR', body)}")
+            async with http.post(
+                f"{base_url}/v1/search",
+                json=body,
+                headers={"Authorization": f"Bearer {tokens['INVESTIGATOR']}"},
+            ) as r:
+                result = await r.json()
+            if r.status == 200:
+                reads = result["reads"]
+                print(
+                    f"-> {r.status}: {len(reads)} reads returned, audit_index "
+                    f"{result['audit_index']}, truncated={result['truncated']}"
+                )
+                for read in reads[:3]:
+                    print(f"   {orjson.dumps(read).decode()}")
+                index = result["audit_index"]
+            else:
+                print(f"-> {r.status}: {orjson.dumps(result).decode()}")
+                index = result["error"]["audit_index"]
+            url = f"{base_url}/v1/log/entries/{index}"
+            print(
+                f'# its audit entry:\ncurl -s -H "Authorization: Bearer $OVERSIGHT" '
+                f"$ALPR/v1/log/entries/{index}"
+            )
+            async with http.get(
+                url, headers={"Authorization": f"Bearer {tokens['OVERSIGHT']}"}
+            ) as r:
+                print(f"-> {(await r.read()).decode()}")
+
+
+async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
+    now = datetime.now(UTC)
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    await site.start()
+    base_url = f"http://{settings.server.host}:{settings.server.port}"
+    try:
+        print(f"\nalpr-proxy demo serving on {base_url} (data in {data_dir})")
+        await _run_examples(settings, base_url, now)
+        if once:
+            return
+        print(f"\nConfig: {data_dir / 'alpr-proxy.toml'}  Policy: {settings.policy.file}")
+        print("Serving until Ctrl-C.")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
+    root = Path(data_dir) if data_dir else Path.home() / ".alpr-proxy-demo"
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    pg = EmbeddedPostgres(root / "pg", port=free_port())
+    print(f"starting embedded PostgreSQL in {pg.data_dir} ...")
+    pg.start()
+    try:
+        now = datetime.now(UTC)
+        settings = asyncio.run(_prepare(root, pg, port, now))
+        with contextlib.suppress(KeyboardInterrupt):
+            _run_loop(_serve(settings, root, once))
+    except OSError as exc:
+        print(f"alpr-proxy demo: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        pg.stop()
+    return 0
+
+
+def _run_loop(coro: Any) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        asyncio.run(coro)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)
