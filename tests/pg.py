@@ -46,6 +46,19 @@ class Databases:
         return with_db(self.admin_dsn, name), with_db(self.admin_dsn, name, "alpr_proxy_audit")
 
 
+async def fresh_store(dbs: Databases) -> tuple[str, str]:
+    """A new, migrated, empty store database: (admin dsn, read-only-role dsn)."""
+    name = f"{dbs.prefix}_store_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(dbs.admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    admin = with_db(dbs.admin_dsn, name)
+    await migrate(admin, "store")
+    return admin, with_db(dbs.admin_dsn, name, "alpr_proxy_store")
+
+
 async def create_databases(admin_dsn: str) -> Databases:
     prefix = f"alpr_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     conn = await asyncpg.connect(admin_dsn)

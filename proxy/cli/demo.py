@@ -218,9 +218,14 @@ def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
     root = Path(data_dir) if data_dir else Path.home() / ".alpr-proxy-demo"
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    pg = EmbeddedPostgres(root / "pg", port=free_port())
-    print(f"starting embedded PostgreSQL in {pg.data_dir} ...")
-    pg.start()
+    port = port or free_port()
+    try:
+        pg = EmbeddedPostgres(root / "pg", port=free_port())
+        print(f"starting embedded PostgreSQL in {pg.data_dir} ...")
+        pg.start()
+    except RuntimeError as exc:
+        print(f"alpr-proxy demo: {exc}", file=sys.stderr)
+        return 2
     try:
         now = datetime.now(UTC)
         settings = asyncio.run(_prepare(root, pg, port, now))

@@ -46,6 +46,18 @@ class ErrorEnvelope(msgspec.Struct, forbid_unknown_fields=True):
     error: ErrorBody
 
 
+class InclusionProof(msgspec.Struct, forbid_unknown_fields=True):
+    index: int
+    size: int
+    hashes: list[str]
+
+
+class ConsistencyProof(msgspec.Struct, forbid_unknown_fields=True):
+    old: int
+    size: int
+    hashes: list[str]
+
+
 class Health(msgspec.Struct, forbid_unknown_fields=True):
     status: str
 
@@ -72,13 +84,23 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": "error", **_json("ErrorEnvelope")} for s in statuses}
 
 
+def _int_param(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+
+
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [SearchIn, SearchResponse, ErrorEnvelope, Health, Ready], ref_template=_REF
+        [SearchIn, SearchResponse, ErrorEnvelope, Health, Ready, InclusionProof, ConsistencyProof],
+        ref_template=_REF,
     )
     search_statuses = sorted({s for s in STATUS.values() if s not in (404, 405, 500)})
     paths: dict[str, Any] = {
@@ -95,7 +117,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/log/entries/{index}": {
             "get": {
-                "summary": "One entry's canonical bytes (auditor of an agency it names, or oversight)",
+                "summary": "An entry's canonical bytes (auditor of an agency it names; oversight)",
                 "security": _BEARER,
                 "parameters": [
                     {
@@ -111,6 +133,38 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
                     **_errors(400, 401, 403, 404, 503),
+                },
+            }
+        },
+        "/v1/log/checkpoint": {
+            "get": {
+                "summary": "Latest checkpoint: a C2SP tlog-checkpoint signed note (Ed25519)",
+                "responses": {
+                    "200": {
+                        "description": "signed note",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(404, 503),
+                },
+            }
+        },
+        "/v1/log/proof/inclusion": {
+            "get": {
+                "summary": "RFC 6962 inclusion proof of entry `index` in the tree of `size`",
+                "parameters": [_int_param("index"), _int_param("size")],
+                "responses": {
+                    "200": {"description": "proof", **_json("InclusionProof")},
+                    **_errors(400, 503),
+                },
+            }
+        },
+        "/v1/log/proof/consistency": {
+            "get": {
+                "summary": "RFC 6962 consistency proof between tree sizes `old` and `size`",
+                "parameters": [_int_param("old"), _int_param("size")],
+                "responses": {
+                    "200": {"description": "proof", **_json("ConsistencyProof")},
+                    **_errors(400, 503),
                 },
             }
         },

@@ -15,12 +15,30 @@ several ways is always refused for the same, most fundamental reason:
  9. ``justification_required``    justification missing or shorter than the policy minimum
 10. ``justification_flagged``     the justification contains a prohibited term
 11. ``lookback_exceeded``         ``from`` is before ``now - max_lookback_days``
+12. ``invalid_request``           the query lacks what its type needs (a normalised pattern of
+                                  at least 4 known characters; a finite area with a positive
+                                  radius). ``proxy.request`` already guarantees this; it is
+                                  checked again so a caller's bug cannot become a dragnet.
+13. ``area_too_large``            area searches: ``radius_m > area_max_radius_m`` or
+                                  ``to - from > area_max_window_hours`` (the limits are allowed)
+14. ``sensitive_location``        area searches: the circle overlaps a sensitive location that
+                                  is active at any instant of ``[from, to)``
+                                  (``GeofenceIndex.overlapping``)
 
-Refusal messages explain what to fix but never reveal data (nor anything about reads).
+The area checks come last because they are the only ones that look at where and when. The
+sensitive-location refusal applies whatever the purpose's ``sensitive_locations`` setting says:
+that setting governs which *reads* are withheld, while SPEC §6 refuses an area search over an
+active sensitive location outright (a canvass around a clinic is the harm, not one read).
+
+Refusal messages explain what to fix but never reveal data (nor anything about reads). The
+sensitive-location refusal names the category, so the investigator can tell why, but never the
+location's name, shape or event window; for shelters, whose addresses are confidential, not even
+the category.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,12 +46,12 @@ from proxy.errors import ErrorCode
 from proxy.model import Principal, SearchQuery
 from proxy.policy.disclosure import Disclosure
 from proxy.policy.document import Policy, Purpose
-from proxy.policy.text import visible_length
+from proxy.policy.text import normalize_pattern, visible_length
 
-# Search types the proxy can execute. Area and partial-plate searches need their own checks
-# (area_too_large, sensitive_location, pattern limits) which a later change adds together with
-# the types themselves; until then they are refused whatever the purpose allows.
-SUPPORTED_QUERY_TYPES: frozenset[str] = frozenset({"plate"})
+# Search types the proxy can execute (all of SPEC §6); a purpose still has to permit each.
+SUPPORTED_QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})
+# Categories named in a sensitive_location refusal; the others get a generic message.
+_NAMED_CATEGORIES = frozenset({"school", "medical", "place_of_worship", "protest", "ceremony"})
 SEARCH_ROLE = "investigator"
 
 
@@ -110,9 +128,65 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
             f"purpose {purpose.code} may look back at most {purpose.max_lookback_days} days",
         )
 
+    refused = _shape(query) or _area(query, purpose, policy)
+    if refused is not None:
+        return refused
     return Allowed(
         recipients=recipients,
         purpose=purpose,
         max_results=policy.settings.max_results,
         disclosure=Disclosure.build(policy, recipients, purpose, now),
+    )
+
+
+def _shape(query: SearchQuery) -> Refused | None:
+    if query.type == "partial_plate":
+        if query.pattern is None or normalize_pattern(query.pattern) != query.pattern:
+            return Refused(
+                "invalid_request", "a partial_plate search needs a pattern of 4+ known characters"
+            )
+    elif query.type == "area":
+        a = query.area
+        ok = (
+            a is not None
+            and math.isfinite(a.radius_m)
+            and a.radius_m > 0
+            and -90.0 <= a.lat <= 90.0
+            and -180.0 <= a.lon <= 180.0
+        )
+        if not ok:
+            return Refused("invalid_request", "an area search needs lat, lon and a radius > 0")
+    elif query.plate is None:
+        return Refused("invalid_request", "a plate search needs a plate")
+    return None
+
+
+def _area(query: SearchQuery, purpose: Purpose, policy: Policy) -> Refused | None:
+    area = query.area
+    if query.type != "area" or area is None:
+        return None
+    # Document validation makes both limits present whenever "area" is permitted; a missing
+    # one would admit nothing rather than everything.
+    max_radius = purpose.area_max_radius_m or 0.0
+    max_hours = purpose.area_max_window_hours or 0.0
+    if not area.radius_m <= max_radius:
+        return Refused(
+            "area_too_large",
+            f"purpose {purpose.code} allows a radius of at most {max_radius:g} m",
+        )
+    if query.to - query.from_ > timedelta(hours=max_hours):
+        return Refused(
+            "area_too_large",
+            f"purpose {purpose.code} allows a time window of at most {max_hours:g} hours",
+        )
+    loc = policy.geofence.overlapping(area.lat, area.lon, area.radius_m, query.from_, query.to)
+    if loc is None:
+        return None
+    what = (
+        f"a sensitive location ({loc.category.replace('_', ' ')})"
+        if loc.category in _NAMED_CATEGORIES
+        else "a sensitive location"
+    )
+    return Refused(
+        "sensitive_location", f"the search area overlaps {what} during the requested time"
     )

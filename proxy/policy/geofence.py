@@ -17,6 +17,9 @@ cell to the locations whose boxes touch it, so a point is checked only against t
 location too large to register cell by cell). When several locations contain a point, the one
 listed first in the policy is returned, whichever path is taken.
 
+``GeofenceIndex.overlapping`` answers the area-search question instead ("does this circle
+overlap a location active during this window?"); ``area`` implements it.
+
 ``parse_location`` validates one ``[[sensitive_locations]]`` table for ``document.parse_policy``.
 """
 
@@ -26,81 +29,29 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import shapely
 
 from proxy.policy._reader import Reader
+from proxy.policy.area import TREE_THRESHOLD, AreaIndex
 
-Category = Literal[
-    "school", "medical", "place_of_worship", "protest", "ceremony", "shelter", "other"
-]
-CATEGORIES: frozenset[str] = frozenset(
-    {"school", "medical", "place_of_worship", "protest", "ceremony", "shelter", "other"}
-)
-EARTH_RADIUS_M = 6371008.8
+# The primitives live in ``geo`` (shared with ``area``); re-exported because callers and tests
+# import them from here.
+from proxy.policy.geo import CATEGORIES as CATEGORIES
+from proxy.policy.geo import EARTH_RADIUS_M as EARTH_RADIUS_M
+from proxy.policy.geo import Category as Category
+from proxy.policy.geo import Circle as Circle
+from proxy.policy.geo import SensitiveLocation as SensitiveLocation
+from proxy.policy.geo import circle_bbox as circle_bbox
+from proxy.policy.geo import haversine_m as haversine_m
+
 # Above this many locations a grid lookup beats a linear scan of bounding boxes. (A shapely
 # STRtree was measured slower than the linear scan up to a few hundred locations: building a
 # shapely Point per read costs more than scanning boxes.)
 GRID_THRESHOLD = 16
 GRID_CELL_DEG = 0.02  # about 2 km north-south; most sensitive locations touch 1-4 cells
 MAX_CELLS_PER_LOCATION = 64
-# Circle boxes are widened by this factor plus a tiny absolute slack, so rounding in the box
-# arithmetic can never exclude a point the exact haversine test would include.
-_BOX_MARGIN = 1.01
-_BOX_SLACK_DEG = 1e-9
-
-
-@dataclass(frozen=True, slots=True)
-class Circle:
-    lat: float
-    lon: float
-    radius_m: float
-
-
-@dataclass(frozen=True, slots=True)
-class SensitiveLocation:
-    name: str
-    category: Category
-    circle: Circle | None = None
-    polygon: tuple[tuple[float, float], ...] | None = None  # [lon, lat] pairs
-    active_from: datetime | None = None
-    active_until: datetime | None = None
-
-    def active_at(self, at: datetime) -> bool:
-        """Half-open window: active_from <= at < active_until."""
-        if self.active_from is not None and at < self.active_from:
-            return False
-        return self.active_until is None or at < self.active_until
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS 84 points (spherical Earth)."""
-    p1 = math.radians(lat1)
-    p2 = math.radians(lat2)
-    dp = p2 - p1
-    dl = math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    # min() guards asin against h creeping past 1.0 by rounding for antipodal points.
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
-def circle_bbox(c: Circle) -> tuple[float, float, float, float]:
-    """A box (min_lon, min_lat, max_lon, max_lat) that certainly contains the circle."""
-    delta = c.radius_m / EARTH_RADIUS_M  # angular radius, radians
-    dlat = math.degrees(delta) * _BOX_MARGIN + _BOX_SLACK_DEG
-    min_lat = max(-90.0, c.lat - dlat)
-    max_lat = min(90.0, c.lat + dlat)
-    cos_lat = math.cos(math.radians(c.lat))
-    if delta >= math.pi / 2 or math.sin(delta) >= cos_lat:
-        # The cap reaches a pole: every longitude is possible.
-        return (-180.0, min_lat, 180.0, max_lat)
-    # Exact longitude half-width of a spherical cap, then widened like dlat.
-    dlon = math.degrees(math.asin(math.sin(delta) / cos_lat)) * _BOX_MARGIN + _BOX_SLACK_DEG
-    if c.lon - dlon < -180.0 or c.lon + dlon > 180.0:
-        # Crossing the antimeridian: give up on narrowing longitude rather than wrap boxes.
-        return (-180.0, min_lat, 180.0, max_lat)
-    return (c.lon - dlon, min_lat, c.lon + dlon, max_lat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,16 +92,21 @@ def _entry(loc: SensitiveLocation) -> _Entry:
 class GeofenceIndex:
     """Immutable after construction; safe to share between concurrent searches."""
 
-    __slots__ = ("_cells", "_entries", "_wide")
+    __slots__ = ("_area", "_cells", "_entries", "_wide")
 
     def __init__(
-        self, locations: Sequence[SensitiveLocation], *, grid_threshold: int = GRID_THRESHOLD
+        self,
+        locations: Sequence[SensitiveLocation],
+        *,
+        grid_threshold: int = GRID_THRESHOLD,
+        tree_threshold: int = TREE_THRESHOLD,
     ) -> None:
         self._entries: tuple[_Entry, ...] = tuple(_entry(loc) for loc in locations)
         self._cells: dict[tuple[int, int], tuple[int, ...]] | None = None
         self._wide: tuple[int, ...] = ()
         if len(self._entries) > grid_threshold:
             self._build_grid()
+        self._area = AreaIndex(locations, tree_threshold=tree_threshold)
 
     def _build_grid(self) -> None:
         cells: dict[tuple[int, int], list[int]] = {}
@@ -173,6 +129,17 @@ class GeofenceIndex:
     @property
     def uses_grid(self) -> bool:
         return self._cells is not None
+
+    @property
+    def uses_tree(self) -> bool:
+        return self._area.uses_tree
+
+    def overlapping(
+        self, lat: float, lon: float, radius_m: float, start: datetime, end: datetime
+    ) -> SensitiveLocation | None:
+        """The first-listed location active during ``[start, end)`` that the search circle
+        (centre, ``radius_m``) overlaps, or None; see ``area`` for the geometry."""
+        return self._area.overlapping(lat, lon, radius_m, start, end)
 
     def contains(self, lat: float, lon: float, at: datetime) -> SensitiveLocation | None:
         """The first active location containing (lat, lon) at time ``at``, or None."""

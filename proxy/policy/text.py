@@ -70,6 +70,38 @@ def normalize_pattern(raw: str) -> str | None:
     return s.upper()
 
 
+_NORMAL_PATTERN = re.compile(r"[A-Z0-9*?]+")
+
+
+def _checked(pattern: str) -> str:
+    # The converters below emit SQL and regex syntax, so they accept only what
+    # normalize_pattern produces; anything else is a caller bug, not a search.
+    if not _NORMAL_PATTERN.fullmatch(pattern) or normalize_pattern(pattern) != pattern:
+        raise ValueError(f"not a normalised partial-plate pattern: {pattern!r}")
+    return pattern
+
+
+def pattern_known_chars(pattern: str) -> int:
+    """How many characters of a normalised pattern are not wildcards."""
+    return sum(1 for ch in _checked(pattern) if ch not in "*?")
+
+
+def pattern_to_like(pattern: str) -> str:
+    """The SQL LIKE pattern for a normalised partial-plate pattern: '*' -> '%', '?' -> '_'.
+
+    Nothing needs escaping: a normalised pattern holds only A-Z, 0-9, '*' and '?', so LIKE's own
+    metacharacters ('%', '_' and the escape character) cannot occur in it.
+    """
+    return _checked(pattern).replace("*", "%").replace("?", "_")
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A regex matching exactly the normalised plates the pattern (and its LIKE form) matches."""
+    parts = {"*": "[A-Z0-9]*", "?": "[A-Z0-9]"}
+    body = "".join(parts.get(ch, ch) for ch in _checked(pattern))
+    return re.compile(rf"\A{body}\Z")
+
+
 @dataclass(frozen=True, slots=True)
 class TermMatcher:
     """Prohibited terms compiled into one regex; build once per policy."""
