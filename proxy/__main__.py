@@ -30,8 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("policy", help="policy tools")
     psub = p.add_subparsers(dest="policy_command", required=True)
-    pc = psub.add_parser("check", help="validate a policy file")
+    day = "judge rule expiry as of this day, YYYY-MM-DD (default: today, UTC)"
+    pc = psub.add_parser("check", help="validate a policy file; print a summary and warnings")
     pc.add_argument("file")
+    pc.add_argument("--strict", action="store_true", help="exit 1 on warnings as well")
+    pc.add_argument("--date", default=None, help=day)
+    pe = psub.add_parser("explain", help="whose reads a requester would see for a purpose, why")
+    pe.add_argument("--policy", required=True, help="the policy file")
+    pe.add_argument("--requester", required=True, help="the requesting agency's ORI")
+    pe.add_argument("--on-behalf-of", default=None, help="the on_behalf_of agency's ORI")
+    pe.add_argument("--purpose", required=True, help="the purpose code")
+    pe.add_argument("--date", default=None, help=day)
+    pd = psub.add_parser("diff", help="what loading NEW over OLD would change (JSON)")
+    pd.add_argument("old")
+    pd.add_argument("new")
 
     p = sub.add_parser("keygen", help="make an Ed25519 log-signing key")
     p.add_argument("--name", required=True, help="the key name, usually the log origin")
@@ -69,9 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return migrate_command(args.config)
     if args.command == "policy":
-        from proxy.cli.policy import check
+        from proxy.cli.policy import run_policy
 
-        return check(args.file)
+        return run_policy(args)
     if args.command == "keygen":
         from proxy.cli.keys import keygen
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import asyncpg
 from aiohttp import web
 
+from proxy.audit import pg
 from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.keys import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import health, log, search
+from proxy.http import admin, health, log, search
+from proxy.errors import ProxyError
 from proxy.http.middlewares import request_context
 from proxy.keys import (
     AUDIT_POOL,
@@ -26,7 +30,7 @@ from proxy.keys import (
     STORE_POOL,
     VERIFIER,
 )
-from proxy.policy_file import PolicyHolder, load_policy_file
+from proxy.policy_file import PolicyHolder, read_policy
 from proxy.ratelimit import TokenBuckets
 from proxy.settings import Settings
 
@@ -38,22 +42,24 @@ def _utcnow() -> datetime:
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -> web.Application:
     """Build the application. The policy and the log-signing key are loaded here, so an
     invalid policy or a missing key stops the server before it binds a port."""
-    policy = load_policy_file(settings.policy.file)
+    policy, policy_text = read_policy(settings.policy.file)
     load_signer(settings.log.signing_key_file)
     app = web.Application(
         middlewares=[request_context], client_max_size=settings.server.max_body_bytes
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    app[POLICY] = PolicyHolder(policy, settings.policy.file)
-    app[SEARCH_LIMITER] = TokenBuckets(policy.settings.rate_limit_per_minute)
+    app[POLICY] = holder = PolicyHolder(policy, policy_text, settings.policy.file)
+    app[SEARCH_LIMITER] = limiter = TokenBuckets(policy.settings.rate_limit_per_minute)
+    holder.on_change(lambda p: limiter.reconfigure(p.settings.rate_limit_per_minute))
     app[AUTH_FAILURE_LIMITER] = TokenBuckets(settings.auth.auth_failure_entries_per_minute)
-    app.cleanup_ctx.extend([_store_pool, _audit, _token_verifier])
+    app.cleanup_ctx.extend([_store_pool, _audit, _token_verifier, _policy_lifecycle])
     app.router.add_post("/v1/search", search.search)
     app.router.add_get("/v1/log/checkpoint", log.checkpoint)
     app.router.add_get("/v1/log/proof/inclusion", log.inclusion_proof)
     app.router.add_get("/v1/log/proof/consistency", log.consistency_proof)
     app.router.add_get("/v1/log/entries/{index}", log.entry)
+    app.router.add_post("/v1/admin/policy/reload", admin.reload)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics_endpoint)
@@ -110,6 +116,38 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
         finally:
             await writer.close()  # commit what is queued, then checkpoint it
             await checkpointer.close()
+
+
+async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Audit the policy in force at start; reload it on SIGHUP."""
+    holder = app[POLICY]
+    previous = await pg.latest_of_event(app[AUDIT_POOL], "policy_loaded")
+    await holder.record_startup(app[AUDIT_WRITER], app[CLOCK](), previous)
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[object]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(_reload_quietly(app))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        installed = True
+    except (RuntimeError, NotImplementedError, ValueError):  # not the main thread, or no signals
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _reload_quietly(app: web.Application) -> None:
+    try:
+        await admin.reload_policy(app, "sighup")
+    except ProxyError:
+        pass  # already logged; the previous policy stays in force
 
 
 async def _token_verifier(app: web.Application) -> AsyncIterator[None]:

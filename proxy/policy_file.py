@@ -1,14 +1,31 @@
-"""Loading the policy file, and the one reference every request reads the policy through.
+"""The live policy: loading, the one reference every request reads, and accountable reloads.
 
-Requests take `holder.current` once and use that object throughout, and a reload swaps the
-reference only after the new file has validated, so no request ever sees a half-loaded policy.
+Requests take `holder.current` once and use that object throughout; a reload parses and
+validates the whole file first and only then swaps the reference, so no request ever sees a
+half-loaded policy, and an invalid file never replaces a valid one. Every load (at start, on
+SIGHUP, on `POST /v1/admin/policy/reload`) is a `policy_loaded` audit entry carrying the new
+version, what triggered it, a summary diff from the previous version, and the policy text itself
+so that oversight can reconstruct exactly what was enforced when.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from proxy.policy.document import Policy, parse_policy
+import orjson
+
+from proxy.audit.entry import policy_loaded_entry
+from proxy.audit.writer import AuditWriter
+from proxy.policy.diff import diff
+from proxy.policy.document import Policy, PolicyError, parse_policy
+
+log = logging.getLogger("alpr_proxy.policy")
 
 
 def load_policy_file(path: str | Path) -> Policy:
@@ -16,7 +33,81 @@ def load_policy_file(path: str | Path) -> Policy:
     return parse_policy(Path(path).read_bytes())
 
 
+def read_policy(path: str | Path) -> tuple[Policy, bytes]:
+    """The validated policy and the exact bytes its version hashes."""
+    data = Path(path).read_bytes()
+    return parse_policy(data), data
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    policy: Policy
+    previous_version: str | None
+    diff: dict[str, Any]
+    audit_index: int
+
+
 class PolicyHolder:
-    def __init__(self, policy: Policy, path: str | Path) -> None:
+    def __init__(self, policy: Policy, text: bytes, path: str | Path) -> None:
         self.current = policy
+        self.text = text
         self.path = Path(path)
+        self._lock = asyncio.Lock()  # one reload at a time, so diffs chain correctly
+        self._listeners: list[Callable[[Policy], None]] = []
+
+    def on_change(self, listener: Callable[[Policy], None]) -> None:
+        self._listeners.append(listener)
+
+    async def record_startup(
+        self, writer: AuditWriter, now: datetime, previous: bytes | None
+    ) -> Loaded:
+        """Audit the policy loaded at start, diffed against the last one the log recorded."""
+        old = None
+        if previous is not None:
+            try:
+                old = parse_policy(orjson.loads(previous)["policy"].encode())
+            except (PolicyError, KeyError, ValueError, TypeError):
+                old = None  # an older policy this version cannot parse: report a full load
+        return await self._record(writer, now, "startup", old, self.current, self.text)
+
+    async def reload(self, writer: AuditWriter, now: datetime, trigger: str) -> Loaded:
+        """Load the file again. Raises PolicyError/OSError and keeps the old policy if invalid;
+        raises ProxyError(audit_unavailable) and keeps the old policy if it cannot be audited."""
+        async with self._lock:
+            new, text = read_policy(self.path)
+            old = self.current
+            loaded = await self._record(writer, now, trigger, old, new, text)
+            # Swapped only once the load is durably on the record.
+            self.current, self.text = new, text
+            for listener in self._listeners:
+                listener(new)
+            log.info(
+                "policy loaded",
+                extra={
+                    "policy_version": new.version,
+                    "trigger": trigger,
+                    "audit_index": loaded.audit_index,
+                },
+            )
+            return loaded
+
+    async def _record(
+        self,
+        writer: AuditWriter,
+        now: datetime,
+        trigger: str,
+        old: Policy | None,
+        new: Policy,
+        text: bytes,
+    ) -> Loaded:
+        summary = diff(old, new)
+        record = policy_loaded_entry(
+            at=now,
+            trigger=trigger,
+            version=new.version,
+            previous_version=old.version if old is not None else None,
+            diff=summary,
+            policy_text=text.decode("utf-8"),  # valid UTF-8: parse_policy checked it
+        )
+        index = await writer.append(record)
+        return Loaded(new, old.version if old else None, summary, index)

@@ -34,6 +34,8 @@ class DatabaseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     migrate_audit_dsn: str = ""
     store_pool_size: int = 10
     audit_pool_size: int = 4
+    # Rows a search may examine at most; reaching it marks the response truncated.
+    search_row_limit: int = 50_000
     connect_timeout_s: float = 5.0
     statement_timeout_s: float = 10.0
 

@@ -96,5 +96,26 @@ def auth_failure_entry(
     return Record(canonical(entry), "auth_failure", request_id, None, "refused", "unauthenticated")
 
 
+def policy_loaded_entry(
+    *,
+    at: datetime,
+    trigger: str,
+    version: str,
+    previous_version: str | None,
+    diff: Mapping[str, Any],
+    policy_text: str,
+) -> Record:
+    entry = {
+        "event": "policy_loaded",
+        "time": timestamp(at),
+        "trigger": trigger,
+        "policy_version": version,
+        "previous_version": previous_version,
+        "diff": dict(diff),
+        "policy": policy_text,
+    }
+    return Record(canonical(entry), "policy_loaded", None, None, None, None)
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None

@@ -65,6 +65,13 @@ async def append(conn: asyncpg.Connection, records: Sequence[Record]) -> int:
     return start
 
 
+async def latest_of_event(conn: asyncpg.Connection | asyncpg.Pool, event: str) -> bytes | None:
+    value = await conn.fetchval(
+        "SELECT body FROM audit.entries WHERE event = $1 ORDER BY idx DESC LIMIT 1", event
+    )
+    return None if value is None else bytes(value)
+
+
 async def entry_body(conn: asyncpg.Connection | asyncpg.Pool, index: int) -> bytes | None:
     value = await conn.fetchval("SELECT body FROM audit.entries WHERE idx = $1", index)
     return None if value is None else bytes(value)

@@ -25,12 +25,17 @@ class _SetupError(Exception):
     """The verification could not start; exit 2."""
 
 
+# Failures that mean the log could not be read, as opposed to a log that does not verify.
+_NOT_RUN = (SettingsError, _SetupError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
 def _verifier(settings: Settings, key: str | None) -> Verifier:
     if key is None:
         try:
             key = load_signer(settings.log.signing_key_file).verifier_key
         except (OSError, ValueError) as exc:
-            raise _SetupError(f"cannot derive the verifier key from log.signing_key_file: {exc}")
+            msg = f"cannot derive the verifier key from log.signing_key_file: {exc}"
+            raise _SetupError(msg) from exc
         # Whoever can edit the database may also hold this file, so it proves little.
         print(
             f"note: verifier key {key} was derived from log.signing_key_file; an auditor should"
@@ -67,7 +72,13 @@ def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> i
         verifier = _verifier(settings, key)
         external = None if checkpoint is None else Path(checkpoint).read_bytes()
         report = asyncio.run(_run(settings, verifier, external))
-    except (SettingsError, _SetupError, OSError, asyncpg.PostgresError) as exc:
+    except (
+        SettingsError,
+        _SetupError,
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except LogVerificationError as exc:

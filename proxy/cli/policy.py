@@ -1,26 +1,101 @@
-"""`alpr-proxy policy check FILE`: a summary, or every error with its field; exit 1 on error."""
+"""`alpr-proxy policy ...`: operator tools around a policy file, none of which needs a server.
+
+* `check FILE [--strict] [--date D]`: every error with its field (exit 1), or the summary and
+  the lint warnings (exit 0; with `--strict`, exit 1 when there are warnings).
+* `explain --policy FILE --requester ORI [--on-behalf-of ORI] --purpose CODE [--date D]`: whose
+  reads such a search would return and why; exit 1 when an agency or the purpose is unknown.
+* `diff OLD NEW`: what loading NEW over OLD changes, as the JSON `policy_loaded` records.
+
+`--date` (YYYY-MM-DD) judges rule expiry as of that day; the default is today in UTC, the day
+the server's sharing decisions use.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from proxy.policy.document import PolicyError, parse_policy, summarize
+from proxy.policy.diff import diff
+from proxy.policy.document import Policy, PolicyError, parse_policy, summarize
+from proxy.policy.explain import explain, render
+from proxy.policy.lint import lint
 
 
-def check(file: str) -> int:
+def _load(file: str) -> Policy | None:
+    """The parsed policy, or None after printing why not to stderr."""
     try:
         data = Path(file).read_bytes()
     except OSError as exc:
         print(f"{file}: cannot read: {exc}", file=sys.stderr)
-        return 1
+        return None
     try:
-        policy = parse_policy(data)
+        return parse_policy(data)
     except PolicyError as exc:
         for error in exc.errors:
             where = f"{error.path}: " if error.path else ""
             print(f"{file}: {where}{error.message}", file=sys.stderr)
         print(f"{file}: invalid ({len(exc.errors)} error(s)); not loadable", file=sys.stderr)
+        return None
+
+
+def _day(text: str | None) -> date | None:
+    """The --date value, today (UTC) when absent; None (after a message) when malformed."""
+    if text is None:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        print(f"--date: {text!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return None
+
+
+def check(file: str, *, strict: bool = False, on: str | None = None) -> int:
+    today = _day(on)
+    policy = _load(file)
+    if policy is None or today is None:
         return 1
     print(summarize(policy))
+    warnings = lint(policy, today)
+    if warnings:
+        print(f"{len(warnings)} warning(s):")
+        for w in warnings:
+            print(f"  warning: {w}")
+    return 1 if strict and warnings else 0
+
+
+def explain_command(
+    file: str, requester: str, on_behalf_of: str | None, purpose: str, on: str | None
+) -> int:
+    today = _day(on)
+    policy = _load(file)
+    if policy is None or today is None:
+        return 1
+    e = explain(policy, requester, on_behalf_of, purpose, today)
+    print(render(e))
+    return 1 if e.unknown else 0
+
+
+def diff_command(old_file: str, new_file: str) -> int:
+    old = _load(old_file)
+    new = _load(new_file)
+    if old is None or new is None:
+        return 1
+    print(json.dumps(diff(old, new), indent=2))
     return 0
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    """Dispatch for `alpr-proxy policy ...` (arguments defined in proxy.__main__)."""
+    command: str = args.policy_command
+    if command == "check":
+        return check(args.file, strict=args.strict, on=args.date)
+    if command == "explain":
+        return explain_command(
+            args.policy, args.requester, args.on_behalf_of, args.purpose, args.date
+        )
+    if command == "diff":
+        return diff_command(args.old, args.new)
+    raise AssertionError(command)

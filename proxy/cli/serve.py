@@ -73,8 +73,8 @@ def serve(config: str) -> int:
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
     for p in procs:
         p.join()
     return max((p.exitcode or 0) for p in procs)

@@ -58,6 +58,13 @@ class ConsistencyProof(msgspec.Struct, forbid_unknown_fields=True):
     hashes: list[str]
 
 
+class PolicyReloaded(msgspec.Struct, forbid_unknown_fields=True):
+    policy_version: str
+    previous_version: str | None
+    audit_index: int
+    diff: dict[str, Any]
+
+
 class Health(msgspec.Struct, forbid_unknown_fields=True):
     status: str
 
@@ -99,7 +106,16 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 @cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [SearchIn, SearchResponse, ErrorEnvelope, Health, Ready, InclusionProof, ConsistencyProof],
+        [
+            SearchIn,
+            SearchResponse,
+            ErrorEnvelope,
+            Health,
+            Ready,
+            InclusionProof,
+            ConsistencyProof,
+            PolicyReloaded,
+        ],
         ref_template=_REF,
     )
     search_statuses = sorted({s for s in STATUS.values() if s not in (404, 405, 500)})
@@ -165,6 +181,16 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "proof", **_json("ConsistencyProof")},
                     **_errors(400, 503),
+                },
+            }
+        },
+        "/v1/admin/policy/reload": {
+            "post": {
+                "summary": "Reload the policy file (role admin); an invalid file changes nothing",
+                "security": _BEARER,
+                "responses": {
+                    "200": {"description": "loaded and audited", **_json("PolicyReloaded")},
+                    **_errors(400, 401, 403, 503),
                 },
             }
         },

@@ -18,7 +18,9 @@ from proxy.audit.entry import search_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, request_id
 from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE_POOL
-from proxy.model import Principal
+from proxy.model import Principal, SearchQuery
+from proxy.policy.geofence import haversine_m
+from proxy.policy.text import pattern_to_like
 from proxy.policy.evaluate import Allowed, Refused, decide
 from proxy.request import decode_body, parse_search
 from proxy.store import reads as store
@@ -86,17 +88,20 @@ async def search(request: web.Request) -> web.Response:
         raise await refused(decision.code, decision.message, asked)
 
     t = perf_counter()
+    limit = app[SETTINGS].database.search_row_limit
     try:
-        assert query.plate is not None
-        rows = await store.exact_plate(
-            app[STORE_POOL], query.plate, query.plate_state, query.from_, query.to
-        )
+        rows = await _query(app[STORE_POOL], query, limit)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         raise await _store_failed(request, principal, asked, policy.version, now, exc) from None
     metrics.STAGE_SECONDS.labels("store").observe(perf_counter() - t)
 
     t = perf_counter()
-    reads, outcome = _disclose(rows, decision)
+    row_limit_reached = len(rows) >= limit
+    if query.area is not None:
+        # The box query over-selects corners; reads outside the circle were never "matched".
+        a = query.area
+        rows = [r for r in rows if haversine_m(a.lat, a.lon, r[4], r[5]) <= a.radius_m]
+    reads, outcome = _disclose(rows, decision, row_limit_reached=row_limit_reached)
     metrics.STAGE_SECONDS.labels("filter").observe(perf_counter() - t)
 
     t = perf_counter()
@@ -129,8 +134,25 @@ async def search(request: web.Request) -> web.Response:
     )
 
 
+async def _query(pool: asyncpg.Pool, query: SearchQuery, limit: int) -> store.Rows:
+    """The store query for the search type; parse_search guarantees its field is set."""
+    if query.plate is not None:
+        return await store.exact_plate(
+            pool, query.plate, query.plate_state, query.from_, query.to, limit
+        )
+    if query.pattern is not None:
+        like = pattern_to_like(query.pattern)
+        return await store.plate_pattern(
+            pool, like, query.plate_state, query.from_, query.to, limit
+        )
+    if query.area is not None:
+        a = query.area
+        return await store.area(pool, a.lat, a.lon, a.radius_m, query.from_, query.to, limit)
+    raise AssertionError(f"search of type {query.type} without its field")
+
+
 def _disclose(
-    rows: Sequence[asyncpg.Record], decision: Allowed
+    rows: Sequence[asyncpg.Record], decision: Allowed, *, row_limit_reached: bool
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Filter read by read; rows arrive newest first. Count every withheld read by reason."""
     withhold = decision.disclosure.withhold_reason
@@ -164,7 +186,9 @@ def _disclose(
     outcome = {
         "matched": len(rows),
         "returned": len(out),
-        "truncated": disclosable > limit,
+        # At the row limit more reads may exist than were examined: say so, never undercount.
+        "truncated": disclosable > limit or row_limit_reached,
+        "row_limit_reached": row_limit_reached,
         "withheld": withheld,
         "disclosed_by_owner": by_owner,
     }

@@ -1,12 +1,16 @@
 """The policy engine: pure functions and immutable data, no I/O and no clock (``now`` is passed in).
 
 Parse a policy with ``parse_policy``, decide a search with ``decide``, and filter the rows of an
-allowed search with ``Allowed.disclosure.withhold_reason``.
+allowed search with ``Allowed.disclosure.withhold_reason``. Around the lifecycle of a policy:
+``lint`` (warnings about a valid but wide policy), ``diff`` (what a reload changes, for the
+``policy_loaded`` audit entry) and ``explain`` (whose reads a requester would see, and why).
+Partial-plate patterns become SQL with ``pattern_to_like``.
 """
 
 from __future__ import annotations
 
 from proxy.policy._reader import FieldError
+from proxy.policy.diff import diff
 from proxy.policy.disclosure import Disclosure, WithholdReason, admits
 from proxy.policy.document import (
     Agency,
@@ -19,12 +23,17 @@ from proxy.policy.document import (
     summarize,
 )
 from proxy.policy.evaluate import SUPPORTED_QUERY_TYPES, Allowed, Decision, Refused, decide
+from proxy.policy.explain import Explanation, explain
 from proxy.policy.geofence import Circle, GeofenceIndex, SensitiveLocation
+from proxy.policy.lint import LintWarning, lint
 from proxy.policy.text import (
     TermMatcher,
     find_prohibited_term,
     normalize_pattern,
     normalize_plate,
+    pattern_known_chars,
+    pattern_regex,
+    pattern_to_like,
 )
 
 __all__ = [
@@ -34,8 +43,10 @@ __all__ = [
     "Circle",
     "Decision",
     "Disclosure",
+    "Explanation",
     "FieldError",
     "GeofenceIndex",
+    "LintWarning",
     "Policy",
     "PolicyError",
     "Purpose",
@@ -47,9 +58,15 @@ __all__ = [
     "WithholdReason",
     "admits",
     "decide",
+    "diff",
+    "explain",
     "find_prohibited_term",
+    "lint",
     "normalize_pattern",
     "normalize_plate",
     "parse_policy",
+    "pattern_known_chars",
+    "pattern_regex",
+    "pattern_to_like",
     "summarize",
 ]

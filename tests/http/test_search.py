@@ -58,6 +58,7 @@ async def test_allowed_search_filters_read_by_read_and_audits(client, make_token
         "matched": 7,
         "returned": 3,
         "truncated": False,
+        "row_limit_reached": False,
         "withheld": {"sharing": 2, "sensitive_location": 1, "retention": 1},
         "disclosed_by_owner": {OAKLAND: 2, "CA0010000": 1},
     }

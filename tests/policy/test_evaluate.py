@@ -55,6 +55,11 @@ area_max_window_hours = 1
 [[purposes]]
 code = "CIVIL_IMMIGRATION"
 prohibited = true
+
+[[sensitive_locations]]
+name = "Lincoln Elementary School"
+category = "school"
+circle = { lat = 37.8012, lon = -122.2710, radius_m = 150 }
 """
 )
 
@@ -147,12 +152,22 @@ def test_prohibited_purpose_beats_later_checks() -> None:
 
 
 def test_query_type_not_permitted() -> None:
-    area = Area(37.8, -122.27, 100.0)
-    # Purpose permits it, but the proxy does not support it yet.
-    assert refusal(type="partial_plate", plate=None, pattern="7AB*") == "query_type_not_permitted"
-    assert refusal(type="area", plate=None, area=area) == "query_type_not_permitted"
+    area = Area(37.8, -122.30, 100.0)
+    short = {"from_": NOW - timedelta(hours=1)}
+    # Every type is supported; the purpose decides.
+    assert allowed(type="partial_plate", plate=None, pattern="7AB*12")
+    assert allowed(type="area", plate=None, area=area, **short)
+    assert allowed(purpose="AREA_ONLY", type="area", plate=None, area=area, **short)
     # Purpose does not permit it.
     assert refusal(purpose="AREA_ONLY") == "query_type_not_permitted"
+    assert (
+        refusal(purpose="AREA_ONLY", type="partial_plate", plate=None, pattern="7AB*12")
+        == "query_type_not_permitted"
+    )
+    assert (
+        refusal(purpose="STOLEN_VEHICLE", type="partial_plate", plate=None, pattern="7AB*12")
+        == "query_type_not_permitted"
+    )
     assert refusal(purpose="STOLEN_VEHICLE", type="area", area=area) == "query_type_not_permitted"
     # Before case number and justification.
     assert (
@@ -243,7 +258,7 @@ def test_each_check_in_order() -> None:
         purpose="NOPE",
         type="area",
         plate=None,
-        area=Area(37.8, -122.27, 100.0),
+        area=Area(37.8, -122.27, 501.0),  # too large, and over Lincoln Elementary
         case_number=None,
         justification="ICE",
         from_=NOW - timedelta(days=999),
@@ -254,12 +269,15 @@ def test_each_check_in_order() -> None:
         ("invalid_request", {}, {"on_behalf_of": OnBehalfOf("XX0000000")}),
         ("unknown_agency", {}, {"on_behalf_of": OnBehalfOf("CA0380100")}),
         ("unknown_purpose", {}, {"purpose": "CIVIL_IMMIGRATION"}),
-        ("purpose_prohibited", {}, {"purpose": "HOMICIDE"}),
-        ("query_type_not_permitted", {}, {"type": "plate", "plate": "7ABC123", "area": None}),
+        ("purpose_prohibited", {}, {"purpose": "STOLEN_VEHICLE"}),
+        ("query_type_not_permitted", {}, {"purpose": "HOMICIDE"}),
         ("case_number_required", {}, {"case_number": "26-1"}),
         ("justification_required", {}, {"justification": "ICE " + GOOD_JUSTIFICATION}),
         ("justification_flagged", {}, {"justification": GOOD_JUSTIFICATION}),
         ("lookback_exceeded", {}, {"from_": NOW - timedelta(days=1)}),
+        ("area_too_large", {}, {"area": Area(37.8, -122.27, 500.0)}),
+        ("area_too_large", {}, {"from_": NOW - timedelta(hours=6)}),
+        ("sensitive_location", {}, {"area": Area(37.8, -122.30, 500.0)}),
     ]
     for code, fix_principal, fix_query in steps:
         d = decide(principal, query, POLICY, NOW)

@@ -1,0 +1,733 @@
+"""One command: the proxy against the bare baseline, on one machine, in one run.
+
+    python -m load.bench [--reads 200000] [--duration 10] [--rates 500,1000,1500] [--workers 1]
+                         [--out load/results]
+
+Starts an embedded PostgreSQL in a temporary directory, creates, migrates and seeds the store
+(proxy.demo.seed) and the audit database, writes keys, the demo policy and a config, starts
+`python -m proxy serve` and `python -m load.baseline` on two ports (same workers, same pool
+size), mints tokens, builds one request mix for both, then runs the load generator
+(load/loadgen.py, its own process) closed-loop against each and open-loop at each rate against
+each. Writes markdown + JSON to --out and prints a summary. Every process it started and the
+temporary database are removed at the end, also on Ctrl-C, SIGTERM or an error.
+
+With two or more CPUs the generator runs on the last one and everything under test (both
+servers and PostgreSQL) on the others, so the generator does not steal the servers' CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import asyncpg
+import orjson
+
+from load.loadgen import Mix, SearchTemplate, search_specs, write_spec
+from proxy.audit.note import generate_signer_key
+from proxy.auth.tokens import generate_dev_keypair, mint_token
+from proxy.cli.keys import write_secret
+from proxy.demo import policy as demo
+from proxy.demo.city import ALAMEDA_SO, CHP, OAKLAND_PD, PIEDMONT_PD
+from proxy.demo.seed import seed_reads
+from proxy.embedded import EmbeddedPostgres, free_port
+from proxy.migrate import migrate
+
+REPO = Path(__file__).resolve().parent.parent
+ISSUER = "https://idp.bench.alpr-proxy.invalid"
+AUDIENCE = "alpr-proxy"
+ORIGIN = "bench.alpr-proxy.invalid/audit"
+# Requesters: California agencies the demo policy lets search (their own and shared reads).
+USER_AGENCIES = (OAKLAND_PD, ALAMEDA_SO, PIEDMONT_PD, CHP)
+TEMPLATE_BASE = {
+    "purpose": demo.DEMO_PURPOSE,
+    "case_number": demo.DEMO_CASE_NUMBER,
+    "justification": demo.DEMO_JUSTIFICATION,
+    "refused_purpose": "CIVIL_IMMIGRATION",  # prohibited in the demo policy: 403
+    "refused_justification": "Locate vehicle of subject with an administrative warrant",
+}
+_READY_TIMEOUT_S = 90.0
+_SETTLE_S = 2.0  # between runs: let the previous run's stragglers and commits finish
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup
+
+
+def _config(pg: EmbeddedPostgres, port: int, workers: int, pool: int) -> str:
+    return f"""# Written by load/bench.py for one benchmark run.
+[server]
+host = "127.0.0.1"
+port = {port}
+workers = {workers}
+
+[database]
+store_dsn = "{pg.dsn("alpr_store", "alpr_proxy_store")}"
+audit_dsn = "{pg.dsn("alpr_audit", "alpr_proxy_audit")}"
+migrate_store_dsn = "{pg.dsn("alpr_store")}"
+migrate_audit_dsn = "{pg.dsn("alpr_audit")}"
+store_pool_size = {pool}
+
+[auth]
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+public_key_file = "dev-jwt.pub"
+algorithms = ["EdDSA"]
+dev_private_key_file = "dev-jwt.key"
+
+[policy]
+file = "policy.toml"
+
+[log]
+origin = "{ORIGIN}"
+signing_key_file = "log-signing.key"
+checkpoint_interval_s = 5
+"""
+
+
+@dataclass
+class Workload:
+    hits: list[str]  # plates sampled from reads in the window: repeated as often as read
+    misses: list[str]
+    reads_per_hit: float  # mean rows an exact search for a sampled hit matches
+    distinct_hits: int
+    seed_summary: str
+
+
+async def _prepare(
+    pg: EmbeddedPostgres, work: Path, args: argparse.Namespace, now: datetime
+) -> Workload:
+    conn = await asyncpg.connect(pg.dsn())
+    try:
+        for name in ("alpr_store", "alpr_audit"):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    await migrate(pg.dsn("alpr_store"), "store")
+    await migrate(pg.dsn("alpr_audit"), "audit")
+
+    private, public = generate_dev_keypair()
+    write_secret(work / "dev-jwt.key", private)
+    (work / "dev-jwt.pub").write_bytes(public)
+    skey, _ = generate_signer_key(ORIGIN)
+    write_secret(work / "log-signing.key", (skey + "\n").encode())
+    (work / "policy.toml").write_text(demo.demo_policy_toml(now))
+
+    store = await asyncpg.connect(pg.dsn("alpr_store"))
+    try:
+        summary = await seed_reads(store, count=args.reads, now=now)
+        # Seeded after the migration's GRANT ... ON ALL TABLES; re-grant for a fresh table.
+        await store.execute("GRANT SELECT ON ALL TABLES IN SCHEMA alpr TO alpr_proxy_store")
+        since = now - timedelta(days=args.window_days) + timedelta(days=1)
+        # Reads sampled uniformly: a plate comes up as often as it was read (the store's skew).
+        hits = [
+            str(r["plate"])
+            for r in await store.fetch(
+                "SELECT plate FROM alpr.reads WHERE observed_at >= $1 ORDER BY random() LIMIT $2",
+                since,
+                args.sample,
+            )
+        ]
+        counts = {
+            str(r["plate"]): int(r["n"])
+            for r in await store.fetch(
+                "SELECT plate, count(*) AS n FROM alpr.reads"
+                " WHERE plate = ANY($1::text[]) AND observed_at >= $2 GROUP BY plate",
+                sorted(set(hits)),
+                now - timedelta(days=args.window_days),
+            )
+        }
+        rng = random.Random(3)
+        # The seed never uses Q (California skips it), so these are well formed and absent.
+        candidates = sorted(
+            {
+                "Q" + "".join(rng.choices("0123456789ABCDEFGHJKLMNPRSTUVWXYZ", k=6))
+                for _ in range(1000)
+            }
+        )
+        found = {
+            str(r["plate"])
+            for r in await store.fetch(
+                "SELECT DISTINCT plate FROM alpr.reads WHERE plate = ANY($1::text[])", candidates
+            )
+        }
+    finally:
+        await store.close()
+    admin = await asyncpg.connect(pg.dsn())
+    try:
+        await admin.execute("CHECKPOINT")  # not in the middle of a measured run
+    finally:
+        await admin.close()
+    if not hits:
+        raise RuntimeError("no reads in the search window: nothing to search for")
+    return Workload(
+        hits=hits,
+        misses=[p for p in candidates if p not in found],
+        reads_per_hit=sum(counts.get(p, 0) for p in hits) / len(hits),
+        distinct_hits=len(counts),
+        seed_summary=summary.describe(),
+    )
+
+
+def _tokens(work: Path, users: int) -> list[str]:
+    key = (work / "dev-jwt.key").read_bytes()
+    return [
+        mint_token(
+            key,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            sub=f"load.user{i:05d}",
+            ori=USER_AGENCIES[i % len(USER_AGENCIES)],
+            roles=["investigator"],
+            ttl_s=4 * 3600,
+        )
+        for i in range(users)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def _start(cmd: list[str], log: Path, cpus: set[int] | None) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Ctrl-C goes to us, we stop it
+        )
+    if cpus:
+        os.sched_setaffinity(proc.pid, cpus)  # inherited by its workers (spawned later)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - http://127.0.0.1
+            return int(r.status), r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _wait_ready(name: str, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{_tail(log)}")
+        with contextlib.suppress(OSError):
+            if _get(url)[0] == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} not ready after {_READY_TIMEOUT_S:.0f} s:\n{_tail(log)}")
+
+
+def _audit_batches(metrics_text: str) -> tuple[float, float]:
+    total = count = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("alpr_proxy_audit_batch_size_sum "):
+            total = float(line.split()[1])
+        elif line.startswith("alpr_proxy_audit_batch_size_count "):
+            count = float(line.split()[1])
+    return total, count
+
+
+async def _audit_size(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT coalesce(max(idx) + 1, 0) FROM audit.entries"))
+    finally:
+        await conn.close()
+
+
+async def _audit_batches_from_db(dsn: str, lo: int, hi: int) -> dict[str, float]:
+    """Batch sizes from the log itself: a batch is one transaction, so one xmin."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS batches, coalesce(sum(n), 0) AS entries,"
+            " coalesce(max(n), 0) AS largest FROM (SELECT count(*) AS n FROM audit.entries"
+            " WHERE idx >= $1 AND idx < $2 GROUP BY xmin::text) AS b",
+            lo,
+            hi,
+        )
+    finally:
+        await conn.close()
+    batches, entries = int(row["batches"]), int(row["entries"])
+    return {
+        "entries": entries,
+        "batches": batches,
+        "mean": round(entries / batches, 2) if batches else 0.0,
+        "max": int(row["largest"]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.pg: EmbeddedPostgres | None = None
+        self.pinning: dict[str, Any] = {}
+        self.server_cpus: set[int] | None = None
+        self.generator_cpu: int | None = None
+        self.runs = 0
+
+    def pin(self) -> None:
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if self.args.no_pin or len(cpus) < 2:
+            why = "--no-pin" if self.args.no_pin else f"{len(cpus)} CPU available"
+            self.pinning = {"pinned": False, "why": why, "cpus": cpus}
+            return
+        self.generator_cpu = cpus[-1]
+        self.server_cpus = set(cpus[:-1])
+        # This process first: PostgreSQL (started next) and the servers inherit it.
+        os.sched_setaffinity(0, self.server_cpus)
+        self.pinning = {
+            "pinned": True,
+            "generator_cpu": self.generator_cpu,
+            "servers_and_postgres_cpus": sorted(self.server_cpus),
+        }
+
+    def loadgen(
+        self, name: str, url: str, spec: Path, pid: int, mode: str, rate: float | None
+    ) -> dict[str, Any]:
+        a = self.args
+        self.runs += 1
+        out = self.work / f"run-{self.runs:02d}-{name}-{mode}.json"
+        assert self.pg is not None
+        pg_pid = int((self.pg.data_dir / "postmaster.pid").read_text().split()[0])
+        cmd = [
+            sys.executable,
+            "-m",
+            "load.loadgen",
+            "--url",
+            url,
+            "--spec",
+            str(spec),
+            "--mode",
+            mode,
+            "--duration",
+            str(a.duration),
+            "--warmup",
+            str(a.warmup),
+            "--out",
+            str(out),
+            "--watch",
+            f"app={pid}",
+            "--watch",
+            f"postgres={pg_pid}",
+        ]
+        if mode == "closed":
+            cmd += ["--connections", str(a.connections)]
+        else:
+            cmd += ["--rate", str(rate), "--max-connections", str(a.max_connections)]
+            cmd += ["--drain", str(a.drain)]
+        cmd += ["--no-pin"] if self.generator_cpu is None else ["--cpu", str(self.generator_cpu)]
+        budget = a.warmup + a.duration + a.drain + 30 + 60
+        subprocess.run(cmd, cwd=REPO, check=True, timeout=budget, stdin=subprocess.DEVNULL)
+        result: dict[str, Any] = orjson.loads(out.read_bytes())
+        n = max(1, result["requests"])
+        result["cpu_ms_per_request"] = {
+            k: round(v * 1000 / n, 3) for k, v in result["cpu_s"].items()
+        }
+        return result
+
+    def run(self) -> dict[str, Any]:
+        a = self.args
+        started_at = datetime.now(UTC)
+        load_start = os.getloadavg()
+        self.pin()
+        self.pg = EmbeddedPostgres(self.work / "pg")
+        print(f"starting embedded PostgreSQL in {self.pg.data_dir} ...", flush=True)
+        self.pg.start()
+        now = datetime.now(UTC)
+        t = time.monotonic()
+        workload = asyncio.run(_prepare(self.pg, self.work, a, now))
+        print(f"store: {workload.seed_summary} ({time.monotonic() - t:.0f} s)", flush=True)
+
+        proxy_port, base_port = free_port(), free_port()
+        config = self.work / "alpr-proxy.toml"
+        config.write_text(_config(self.pg, proxy_port, a.workers, a.pool))
+        proxy_log, base_log = self.work / "proxy.log", self.work / "baseline.log"
+        proxy = _start(
+            [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
+            proxy_log,
+            self.server_cpus,
+        )
+        self.procs.append(proxy)
+        base_cmd = [sys.executable, "-m", "load.baseline", "--dsn"]
+        base_cmd += [self.pg.dsn("alpr_store", "alpr_proxy_store"), "--port", str(base_port)]
+        base_cmd += ["--workers", str(a.workers), "--pool", str(a.pool)]
+        baseline = _start(base_cmd, base_log, self.server_cpus)
+        self.procs.append(baseline)
+        proxy_url, base_url = f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{base_port}"
+        _wait_ready("proxy", proxy_url + "/readyz", proxy, proxy_log)
+        _wait_ready("baseline", base_url + "/healthz", baseline, base_log)
+        print(f"proxy on {proxy_url}, baseline on {base_url}", flush=True)
+
+        tokens = _tokens(self.work, a.users)
+        template = SearchTemplate(**TEMPLATE_BASE, window=timedelta(days=a.window_days))
+        common = {
+            "hits": workload.hits,
+            "misses": workload.misses,
+            "tokens": tokens,
+            "mix": a.mix,
+            "template": template,
+            "now": now,
+            "count": a.requests,
+            "seed": 11,
+        }
+        proxy_spec, base_spec = self.work / "proxy-spec.json", self.work / "baseline-spec.json"
+        write_spec(proxy_spec, search_specs(**common, refused_status=403))
+        write_spec(base_spec, search_specs(**common, refused_status=200))
+        audit_dsn = self.pg.dsn("alpr_audit")
+        servers = (
+            ("baseline", base_url, base_spec, baseline.pid),
+            ("proxy", proxy_url, proxy_spec, proxy.pid),
+        )
+
+        def one(name: str, url: str, spec: Path, pid: int, mode: str, rate: float | None) -> Any:
+            time.sleep(_SETTLE_S)
+            if name == "proxy":
+                before = _audit_batches(_get(url + "/metrics")[1].decode())
+                lo = asyncio.run(_audit_size(audit_dsn))
+            result = self.loadgen(name, url, spec, pid, mode, rate)
+            if name == "proxy":
+                time.sleep(0.5)  # the last batches commit
+                after = _audit_batches(_get(url + "/metrics")[1].decode())
+                hi = asyncio.run(_audit_size(audit_dsn))
+                d_sum, d_count = after[0] - before[0], after[1] - before[1]
+                result["audit_batch"] = {
+                    "metrics_mean": round(d_sum / d_count, 2) if d_count else 0.0,
+                    "metrics_scope": "all" if a.workers == 1 else "one worker's registry",
+                    "db": asyncio.run(_audit_batches_from_db(audit_dsn, lo, hi)),
+                }
+            lat = result["latency_ms"]
+            print(
+                f"  {mode:6} {rate or '':>6} {name:8} {result['throughput_rps']:8.0f} req/s"
+                f"  p50 {lat['p50']:7.2f}  p99 {lat['p99']:8.2f}  p99.9 {lat['p99_9']:8.2f} ms"
+                f"  errors {sum(result['errors'].values())}",
+                flush=True,
+            )
+            return result
+
+        print(f"closed loop: {a.connections} connections, {a.duration:g} s", flush=True)
+        closed = {
+            name: one(name, url, spec, pid, "closed", None) for name, url, spec, pid in servers
+        }
+        open_runs = []
+        for rate in a.rates:
+            row: dict[str, Any] = {"rate": rate}
+            for name, url, spec, pid in servers:
+                row[name] = one(name, url, spec, pid, "open", rate)
+            open_runs.append(row)
+
+        base_rps = closed["baseline"]["throughput_rps"]
+        return {
+            "started_at": started_at.isoformat(),
+            "machine": {
+                "nproc": os.cpu_count(),
+                "cpu_model": _cpu_model(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "loadavg_start": [round(x, 2) for x in load_start],
+                "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+                "pinning": self.pinning,
+            },
+            "setup": {
+                "reads": a.reads,
+                "duration_s": a.duration,
+                "warmup_s": a.warmup,
+                "rates": a.rates,
+                "workers": a.workers,
+                "pool": a.pool,
+                "connections": a.connections,
+                "max_connections": a.max_connections,
+                "mix": a.mix.describe(),
+                "window_days": a.window_days,
+                "users": a.users,
+                "requests_in_mix": a.requests,
+                "hit_plates_sampled": len(workload.hits),
+                "distinct_hit_plates": workload.distinct_hits,
+                "mean_reads_per_hit": round(workload.reads_per_hit, 1),
+                "miss_plates": len(workload.misses),
+            },
+            "closed": {
+                **closed,
+                "throughput_ratio": (
+                    round(closed["proxy"]["throughput_rps"] / base_rps, 3) if base_rps else None
+                ),
+            },
+            "open": open_runs,
+        }
+
+    def cleanup(self) -> None:
+        for proc in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                _stop(proc)
+        if self.pg is not None:
+            with contextlib.suppress(Exception):
+                self.pg.destroy()
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def _ms(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _cpu(result: dict[str, Any], key: str) -> str:
+    return f"{result['cpu_ms_per_request'].get(key, 0.0):.3f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, s, c = report["machine"], report["setup"], report["closed"]
+    pin = m["pinning"]
+    pin_text = (
+        f"generator on CPU {pin['generator_cpu']}, servers and PostgreSQL on CPU(s) "
+        f"{', '.join(map(str, pin['servers_and_postgres_cpus']))}"
+        if pin["pinned"]
+        else f"not pinned ({pin['why']})"
+    )
+    la0, la1 = m["loadavg_start"], m["loadavg_end"]
+    lines = [
+        f"### Run of {report['started_at'][:19]}Z",
+        "",
+        f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), Python {m['python']}; {pin_text}.",
+        f"- Load average (1/5/15 min): {la0[0]} {la0[1]} {la0[2]} at start, "
+        f"{la1[0]} {la1[1]} {la1[2]} at end.",
+        f"- Store: {s['reads']} reads; searches over the last {s['window_days']} days; mix "
+        f"{s['mix']}; hits drawn from {s['hit_plates_sampled']} sampled reads "
+        f"({s['distinct_hit_plates']} plates, {s['mean_reads_per_hit']} reads per hit on "
+        f"average); {s['users']} users.",
+        f"- Servers: {s['workers']} worker(s) each, store pool {s['pool']}; "
+        f"{s['warmup_s']:g} s warm-up, {s['duration_s']:g} s measured per run.",
+        "",
+        f"#### Closed loop ({s['connections']} connections)",
+        "",
+        "| server | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors "
+        "| app CPU ms/req | PostgreSQL CPU ms/req | generator CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("baseline", "proxy"):
+        r = c[name]
+        lat = r["latency_ms"]
+        lines.append(
+            f"| {name} | {r['throughput_rps']:.0f} | {_ms(lat['p50'])} | {_ms(lat['p99'])} "
+            f"| {_ms(lat['p99_9'])} | {_ms(lat['max'])} | {sum(r['errors'].values())} "
+            f"| {_cpu(r, 'app')} | {_cpu(r, 'postgres')} | {r['generator_cpu_util']:.0%} |"
+        )
+    lines += [
+        "",
+        f"Throughput ratio proxy / baseline: **{c['throughput_ratio']}**",
+        "",
+        f"#### Open loop (fixed rate, latency from the intended send time; at most "
+        f"{s['max_connections']} connections)",
+        "",
+        "| rate | server | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms "
+        "| errors | app CPU ms/req | PostgreSQL CPU ms/req |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["open"]:
+        for name in ("baseline", "proxy"):
+            r = row[name]
+            lat = r["latency_ms"]
+            lines.append(
+                f"| {row['rate']:g} | {name} | {r['throughput_rps']:.0f} | {_ms(lat['p50'])} "
+                f"| {_ms(lat['p90'])} | {_ms(lat['p99'])} | {_ms(lat['p99_9'])} "
+                f"| {_ms(lat['max'])} | {sum(r['errors'].values())} | {_cpu(r, 'app')} "
+                f"| {_cpu(r, 'postgres')} |"
+            )
+    lines += [
+        "",
+        "#### Audit group commit (proxy runs)",
+        "",
+        "| run | entries | batches | mean batch (metrics) | mean batch (log) | largest |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    proxy_runs = [("closed", c["proxy"])] + [
+        (f"open {r['rate']:g}/s", r["proxy"]) for r in report["open"]
+    ]
+    for label, r in proxy_runs:
+        b = r["audit_batch"]
+        lines.append(
+            f"| {label} | {b['db']['entries']} | {b['db']['batches']} | {b['metrics_mean']} "
+            f"| {b['db']['mean']} | {b['db']['max']} |"
+        )
+    errors = []
+    for label, row in [("closed", c), *[(f"open {r['rate']:g}/s", r) for r in report["open"]]]:
+        for name in ("baseline", "proxy"):
+            if row[name]["errors"]:
+                errors.append(f"{label} {name}: {row[name]['errors']}")
+    if errors:
+        lines += ["", "Errors (transport failures, unexpected statuses, unanswered):", ""]
+        lines += [f"- {e}" for e in errors]
+    return "\n".join(lines) + "\n"
+
+
+def summary(report: dict[str, Any]) -> str:
+    m, c = report["machine"], report["closed"]
+    out = [
+        "",
+        f"machine: {m['nproc']} CPUs, load average {m['loadavg_start']} -> {m['loadavg_end']}, "
+        f"pinning: {m['pinning']}",
+        f"closed loop: baseline {c['baseline']['throughput_rps']:.0f} req/s, "
+        f"proxy {c['proxy']['throughput_rps']:.0f} req/s, ratio {c['throughput_ratio']}",
+        f"{'rate':>6} {'server':9} {'req/s':>7} {'p50':>8} {'p99':>8} {'p99.9':>8} {'errors':>7}"
+        f" {'app ms/req':>10} {'pg ms/req':>9} {'audit batch':>11}",
+    ]
+    rows = [("max", c)] + [(f"{r['rate']:g}", r) for r in report["open"]]
+    for label, row in rows:
+        for name in ("baseline", "proxy"):
+            r = row[name]
+            lat = r["latency_ms"]
+            batch = r["audit_batch"]["db"]["mean"] if "audit_batch" in r else ""
+            out.append(
+                f"{label:>6} {name:9} {r['throughput_rps']:7.0f} {lat['p50']:8.2f} "
+                f"{lat['p99']:8.2f} {lat['p99_9']:8.2f} {sum(r['errors'].values()):7d} "
+                f"{_cpu(r, 'app'):>10} {_cpu(r, 'postgres'):>9} {batch!s:>11}"
+            )
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rates must be numbers: {text!r}") from None
+    if any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError("rates must be positive")
+    return rates
+
+
+def _mix(text: str) -> Mix:
+    try:
+        return Mix.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--reads", type=int, default=200_000, help="reads to seed")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    p.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds before each")
+    p.add_argument("--rates", type=_rates, default=[500.0, 1000.0, 1500.0], help="open loop")
+    p.add_argument("--workers", type=int, default=1, help="processes per server")
+    p.add_argument("--pool", type=int, default=10, help="store connections per worker")
+    p.add_argument("--connections", type=int, default=32, help="closed-loop concurrency")
+    p.add_argument("--max-connections", type=int, default=256, help="open-loop cap")
+    p.add_argument("--drain", type=float, default=10.0, help="open loop: wait after the last")
+    p.add_argument("--mix", type=_mix, default=Mix(), help="e.g. hit=0.85,miss=0.1,refused=0.05")
+    p.add_argument("--window-days", type=int, default=30, help="each search's time window")
+    p.add_argument("--users", type=int, default=2000, help="distinct tokens (rate limit: 60/min)")
+    p.add_argument("--sample", type=int, default=5000, help="reads sampled for hit plates")
+    p.add_argument("--requests", type=int, default=20_000, help="distinct requests in the mix")
+    p.add_argument("--no-pin", action="store_true", help="do not pin generator and servers")
+    p.add_argument("--out", type=Path, default=Path("load/results"))
+    args = p.parse_args(argv)
+    if args.workers < 1 or args.pool < 1 or args.users < 1 or args.reads < 1000:
+        p.error("--workers, --pool, --users must be >= 1 and --reads >= 1000")
+    if not 1 <= args.window_days <= 365:
+        p.error("--window-days must be within the demo purpose's lookback (1..365)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="alpr-bench-"))
+    bench = Bench(args, work)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        report = bench.run()
+    except (KeyboardInterrupt, Interrupted):
+        print("\ninterrupted: stopping servers and removing the database", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
+        print(f"load.bench: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # no second interruption mid-cleanup
+        bench.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = report["started_at"][:19].replace(":", "").replace("-", "")
+    base = out / f"bench-{stamp}-w{args.workers}"
+    base.with_suffix(".json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    base.with_suffix(".md").write_text(markdown(report))
+    print(summary(report))
+    print(f"\nreport: {base}.md, {base}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
