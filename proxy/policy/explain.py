@@ -197,7 +197,7 @@ def render(e: Explanation) -> str:
         lines.append(f"{o.owner.ori:<{width}}  {reads:<5}  {cells}{o.owner.name}")
     denied = [(o, v) for o in e.owners for v in o.recipients if not v.admitted]
     if denied:
-        lines += ["", "why not:"]
+        lines += ["", "why not (owner -> recipient):"]
         lines += [f"  {o.owner.ori} -> {v.ori}: {v.why_not()}" for o, v in denied]
     shared = sum(o.receives for o in e.owners)
     lines += ["", f"reads of {shared} of {len(e.owners)} agencies would be returned"]

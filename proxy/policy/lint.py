@@ -1,8 +1,9 @@
 """Warnings about a *valid* policy that is probably wider than its author meant.
 
 ``lint(policy, today)`` returns one ``LintWarning`` per finding, in [[sharing]] order and, within
-a rule, in the order below (``to_agencies`` findings after the ``to_kinds``/``to_states`` ones). Each has a ``code`` (stable, for scripts and tests), the ``path`` of
-the field to look at, and a message. A warning is never an error: the policy still loads.
+a rule, in the order below (``to_agencies`` findings after the ``to_kinds``/``to_states`` ones).
+Each has a ``code`` (stable, for scripts and tests), the ``path`` of the field to look at, and a
+message. A warning is never an error: the policy still loads.
 
 Per sharing rule:
 

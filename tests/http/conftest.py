@@ -18,6 +18,8 @@ from tests.pg import Databases
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 CLINIC = (37.8000, -122.2700)  # a sensitive location of radius 100 m in TEST_POLICY
+RALLY = (37.8050, -122.2650)  # inside the protest polygon, active 2026-06-10 16:00-22:00Z
+RALLY_DAY_18H = NOW - datetime(2026, 6, 10, 18, 0, tzinfo=UTC)  # age of a read at 18:00
 
 TEST_POLICY = """
 [settings]
@@ -108,6 +110,15 @@ area_max_radius_m = 300
 area_max_window_hours = 2
 
 [[purposes]]
+code = "KIDNAPPING"
+description = "Kidnapping / abduction"
+max_lookback_days = 730
+case_number = "required"
+query_types = ["plate", "partial_plate", "area"]
+area_max_radius_m = 500
+area_max_window_hours = 6
+
+[[purposes]]
 code = "CIVIL_IMMIGRATION"
 description = "Civil immigration enforcement"
 prohibited = true
@@ -140,6 +151,13 @@ expires = 2026-06-14
 name = "Eastside Women's Clinic"
 category = "medical"
 circle = { lat = 37.8000, lon = -122.2700, radius_m = 100 }
+
+[[sensitive_locations]]
+name = "Plaza rally"
+category = "protest"
+polygon = [[-122.2655, 37.8045], [-122.2645, 37.8045], [-122.2645, 37.8055], [-122.2655, 37.8055]]
+active_from = 2026-06-10T16:00:00Z
+active_until = 2026-06-10T22:00:00Z
 """
 
 
@@ -157,6 +175,9 @@ STORE_ROWS: list[tuple[int, str, str | None, timedelta, float, float, str, str]]
     (5, "7ABC123", "CA", timedelta(days=4), *_TOWN, "ACSO-1", "CA0010000"),
     (6, "7ABC123", "CA", timedelta(days=5), *_TOWN, "SF-1", "CA0380100"),
     (7, "7ABC123", "NV", timedelta(days=6), *_TOWN, "OAK-1", "CA0010900"),
+    # Same place, during the rally (withheld) and the next day (an ordinary street corner).
+    (20, "8XYZ999", "CA", RALLY_DAY_18H, *RALLY, "OAK-9", "CA0010900"),
+    (21, "8XYZ999", "CA", RALLY_DAY_18H - timedelta(days=1), *RALLY, "OAK-9", "CA0010900"),
     *[
         (100 + i, "MANY1", "CA", timedelta(hours=i + 1), *_TOWN, "OAK-3", "CA0010900")
         for i in range(8)

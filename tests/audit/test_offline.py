@@ -1,0 +1,395 @@
+"""Offline verification against a real audit database tampered with as a superuser would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+
+from proxy.audit import offline, tree
+from proxy.audit.checkpoint import load_signer, make_checkpoint
+from proxy.audit.entry import Record
+from proxy.audit.note import generate_signer_key
+from proxy.audit.offline import (
+    CheckpointRootMismatch,
+    CheckpointSignatureError,
+    CheckpointTableMismatch,
+    EntryGapError,
+    ExternalCheckpointMismatch,
+    ExternalConsistencyError,
+    ExtraStoredHashesError,
+    LeafMismatchError,
+    LogTruncatedError,
+    StoredHashMismatch,
+    verify_log,
+)
+from proxy.audit.verify import NoteFormatError
+from proxy.audit.writer import AuditWriter
+from tests.conftest import LOG_ORIGIN
+from tests.pg import Databases
+
+CHECKPOINTS = (50, 120, 300)
+ALL_TABLES = ("entries", "tree_hashes", "checkpoints")
+
+
+def body(i: int, tag: str = "real") -> bytes:
+    return orjson.dumps({"event": "test", "i": i, "tag": tag})
+
+
+@dataclass
+class Log:
+    admin: str  # superuser: the attacker
+    dsn: str  # the proxy's role: enough to verify
+    bodies: list[bytes]
+    notes: dict[int, bytes]  # checkpoint size -> signed note, as oversight would keep them
+    vkey: str
+
+
+async def append_log(
+    dsn: str, key_file: Path, bodies: Sequence[bytes], sizes: Sequence[int]
+) -> dict[int, bytes]:
+    """Append through the real writer, checkpointing when the log reaches each size."""
+    notes = {}
+    signer = load_signer(key_file)
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
+        writer = AuditWriter(pool, max_batch=64)
+        await writer.start()
+        done = 0
+        for size in sizes:
+            recs = [Record(b, "test", None, None, None, None) for b in bodies[done:size]]
+            await asyncio.gather(*(writer.append(r) for r in recs))
+            done = size
+            async with pool.acquire() as conn:
+                made = await make_checkpoint(conn, signer, LOG_ORIGIN)
+            assert made is not None and made.size == size
+            notes[size] = made.note
+        await writer.close()
+    return notes
+
+
+@pytest.fixture
+async def log(dbs: Databases, log_keys: tuple[Path, str]) -> Log:
+    admin, dsn = await dbs.fresh_audit()
+    bodies = [body(i) for i in range(CHECKPOINTS[-1])]
+    notes = await append_log(dsn, log_keys[0], bodies, CHECKPOINTS)
+    return Log(admin, dsn, bodies, notes, log_keys[1])
+
+
+async def tamper(log: Log, *sql: str | tuple[str, object]) -> None:
+    """Run statements as a superuser, past the append-only triggers."""
+    conn = await asyncpg.connect(log.admin)
+    try:
+        for table in ALL_TABLES:
+            await conn.execute(f"ALTER TABLE audit.{table} DISABLE TRIGGER ALL")
+        for stmt in sql:
+            if isinstance(stmt, tuple):
+                await conn.execute(stmt[0], *stmt[1:])  # type: ignore[misc]
+            else:
+                await conn.execute(stmt)
+    finally:
+        await conn.close()
+
+
+async def rewrite_tree(log: Log, bodies: Sequence[bytes]) -> None:
+    """The careful attacker: make every stored hash agree with the edited entries."""
+    hashes = tree.InMemoryTree(bodies).hashes
+    conn = await asyncpg.connect(log.admin)
+    try:
+        await conn.execute("ALTER TABLE audit.tree_hashes DISABLE TRIGGER ALL")
+        await conn.execute("DELETE FROM audit.tree_hashes")
+        await conn.executemany(
+            "INSERT INTO audit.tree_hashes (idx, hash) VALUES ($1, $2)", list(hashes.items())
+        )
+    finally:
+        await conn.close()
+
+
+async def verify(log: Log, vkey: str | None = None, **kw: object) -> offline.LogReport:
+    conn = await asyncpg.connect(log.dsn)
+    try:
+        return await verify_log(conn, vkey or log.vkey, **kw)  # type: ignore[arg-type]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 10000])
+async def test_clean_log_verifies(log: Log, chunk: int):
+    report = await verify(log, chunk=chunk, origin=LOG_ORIGIN)
+    assert (report.entries, report.checkpoints, report.size) == (300, 3, 300)
+    assert report.root == tree.InMemoryTree(log.bodies).root()
+    assert report.external_checkpoint_size is None and report.seconds > 0
+
+
+async def test_empty_log_verifies(dbs: Databases, log_keys: tuple[Path, str]):
+    _, dsn = await dbs.fresh_audit()
+    conn = await asyncpg.connect(dsn)
+    try:
+        report = await verify_log(conn, log_keys[1])
+    finally:
+        await conn.close()
+    assert (report.entries, report.checkpoints, report.root) == (0, 0, tree.EMPTY_ROOT)
+
+
+async def test_altered_entry_is_named_by_its_leaf_hash(log: Log):
+    await tamper(log, ("UPDATE audit.entries SET body = $1 WHERE idx = 77", body(77, "forged")))
+    with pytest.raises(LeafMismatchError) as e:
+        await verify(log, chunk=10)
+    assert e.value.index == 77
+    assert e.value.stored_hash == tree.leaf_hash(log.bodies[77])
+    assert e.value.computed_hash == tree.leaf_hash(body(77, "forged"))
+    assert "entry 77" in str(e.value)
+
+
+@pytest.mark.parametrize(("index", "checkpoint"), [(30, 50), (77, 120), (120, 300)])
+async def test_altered_entry_with_rewritten_tree_is_caught_by_first_covering_checkpoint(
+    log: Log, index: int, checkpoint: int
+):
+    forged = list(log.bodies)
+    forged[index] = body(index, "forged")
+    await tamper(log, ("UPDATE audit.entries SET body = $1 WHERE idx = $2", forged[index], index))
+    await rewrite_tree(log, forged)
+    with pytest.raises(CheckpointRootMismatch) as e:
+        await verify(log, chunk=16)
+    assert e.value.checkpoint_size == checkpoint
+    assert e.value.computed_root == tree.InMemoryTree(forged).root(checkpoint)
+    assert e.value.signed_root == tree.InMemoryTree(log.bodies).root(checkpoint)
+
+
+async def test_deleted_entry(log: Log):
+    await tamper(log, "DELETE FROM audit.entries WHERE idx = 77")
+    with pytest.raises(EntryGapError) as e:
+        await verify(log)
+    assert (e.value.expected_index, e.value.found_index) == (77, 78)
+
+
+async def test_entry_with_an_out_of_sequence_index(log: Log):
+    await tamper(log, ("INSERT INTO audit.entries (idx, body, event) VALUES (500, $1, 'x')", b"{}"))
+    with pytest.raises(EntryGapError) as e:
+        await verify(log)
+    assert (e.value.expected_index, e.value.found_index) == (300, 500)
+
+
+async def test_duplicated_index_after_dropping_the_primary_key(log: Log):
+    await tamper(
+        log,
+        "ALTER TABLE audit.entries DROP CONSTRAINT entries_pkey",
+        ("INSERT INTO audit.entries (idx, body, event) VALUES (77, $1, 'x')", b"{}"),
+    )
+    with pytest.raises(EntryGapError) as e:
+        await verify(log, chunk=10)
+    assert (e.value.expected_index, e.value.found_index) == (78, 77)
+
+
+async def test_swapped_entries(log: Log):
+    await tamper(
+        log,
+        ("UPDATE audit.entries SET body = $1 WHERE idx = 10", log.bodies[11]),
+        ("UPDATE audit.entries SET body = $1 WHERE idx = 11", log.bodies[10]),
+    )
+    with pytest.raises(LeafMismatchError) as e:
+        await verify(log)
+    assert e.value.index == 10
+
+
+async def test_null_body(log: Log):
+    await tamper(
+        log,
+        "ALTER TABLE audit.entries ALTER COLUMN body DROP NOT NULL",
+        "UPDATE audit.entries SET body = NULL WHERE idx = 5",
+    )
+    with pytest.raises(LeafMismatchError) as e:
+        await verify(log)
+    assert e.value.index == 5
+
+
+async def insert_at(log: Log, index: int, forged: bytes) -> None:
+    await tamper(
+        log,  # two steps: a single shift would collide with the primary key mid-update
+        ("UPDATE audit.entries SET idx = idx + 1000000 WHERE idx >= $1", index),
+        "UPDATE audit.entries SET idx = idx - 999999 WHERE idx >= 1000000",
+        ("INSERT INTO audit.entries (idx, body, event) VALUES ($1, $2, 'test')", index, forged),
+    )
+
+
+async def test_inserted_entry(log: Log):
+    await insert_at(log, 77, body(77, "inserted"))
+    with pytest.raises(LeafMismatchError) as e:
+        await verify(log)
+    assert e.value.index == 77
+
+
+async def test_inserted_entry_with_rewritten_tree(log: Log):
+    forged = [*log.bodies[:77], body(77, "inserted"), *log.bodies[77:]]
+    await insert_at(log, 77, forged[77])
+    await rewrite_tree(log, forged)
+    with pytest.raises(CheckpointRootMismatch) as e:
+        await verify(log)
+    assert e.value.checkpoint_size == 120
+
+
+async def test_truncated_log_into_the_checkpointed_range(log: Log):
+    cut = tree.stored_hash_count(200)
+    await tamper(
+        log,
+        "DELETE FROM audit.entries WHERE idx >= 200",
+        ("DELETE FROM audit.tree_hashes WHERE idx >= $1", cut),
+    )
+    with pytest.raises(LogTruncatedError) as e:
+        await verify(log)
+    assert (e.value.log_size, e.value.checkpoint_size, e.value.external) == (200, 300, False)
+
+
+async def test_truncation_that_also_removes_checkpoints_needs_the_external_one(log: Log):
+    cut = tree.stored_hash_count(200)
+    await tamper(
+        log,
+        "DELETE FROM audit.entries WHERE idx >= 200",
+        ("DELETE FROM audit.tree_hashes WHERE idx >= $1", cut),
+        "DELETE FROM audit.checkpoints WHERE size > 200",
+    )
+    report = await verify(log)  # what is left is a consistent, smaller log
+    assert (report.size, report.checkpoints) == (200, 2)
+    with pytest.raises(LogTruncatedError) as e:
+        await verify(log, external_checkpoint=log.notes[300])
+    assert (e.value.log_size, e.value.checkpoint_size, e.value.external) == (200, 300, True)
+
+
+async def test_tail_removed_but_stored_hashes_left(log: Log):
+    await tamper(log, "DELETE FROM audit.entries WHERE idx >= 290", "DELETE FROM audit.checkpoints")
+    with pytest.raises(ExtraStoredHashesError) as e:
+        await verify(log)
+    assert (e.value.log_size, e.value.stored_index) == (290, tree.stored_hash_count(290))
+
+
+async def test_rebuilt_and_resigned_log_is_caught_only_by_the_external_checkpoint(
+    log: Log, log_keys: tuple[Path, str]
+):
+    kept = log.notes[120]  # oversight holds this one outside the database
+    await tamper(log, *(f"DELETE FROM audit.{t}" for t in ALL_TABLES))
+    rebuilt = [b for i, b in enumerate(log.bodies) if i != 77] + [body(300)]
+    await append_log(log.dsn, log_keys[0], rebuilt, CHECKPOINTS)
+    report = await verify(log)  # every stored checkpoint verifies with the real key
+    assert (report.size, report.checkpoints) == (300, 3)
+    with pytest.raises(ExternalCheckpointMismatch) as e:
+        await verify(log, external_checkpoint=kept)
+    assert e.value.checkpoint_size == 120
+    assert e.value.signed_root == tree.InMemoryTree(log.bodies).root(120)
+    assert "external checkpoint 120" in str(e.value)
+
+
+@pytest.mark.parametrize("size", [50, 120, 300])
+async def test_external_checkpoint_on_a_clean_log(log: Log, size: int):
+    report = await verify(log, external_checkpoint=log.notes[size], origin=LOG_ORIGIN)
+    assert report.external_checkpoint_size == size and report.size == 300
+
+
+async def test_external_checkpoint_consistency_proof_is_checked(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+):
+    real = tree.consistency_proof
+
+    def corrupted(t1: int, t2: int, read: object) -> list[bytes]:
+        proof = real(t1, t2, read)  # type: ignore[arg-type]
+        return [bytes(32), *proof[1:]]
+
+    monkeypatch.setattr(tree, "consistency_proof", corrupted)
+    with pytest.raises(ExternalConsistencyError) as e:
+        await verify(log, external_checkpoint=log.notes[120])
+    assert (e.value.checkpoint_size, e.value.size) == (120, 300)
+
+
+async def test_forged_external_checkpoint_is_refused_before_reading(log: Log):
+    forged = log.notes[120].replace(b"\n120\n", b"\n121\n")
+    with pytest.raises(CheckpointSignatureError) as e:
+        await verify(log, external_checkpoint=forged)
+    assert e.value.external and e.value.checkpoint_size is None
+
+
+async def test_wrong_verifier_key(log: Log):
+    _, other = generate_signer_key(LOG_ORIGIN)  # same name, different key
+    with pytest.raises(CheckpointSignatureError) as e:
+        await verify(log, other)
+    assert e.value.checkpoint_size == 50 and not e.value.external
+
+
+async def test_malformed_verifier_key(log: Log):
+    with pytest.raises(NoteFormatError):
+        await verify(log, "not-a-key")
+
+
+async def test_wrong_origin(log: Log):
+    with pytest.raises(CheckpointSignatureError) as e:
+        await verify(log, origin="elsewhere.example/audit")
+    assert e.value.checkpoint_size == 50 and "origin" in e.value.reason
+
+
+async def test_edited_checkpoint_note_fails_its_signature(log: Log):
+    forged_root = tree.InMemoryTree([*log.bodies[:119], b"{}"]).root()
+    import base64
+
+    old = log.notes[120].decode()
+    root_line = old.split("\n")[2]
+    new = old.replace(root_line, base64.b64encode(forged_root).decode())
+    await tamper(
+        log,
+        ("UPDATE audit.checkpoints SET note = $1, root = $2 WHERE size = 120", new, forged_root),
+    )
+    with pytest.raises(CheckpointSignatureError) as e:
+        await verify(log)
+    assert e.value.checkpoint_size == 120
+
+
+async def test_checkpoint_row_disagreeing_with_its_note(log: Log):
+    await tamper(log, ("UPDATE audit.checkpoints SET root = $1 WHERE size = 120", bytes(32)))
+    with pytest.raises(CheckpointTableMismatch) as e:
+        await verify(log)
+    assert (e.value.checkpoint_size, e.value.note_size, e.value.row_root) == (120, 120, bytes(32))
+
+
+async def test_checkpoint_row_moved_to_another_size(log: Log):
+    await tamper(log, "UPDATE audit.checkpoints SET size = 100 WHERE size = 120")
+    with pytest.raises(CheckpointTableMismatch) as e:
+        await verify(log)
+    assert (e.value.checkpoint_size, e.value.note_size) == (100, 120)
+
+
+async def test_altered_interior_stored_hash(log: Log):
+    index = tree.stored_hash_index(2, 5)  # covers entries 20..23
+    await tamper(log, ("UPDATE audit.tree_hashes SET hash = $1 WHERE idx = $2", bytes(32), index))
+    with pytest.raises(StoredHashMismatch) as e:
+        await verify(log, chunk=9)
+    assert (e.value.stored_index, e.value.stored_hash) == (index, bytes(32))
+    assert "entries below it" in str(e.value)
+
+
+async def test_missing_stored_leaf_hash(log: Log):
+    index = tree.stored_hash_index(0, 77)
+    await tamper(log, ("DELETE FROM audit.tree_hashes WHERE idx = $1", index))
+    with pytest.raises(LeafMismatchError) as e:
+        await verify(log)
+    assert (e.value.index, e.value.stored_hash) == (77, None)
+
+
+async def test_verification_reads_one_snapshot_while_the_log_grows(
+    log: Log, log_keys: tuple[Path, str]
+):
+    more = [body(i) for i in range(300, 700)]
+    both = await asyncio.gather(
+        verify(log, chunk=3), append_log(log.dsn, log_keys[0], [*log.bodies, *more], [700])
+    )
+    assert both[0].size in (300, 700)
+    assert (await verify(log)).size == 700
+
+
+async def test_chunk_must_be_positive(log: Log):
+    with pytest.raises(ValueError, match="chunk"):
+        await verify(log, chunk=0)
+
+
+async def _unused() -> AsyncIterator[None]:  # pragma: no cover
+    yield None
