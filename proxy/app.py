@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -15,8 +16,8 @@ from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.keys import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import admin, health, log, search
 from proxy.errors import ProxyError
+from proxy.http import admin, health, log, search
 from proxy.http.middlewares import request_context
 from proxy.keys import (
     AUDIT_POOL,
@@ -144,10 +145,8 @@ async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _reload_quietly(app: web.Application) -> None:
-    try:
+    with contextlib.suppress(ProxyError):  # logged already; the previous policy stays in force
         await admin.reload_policy(app, "sighup")
-    except ProxyError:
-        pass  # already logged; the previous policy stays in force
 
 
 async def _token_verifier(app: web.Application) -> AsyncIterator[None]:

@@ -19,9 +19,9 @@ from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, request_id
 from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE_POOL
 from proxy.model import Principal, SearchQuery
+from proxy.policy.evaluate import Allowed, Refused, decide
 from proxy.policy.geofence import haversine_m
 from proxy.policy.text import pattern_to_like
-from proxy.policy.evaluate import Allowed, Refused, decide
 from proxy.request import decode_body, parse_search
 from proxy.store import reads as store
 

@@ -60,7 +60,7 @@ class SensitiveLocation:
         """
         if self.active_until is not None and not start < self.active_until:
             return False
-        return self.active_from is None or self.active_from <= end
+        return self.active_from is None or self.active_from < end
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

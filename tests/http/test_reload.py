@@ -72,7 +72,7 @@ async def test_admin_reload_widening_is_audited_and_takes_effect(make_client, ma
 
 
 async def test_invalid_policy_never_replaces_the_loaded_one(make_client, make_token, dbs):
-    admin_dsn, dsn = await dbs.fresh_audit()
+    _, dsn = await dbs.fresh_audit()
     client = await make_client(audit_dsn=dsn)
     before = client.server.app[POLICY].current.version
     policy_path(client).write_text(

@@ -13,14 +13,25 @@ from tests.pg import Databases
 
 
 def partial(pattern: str, **kw: Any) -> dict[str, Any]:
-    return body(**{"type": "partial_plate", "plate": None, "pattern": pattern,
-                   "purpose": "KIDNAPPING", **kw})
+    return body(
+        **{
+            "type": "partial_plate",
+            "plate": None,
+            "pattern": pattern,
+            "purpose": "KIDNAPPING",
+            **kw,
+        }
+    )
 
 
 def area(lat: float, lon: float, radius_m: float, start: datetime, end: datetime) -> dict[str, Any]:
-    return body(type="area", plate=None, purpose="KIDNAPPING",
-                area={"lat": lat, "lon": lon, "radius_m": radius_m},
-                **{"from": start.isoformat(), "to": end.isoformat()})
+    return body(
+        type="area",
+        plate=None,
+        purpose="KIDNAPPING",
+        area={"lat": lat, "lon": lon, "radius_m": radius_m},
+        **{"from": start.isoformat(), "to": end.isoformat()},
+    )
 
 
 async def search(client: Any, token: str, payload: dict[str, Any]) -> tuple[int, Any]:
@@ -28,18 +39,22 @@ async def search(client: Any, token: str, payload: dict[str, Any]) -> tuple[int,
     return resp.status, await resp.json()
 
 
-@pytest.mark.parametrize(("pattern", "expected", "truncated"), [
-    ("7ABC*", [1, 7], False),
-    ("7abc-*", [1, 7], False),  # normalised like plates
-    ("?ABC12?", [1, 7], False),
-    ("*BC123", [1, 7], False),
-    ("7?BC1*", [1, 7], False),
-    ("MANY?", [100, 101, 102, 103, 104], True),
-    ("8XYZ*", [21], False),  # read 20 stood inside the rally while it was active
-    ("7ABD*", [], False),
-])
-async def test_partial_plate(client, make_token, dbs: Databases, pattern: str,
-                             expected: list[int], truncated: bool):
+@pytest.mark.parametrize(
+    ("pattern", "expected", "truncated"),
+    [
+        ("7ABC*", [1, 7], False),
+        ("7abc-*", [1, 7], False),  # normalised like plates
+        ("?ABC12?", [1, 7], False),
+        ("*BC123", [1, 7], False),
+        ("7?BC1*", [1, 7], False),
+        ("MANY?", [100, 101, 102, 103, 104], True),
+        ("8XYZ*", [21], False),  # read 20 stood inside the rally while it was active
+        ("7ABD*", [], False),
+    ],
+)
+async def test_partial_plate(
+    client, make_token, dbs: Databases, pattern: str, expected: list[int], truncated: bool
+):
     status, result = await search(client, make_token(), partial(pattern))
     assert status == 200, result
     assert [r["id"] for r in result["reads"]] == expected
@@ -62,7 +77,8 @@ async def test_partial_plate_needs_a_purpose_that_allows_it(client, make_token):
 async def test_area_search_returns_vehicles_that_passed(client, make_token, dbs: Databases):
     town = (37.8100, -122.2600)
     status, result = await search(
-        client, make_token(), area(*town, 50, NOW - timedelta(hours=6), NOW))
+        client, make_token(), area(*town, 50, NOW - timedelta(hours=6), NOW)
+    )
     assert status == 200, result
     assert [r["id"] for r in result["reads"]] == [100, 101, 102, 103, 104]
     assert result["truncated"] is True
@@ -81,12 +97,18 @@ async def test_area_circle_excludes_box_corners(client, make_token):
     assert status == 200 and len(hit["reads"]) == 5
 
 
-@pytest.mark.parametrize(("radius", "hours", "code"), [
-    (500, 6, None), (501, 6, "area_too_large"), (500, 6.001, "area_too_large"),
-])
+@pytest.mark.parametrize(
+    ("radius", "hours", "code"),
+    [
+        (500, 6, None),
+        (501, 6, "area_too_large"),
+        (500, 6.001, "area_too_large"),
+    ],
+)
 async def test_area_limits(client, make_token, radius: float, hours: float, code: str | None):
-    status, result = await search(client, make_token(), area(
-        37.9, -122.5, radius, NOW - timedelta(hours=hours), NOW))
+    status, result = await search(
+        client, make_token(), area(37.9, -122.5, radius, NOW - timedelta(hours=hours), NOW)
+    )
     if code is None:
         assert status == 200, result
     else:
