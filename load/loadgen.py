@@ -326,12 +326,13 @@ class RunResult:
     rate: float | None  # open: the scheduled rate
     sent: int  # every request sent, warm-up included
     requests: int  # measured requests (answered or failed)
+    answered: int  # measured requests that got a response, whatever its status
     ok: int  # measured requests answered with their expected status
     errors: dict[str, int]  # transport failures by kind, "status NNN" for unexpected statuses
     statuses: dict[str, int]
     by_kind: dict[str, dict[str, int]]  # kind -> status (or error) -> count
     elapsed_s: float  # measured window: first measured send (or due time) to last answer
-    throughput_rps: float  # measured answers / elapsed_s
+    throughput_rps: float  # answered / elapsed_s
     latency_ms: dict[str, float]
     send_lag_ms: dict[str, float]  # open: due time -> written to a connection
     generator_cpu_s: float
@@ -363,6 +364,7 @@ class Recorder:
         self.errors: Counter[str] = Counter()
         self.by_kind: dict[str, Counter[str]] = {}
         self.requests = 0
+        self.answered_ = 0
         self.ok = 0
         self.samples: list[tuple[int, float]] | None = [] if keep_samples else None
 
@@ -373,6 +375,7 @@ class Recorder:
 
     def answered(self, number: int, req: Request, status: int, seconds: float) -> None:
         self.requests += 1
+        self.answered_ += 1
         self.statuses[str(status)] += 1
         self.by_kind.setdefault(req.kind, Counter())[str(status)] += 1
         if status == req.expect or (req.expect == 0 and 200 <= status < 300):
@@ -396,11 +399,12 @@ class Recorder:
         return RunResult(
             **kw,
             requests=self.requests,
+            answered=self.answered_,
             ok=self.ok,
             errors=dict(sorted(self.errors.items())),
             statuses=dict(sorted(self.statuses.items())),
             by_kind={k: dict(sorted(v.items())) for k, v in sorted(self.by_kind.items())},
-            throughput_rps=round(self.requests / elapsed, 1) if elapsed > 0 else 0.0,
+            throughput_rps=round(self.answered_ / elapsed, 1) if elapsed > 0 else 0.0,
             latency_ms=_summary(self.latency),
             send_lag_ms=_summary(self.lag),
             samples=self.samples,

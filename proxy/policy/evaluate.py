@@ -169,7 +169,7 @@ def _area(query: SearchQuery, purpose: Purpose, policy: Policy) -> Refused | Non
     # one would admit nothing rather than everything.
     max_radius = purpose.area_max_radius_m or 0.0
     max_hours = purpose.area_max_window_hours or 0.0
-    if not area.radius_m < max_radius:
+    if not area.radius_m <= max_radius:
         return Refused(
             "area_too_large",
             f"purpose {purpose.code} allows a radius of at most {max_radius:g} m",

@@ -147,6 +147,17 @@ def test_centre_inside_and_polygon_inside_circle() -> None:
     assert not hits(locs, 37.9, -122.2710, 1000.0)
 
 
+def test_large_polygon_follows_lon_lat_edges_like_reads() -> None:
+    # 76 km wide at 70 N: the great circle between the south corners runs ~300 m north of the
+    # parallel that is the polygon's south edge (for reads, edges are straight in lon/lat).
+    big = rect(0.0, 70.0, 2.0, 70.5, name="big")
+    read = (70.0005, 1.0)  # ~55 m inside the south edge
+    assert GeofenceIndex([big]).contains(*read, T0) is big
+    centre = destination(70.0, 1.0, 180.0, 100.0)  # 100 m south of the edge
+    assert hits([big], *centre, 160.0)  # the circle holds that read, so it must overlap
+    assert not hits([big], *centre, 99.0)
+
+
 def _sampled_distance(loc: SensitiveLocation, lat: float, lon: float) -> float:
     """Independent check: min haversine distance to points along the lon/lat edges."""
     assert loc.polygon is not None
