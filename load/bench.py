@@ -398,7 +398,7 @@ class Bench:
         budget = a.warmup + a.duration + a.drain + 30 + 60
         subprocess.run(cmd, cwd=REPO, check=True, timeout=budget, stdin=subprocess.DEVNULL)
         result: dict[str, Any] = orjson.loads(out.read_bytes())
-        n = max(1, result["requests"])
+        n = max(1, result["answered"])  # CPU per answered request
         result["cpu_ms_per_request"] = {
             k: round(v * 1000 / n, 3) for k, v in result["cpu_s"].items()
         }
