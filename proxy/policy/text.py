@@ -17,7 +17,9 @@ NFKC + casefold. A term matches only when not preceded or followed by a word cha
 "ICE" does not match "police", "justice" or "service" but does match "ICE", "ice" and
 "ICE-related". That also means "ice" in "ice cream" is flagged: whole-word any-case is the
 contract, and the term list is the operator's to choose. Words of a multi-word term match with
-any run of whitespace between them.
+any run of whitespace between them. Evasions are folded away before matching (see
+``spellings``): combining marks, punctuation inside a word ("I.C.E.", "de-port"), punctuation
+between words ("illegal-alien") and letters spelled out one by one ("I C E").
 """
 
 from __future__ import annotations
@@ -44,8 +46,40 @@ def strip_format(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Canonical caseless form used for term matching."""
-    return unicodedata.normalize("NFKC", strip_format(text).casefold())
+    """Canonical caseless form used for term matching: no format characters, no combining
+    marks (so "ÍCE" written with U+0301 is "ice"), case-folded."""
+    decomposed = unicodedata.normalize("NFKD", strip_format(text))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFKC", bare.casefold())
+
+
+_PUNCT = re.compile(r"(?:[^\w\s]|_)+")
+
+
+def _join_single_letters(text: str) -> str:
+    """'i c e' -> 'ice': letters spelled out one by one are one word."""
+    out: list[str] = []
+    run = ""
+    for token in text.split():
+        if len(token) == 1:
+            run += token
+            continue
+        if run:
+            out.append(run)
+            run = ""
+        out.append(token)
+    if run:
+        out.append(run)
+    return " ".join(out)
+
+
+def spellings(text: str) -> tuple[str, ...]:
+    """The ways a justification may spell a term, all checked: as written; with punctuation as
+    word breaks ("illegal-alien"); with punctuation inside words dropped ("I.C.E.", "de-port");
+    and with letters spelled out one by one joined ("I C E")."""
+    folded = fold(text)
+    spaced = _PUNCT.sub(" ", folded)
+    return (folded, spaced, _PUNCT.sub("", folded), _join_single_letters(spaced))
 
 
 def visible_length(text: str) -> int:
@@ -113,10 +147,11 @@ class TermMatcher:
         """The first prohibited term (as configured) occurring in ``text``, or None."""
         if self._regex is None:
             return None
-        m = self._regex.search(fold(text))
-        if m is None or m.lastindex is None:
-            return None
-        return self.terms[m.lastindex - 1]
+        for spelling in spellings(text):
+            m = self._regex.search(spelling)
+            if m is not None and m.lastindex is not None:
+                return self.terms[m.lastindex - 1]
+        return None
 
 
 def term_pattern(term: str) -> str | None:
