@@ -72,18 +72,12 @@ def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> i
         verifier = _verifier(settings, key)
         external = None if checkpoint is None else Path(checkpoint).read_bytes()
         report = asyncio.run(_run(settings, verifier, external))
-    except (
-        SettingsError,
-        _SetupError,
-        OSError,
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-    ) as exc:
+    except _NOT_RUN as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except LogVerificationError as exc:
         print(f"FAILED: {exc}")
-        for name, value in exc.evidence().items():
+        for name, value in vars(exc).items():
             print(f"  {name}: {_show(value)}")
         return 1
     rate = report.entries / report.seconds if report.seconds > 0 else 0.0

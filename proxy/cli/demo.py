@@ -203,7 +203,8 @@ async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
         await _run_examples(settings, base_url, now)
         if once:
             return
-        print(f"\nConfig: {data_dir / 'alpr-proxy.toml'}  Policy: {settings.policy.file}")
+        print(f"\nTransparency pages (public): {base_url}/transparency")
+        print(f"Config: {data_dir / 'alpr-proxy.toml'}  Policy: {settings.policy.file}")
         print("Serving until Ctrl-C.")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -400,8 +400,3 @@ async def test_verification_reads_one_snapshot_while_the_log_grows(
     assert 300 <= during.size <= 700  # whatever it saw was consistent
     after = await verify(log)
     assert (after.size, after.checkpoints) == (700, 4)
-
-
-async def test_chunk_must_be_positive(log: Log):
-    with pytest.raises(ValueError, match="chunk"):
-        await verify(log, chunk=0)

@@ -1,0 +1,133 @@
+"""`alpr-proxy audit verify` as an auditor runs it: a subprocess against a real audit database."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+
+from proxy.audit import tree
+from proxy.audit.checkpoint import load_signer, make_checkpoint
+from proxy.audit.entry import Record
+from proxy.audit.writer import AuditWriter
+from proxy.embedded import free_port
+from tests.conftest import LOG_ORIGIN
+from tests.pg import Databases
+
+ROOT = Path(__file__).resolve().parents[2]
+BODIES = [orjson.dumps({"event": "test", "i": i}) for i in range(120)]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", "audit", "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+async def build(dsn: str, key_file: Path) -> dict[int, bytes]:
+    notes = {}
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
+        writer = AuditWriter(pool)
+        await writer.start()
+        for lo, hi in ((0, 40), (40, 120)):
+            recs = [Record(b, "test", None, None, None, None) for b in BODIES[lo:hi]]
+            await asyncio.gather(*(writer.append(r) for r in recs))
+            async with pool.acquire() as conn:
+                made = await make_checkpoint(conn, load_signer(key_file), LOG_ORIGIN)
+            assert made is not None
+            notes[hi] = made.note
+        await writer.close()
+    return notes
+
+
+def config(tmp_path: Path, audit_dsn: str, key_file: Path) -> str:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[database]\naudit_dsn = "{audit_dsn}"\n\n'
+        f'[log]\nsigning_key_file = "{key_file}"\norigin = "{LOG_ORIGIN}"\n'
+    )
+    return str(path)
+
+
+@pytest.fixture
+async def setup(
+    dbs: Databases, log_keys: tuple[Path, str], tmp_path: Path
+) -> tuple[str, str, str, dict[int, bytes]]:
+    """(admin dsn, config file, verifier key, checkpoint notes) for a 120-entry log."""
+    admin, dsn = await dbs.fresh_audit()
+    notes = await build(dsn, log_keys[0])
+    return admin, config(tmp_path, dsn, log_keys[0]), log_keys[1], notes
+
+
+async def test_clean_log_exits_0_with_a_summary(setup: tuple[str, str, str, dict[int, bytes]]):
+    _, cfg, vkey, _ = setup
+    result = await asyncio.to_thread(run, "--config", cfg, "--key", vkey)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: 120 entries and 2 stored checkpoints verified" in result.stdout
+    root = base64.b64encode(tree.InMemoryTree(BODIES).root()).decode()
+    assert f"root {root}" in result.stdout
+    assert "entries/s" in result.stdout
+    assert "independent source" not in result.stdout
+
+
+async def test_without_key_derives_it_and_says_so(setup: tuple[str, str, str, dict[int, bytes]]):
+    _, cfg, vkey, _ = setup
+    result = await asyncio.to_thread(run, "--config", cfg)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert vkey in result.stdout and "pass --key from an independent source" in result.stdout
+
+
+async def test_external_checkpoint(setup: tuple[str, str, str, dict[int, bytes]], tmp_path: Path):
+    _, cfg, vkey, notes = setup
+    kept = tmp_path / "checkpoint.txt"
+    kept.write_bytes(notes[40])
+    result = await asyncio.to_thread(run, "--config", cfg, "--key", vkey, "--checkpoint", str(kept))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "external checkpoint at size 40 verified" in result.stdout
+    kept.write_bytes(notes[40].replace(b"\n40\n", b"\n41\n"))
+    result = await asyncio.to_thread(run, "--config", cfg, "--key", vkey, "--checkpoint", str(kept))
+    assert result.returncode == 1 and "external checkpoint does not verify" in result.stdout
+
+
+async def test_tampered_entry_exits_1_naming_the_index(
+    setup: tuple[str, str, str, dict[int, bytes]],
+):
+    admin, cfg, vkey, _ = setup
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute("ALTER TABLE audit.entries DISABLE TRIGGER ALL")
+        await conn.execute("UPDATE audit.entries SET body = '{}'::bytea WHERE idx = 17")
+    finally:
+        await conn.close()
+    result = await asyncio.to_thread(run, "--config", cfg, "--key", vkey)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED: entry 17:" in result.stdout
+    assert "  index: 17" in result.stdout
+    stored = base64.b64encode(tree.leaf_hash(BODIES[17])).decode()
+    assert f"  stored_hash: {stored}" in result.stdout
+
+
+async def test_setup_errors_exit_2(
+    setup: tuple[str, str, str, dict[int, bytes]], log_keys: tuple[Path, str], tmp_path: Path
+):
+    _, cfg, _, _ = setup
+    bad_key = await asyncio.to_thread(run, "--config", cfg, "--key", "not-a-key")
+    assert bad_key.returncode == 2 and "malformed verifier key" in bad_key.stderr
+    nowhere = config(tmp_path, f"postgresql://nobody@127.0.0.1:{free_port()}/x", log_keys[0])
+    down = await asyncio.to_thread(run, "--config", nowhere, "--key", log_keys[1])
+    assert down.returncode == 2 and "cannot connect" in down.stderr
+    missing = await asyncio.to_thread(run, "--config", str(tmp_path / "absent.toml"))
+    assert missing.returncode == 2
