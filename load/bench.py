@@ -398,7 +398,7 @@ class Bench:
         budget = a.warmup + a.duration + a.drain + 30 + 60
         subprocess.run(cmd, cwd=REPO, check=True, timeout=budget, stdin=subprocess.DEVNULL)
         result: dict[str, Any] = orjson.loads(out.read_bytes())
-        n = max(1, result["answered"])  # CPU per answered request
+        n = max(1, result["answered_in_window"])  # per response delivered in the window
         result["cpu_ms_per_request"] = {
             k: round(v * 1000 / n, 3) for k, v in result["cpu_s"].items()
         }
@@ -575,12 +575,18 @@ def markdown(report: dict[str, Any]) -> str:
         else f"not pinned ({pin['why']})"
     )
     la0, la1 = m["loadavg_start"], m["loadavg_end"]
+    busy = max(la0[0], la1[0]) > 0.5 * m["nproc"]
     lines = [
         f"### Run of {report['started_at'][:19]}Z",
         "",
         f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), Python {m['python']}; {pin_text}.",
         f"- Load average (1/5/15 min): {la0[0]} {la0[1]} {la0[2]} at start, "
-        f"{la1[0]} {la1[1]} {la1[2]} at end.",
+        f"{la1[0]} {la1[1]} {la1[2]} at end."
+        + (
+            " **The machine was busy with other work: expect noise, compare ratios only.**"
+            if busy
+            else ""
+        ),
         f"- Store: {s['reads']} reads; searches over the last {s['window_days']} days; mix "
         f"{s['mix']}; hits drawn from {s['hit_plates_sampled']} sampled reads "
         f"({s['distinct_hit_plates']} plates, {s['mean_reads_per_hit']} reads per hit on "

@@ -327,6 +327,9 @@ class RunResult:
     sent: int  # every request sent, warm-up included
     requests: int  # measured requests (answered or failed)
     answered: int  # measured requests that got a response, whatever its status
+    # Every response received in the measured window, warm-up requests' included: what the
+    # server delivered while its CPU was being measured (the denominator for CPU per request).
+    answered_in_window: int
     ok: int  # measured requests answered with their expected status
     errors: dict[str, int]  # transport failures by kind, "status NNN" for unexpected statuses
     statuses: dict[str, int]
@@ -365,6 +368,7 @@ class Recorder:
         self.by_kind: dict[str, Counter[str]] = {}
         self.requests = 0
         self.answered_ = 0
+        self.in_window = 0
         self.ok = 0
         self.samples: list[tuple[int, float]] | None = [] if keep_samples else None
 
@@ -400,6 +404,7 @@ class Recorder:
             **kw,
             requests=self.requests,
             answered=self.answered_,
+            answered_in_window=self.in_window,
             ok=self.ok,
             errors=dict(sorted(self.errors.items())),
             statuses=dict(sorted(self.statuses.items())),
@@ -461,6 +466,8 @@ async def run_closed(
                     await asyncio.sleep(0.01)  # a refused connect must not spin
                     continue
                 done = _clock()
+                if done >= measure_from:
+                    rec.in_window += 1
                 if measured:
                     rec.answered(number, req, status, done - started)
                     last_done = max(last_done, done)
@@ -558,6 +565,8 @@ async def run_open(
                         rec.failed(number, req, type(exc).__name__, _clock() - due)
                 else:
                     done = _clock()
+                    if done >= measure_from:
+                        rec.in_window += 1
                     if measured:
                         rec.answered(number, req, status, done - due)
                         last_done = max(last_done, done)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -11,13 +12,15 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import web
 
+from proxy import metrics
 from proxy.audit import pg
 from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.keys import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
 from proxy.errors import ProxyError
-from proxy.http import admin, health, log, search
+from proxy.http import admin, health, log, search, transparency
+from proxy.http import audit as audit_api
 from proxy.http.middlewares import request_context
 from proxy.keys import (
     AUDIT_POOL,
@@ -34,6 +37,8 @@ from proxy.keys import (
 from proxy.policy_file import PolicyHolder, read_policy
 from proxy.ratelimit import TokenBuckets
 from proxy.settings import Settings
+
+_log = logging.getLogger("alpr_proxy")
 
 
 def _utcnow() -> datetime:
@@ -53,18 +58,29 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -
     app[POLICY] = holder = PolicyHolder(policy, policy_text, settings.policy.file)
     app[SEARCH_LIMITER] = limiter = TokenBuckets(policy.settings.rate_limit_per_minute)
     holder.on_change(lambda p: limiter.reconfigure(p.settings.rate_limit_per_minute))
+    metrics.set_policy_version(policy.version)
+    holder.on_change(lambda p: metrics.set_policy_version(p.version))
     app[AUTH_FAILURE_LIMITER] = TokenBuckets(settings.auth.auth_failure_entries_per_minute)
-    app.cleanup_ctx.extend([_store_pool, _audit, _token_verifier, _policy_lifecycle])
+    app.cleanup_ctx.extend(
+        [_store_pool, _audit, _token_verifier, _policy_lifecycle, _announce_lifecycle]
+    )
     app.router.add_post("/v1/search", search.search)
     app.router.add_get("/v1/log/checkpoint", log.checkpoint)
     app.router.add_get("/v1/log/proof/inclusion", log.inclusion_proof)
     app.router.add_get("/v1/log/proof/consistency", log.consistency_proof)
     app.router.add_get("/v1/log/entries/{index}", log.entry)
+    app.router.add_get("/v1/audit/entries", audit_api.entries)
+    app.router.add_get("/v1/audit/reports/usage", audit_api.usage)
+    app.router.add_get("/v1/audit/reports/disclosures", audit_api.disclosures)
+    app.router.add_get("/v1/audit/reports/flags", audit_api.flags)
+    app.router.add_post("/v1/audit/reviews", audit_api.review)
     app.router.add_post("/v1/admin/policy/reload", admin.reload)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics_endpoint)
     app.router.add_get("/openapi.json", health.openapi)
+    app.router.add_get("/transparency", transparency.index)
+    app.router.add_get("/transparency/{ori}", transparency.agency)
     return app
 
 
@@ -142,6 +158,22 @@ async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _announce_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Log start (every resource open, the policy audited) and the start of shutdown."""
+    settings = app[SETTINGS]
+    fields = {"policy_version": app[POLICY].current.version}
+    metrics.READY.set(1)
+    _log.info(
+        "started",
+        extra={**fields, "host": settings.server.host, "port": settings.server.port},
+    )
+    try:
+        yield
+    finally:
+        metrics.READY.set(0)
+        _log.info("stopping: draining the audit queue, then a final checkpoint", extra=fields)
 
 
 async def _reload_quietly(app: web.Application) -> None:

@@ -1,4 +1,10 @@
-"""Structured JSON logs: one object per line, with whatever `extra` fields a call passes."""
+"""Structured JSON logs: one object per line, with whatever `extra` fields a call passes.
+
+What is logged, and what never is (at info level or below): each request's line carries its
+request id, method, route template, status, decision and error code, and duration; a search adds
+its decision, reason, audit index and counts. Plates, patterns, case numbers and justifications
+are never passed to a logger: they belong to the audit log, whose access is itself controlled.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # several workers share one stream
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():

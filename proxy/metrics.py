@@ -1,23 +1,80 @@
-"""Every Prometheus metric, defined once. Label sets are bounded: no user ids, no plates."""
+"""Every Prometheus metric, defined once, and the `/metrics` exposition.
+
+Label sets are bounded: decisions and reason codes are closed enumerations, routes are route
+templates (never raw paths), methods outside a fixed set are "other". No user ids, no plates.
+
+Several worker processes (`server.workers > 1`): `serve` points PROMETHEUS_MULTIPROC_DIR at a
+fresh directory before the workers start, prometheus-client then keeps every value in
+per-process files there, and whichever worker answers a scrape aggregates all of them
+(counters and histograms add up; each gauge says how in its `multiprocess_mode`).
+prometheus-client's Info type does not work in that mode, so the policy version is an
+info-style gauge (`alpr_proxy_policy_info{version} 1`).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+import time
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_STARTED_AT = time.time()  # the checkpoint age counts from here until a first success
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+# --- searches and disclosure -------------------------------------------------------------
+
 SEARCHES = Counter(
     "alpr_proxy_searches_total",
-    "Search requests by decision and reason code.",
+    "Searches by decision (allowed, refused, error) and reason code (none when allowed).",
     ["decision", "reason"],
     registry=REGISTRY,
 )
 READS = Counter(
     "alpr_proxy_reads_total",
-    "Reads matched by searches, by fate (returned, or withheld and why).",
+    "Reads matched by allowed searches, by fate: returned, or the reason they were withheld"
+    " (retention, sharing, sensitive_location).",
     ["fate"],
     registry=REGISTRY,
 )
+STAGE_SECONDS = Histogram(
+    "alpr_proxy_stage_seconds",
+    "Time spent per search stage: auth, policy, store, filter, audit (until the entry commits).",
+    ["stage"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
+)
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+HTTP_REQUESTS = Counter(
+    "alpr_proxy_http_requests_total",
+    "HTTP requests by route template, method and status.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "alpr_proxy_http_request_duration_seconds",
+    "Whole-request latency by route template and method.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
+
+
+# --- authentication -----------------------------------------------------------------------
+
 AUTH_FAILURES = Counter(
     "alpr_proxy_auth_failures_total", "Requests with a missing or invalid token.", registry=REGISTRY
 )
@@ -26,13 +83,9 @@ AUTH_FAILURES_UNLOGGED = Counter(
     "Invalid-token requests not written to the audit log because their client exceeded the cap.",
     registry=REGISTRY,
 )
-STAGE_SECONDS = Histogram(
-    "alpr_proxy_stage_seconds",
-    "Time spent per search stage.",
-    ["stage"],
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-    registry=REGISTRY,
-)
+
+# --- the audit log ------------------------------------------------------------------------
+
 AUDIT_BATCH_SIZE = Histogram(
     "alpr_proxy_audit_batch_size",
     "Entries per audit commit.",
@@ -47,9 +100,105 @@ AUDIT_COMMIT_SECONDS = Histogram(
 )
 AUDIT_FAILURES = Counter(
     "alpr_proxy_audit_write_failures_total",
-    "Audit batches that failed to commit.",
+    "Audit batches that failed to commit (every request in them was refused).",
     registry=REGISTRY,
 )
 AUDIT_QUEUE_DEPTH = Gauge(
-    "alpr_proxy_audit_queue_depth", "Entries waiting for the audit writer.", registry=REGISTRY
+    "alpr_proxy_audit_queue_depth",
+    "Entries waiting for the audit writer (summed over live workers).",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
+AUDIT_LOG_ENTRIES = Gauge(
+    "alpr_proxy_audit_log_entries",
+    "Size of the audit log in entries, as of the latest commit.",
+    registry=REGISTRY,
+    multiprocess_mode="max",  # the log only grows: the largest size any worker saw is current
+)
+_LAST_SUCCESS = "alpr_proxy_audit_checkpoint_last_success_timestamp_seconds"
+CHECKPOINT_LAST_SUCCESS = Gauge(
+    _LAST_SUCCESS,
+    "Unix time of the latest successful checkpoint run (signed, or nothing new to sign).",
+    registry=REGISTRY,
+    multiprocess_mode="max",  # any worker's checkpoint covers the whole committed log
+)
+CHECKPOINT_INTERVAL = Gauge(
+    "alpr_proxy_audit_checkpoint_interval_seconds",
+    "Configured interval between checkpoint runs (log.checkpoint_interval_s).",
+    registry=REGISTRY,
+    multiprocess_mode="max",
+)
+CHECKPOINT_AGE = "alpr_proxy_audit_checkpoint_age_seconds"  # computed at scrape, see below
+
+# --- state --------------------------------------------------------------------------------
+
+READY = Gauge(
+    "alpr_proxy_ready",
+    "1 when the latest readiness check passed (0 if any live worker's latest check failed).",
+    registry=REGISTRY,
+    multiprocess_mode="livemin",
+)
+POLICY_INFO = Gauge(
+    "alpr_proxy_policy_info",
+    "The policy version in force (value 1; 0 for versions replaced by a reload).",
+    ["version"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",  # two versions at 1 means workers disagree
+)
+_policy_version: str | None = None
+
+
+def set_policy_version(version: str) -> None:
+    global _policy_version
+    if _policy_version is not None and _policy_version != version:
+        POLICY_INFO.labels(_policy_version).set(0)
+    POLICY_INFO.labels(version).set(1)
+    _policy_version = version
+
+
+# --- exposition ---------------------------------------------------------------------------
+
+
+class _WithDerived(Collector):
+    """The source's metrics plus values computed at scrape time from them."""
+
+    def __init__(self, source: Collector, now: float) -> None:
+        self._source = source
+        self._now = now
+
+    def collect(self) -> Iterable[Metric]:
+        last = None
+        for family in self._source.collect():
+            if family.name == _LAST_SUCCESS and family.samples:
+                last = max(s.value for s in family.samples)
+            yield family
+        yield GaugeMetricFamily(
+            CHECKPOINT_AGE,
+            "Seconds since the latest successful checkpoint run (since start if none yet).",
+            value=max(0.0, self._now - (last or _STARTED_AT)),
+        )
+
+
+def exposition(multiproc_dir: str | None = None, *, now: float | None = None) -> bytes:
+    """The text exposition: of this process, or of every process writing to `multiproc_dir`
+    (default: $PROMETHEUS_MULTIPROC_DIR when set)."""
+    path = multiproc_dir or os.environ.get(MULTIPROC_ENV)
+    source: Collector = REGISTRY
+    if path:
+        source = MultiProcessCollector(None, path=path)  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_WithDerived(source, time.time() if now is None else now))
+    return generate_latest(registry)
+
+
+def sample_names() -> Iterator[str]:
+    """Every sample name /metrics can expose (for the alert-rule and dashboard drift test)."""
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+    }
+    for family in REGISTRY.collect():
+        for suffix in suffixes[family.type]:
+            yield family.name + suffix
+    yield CHECKPOINT_AGE

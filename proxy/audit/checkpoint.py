@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
+from proxy import metrics
 from proxy.audit import pg, tree
 from proxy.audit.note import Signer, sign_checkpoint
 
@@ -72,6 +73,7 @@ class Checkpointer:
         self._signer = signer
         self._origin = origin
         self._interval_s = interval_s
+        metrics.CHECKPOINT_INTERVAL.set(interval_s)
         self._task: asyncio.Task[None] | None = None
         self.last_success_at: float | None = None  # wall clock, for staleness metrics
         self.last_error: str | None = None
@@ -93,6 +95,7 @@ class Checkpointer:
             made = await make_checkpoint(conn, self._signer, self._origin)
         self.last_success_at = time.time()
         self.last_error = None
+        metrics.CHECKPOINT_LAST_SUCCESS.set(self.last_success_at)
         return made
 
     async def _run(self) -> None:

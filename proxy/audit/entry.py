@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from proxy.audit.derived import Derived, derive
 from proxy.model import Principal
 
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -37,6 +38,8 @@ class Record:
     agency: str | None
     decision: str | None
     reason: str | None
+    # Oversight's query columns (proxy.audit.derived); None: pg.append derives them from body.
+    derived: Derived | None = None
 
 
 def _principal_fields(p: Principal) -> dict[str, Any]:
@@ -76,7 +79,9 @@ def search_entry(
         "policy_version": policy_version,
         "outcome": dict(outcome) if outcome is not None else None,
     }
-    return Record(canonical(entry), "search", request_id, principal.ori, decision, reason)
+    return Record(
+        canonical(entry), "search", request_id, principal.ori, decision, reason, derive(entry)
+    )
 
 
 def auth_failure_entry(
@@ -93,7 +98,15 @@ def auth_failure_entry(
         "reason": "unauthenticated",
         "detail": reason,
     }
-    return Record(canonical(entry), "auth_failure", request_id, None, "refused", "unauthenticated")
+    return Record(
+        canonical(entry),
+        "auth_failure",
+        request_id,
+        None,
+        "refused",
+        "unauthenticated",
+        derive(entry),
+    )
 
 
 def policy_loaded_entry(
@@ -114,7 +127,69 @@ def policy_loaded_entry(
         "diff": dict(diff),
         "policy": policy_text,
     }
-    return Record(canonical(entry), "policy_loaded", None, None, None, None)
+    return Record(canonical(entry), "policy_loaded", None, None, None, None, derive(entry))
+
+
+def audit_access_entry(
+    *,
+    at: datetime,
+    request_id: str,
+    principal: Principal,
+    client: str | None,
+    endpoint: str,
+    filters: Mapping[str, Any],
+    returned: int,
+    refused: str | None = None,
+) -> Record:
+    """A read of audit data: who, which endpoint, with which filters, how many entries it
+    returned; `refused` names the error code when the read was denied (out of scope, absent)."""
+    entry = {
+        "event": "audit_access",
+        "time": timestamp(at),
+        "request_id": request_id,
+        **_principal_fields(principal),
+        "client": client,
+        "endpoint": endpoint,
+        "filters": dict(filters),
+        "returned": returned,
+        "decision": "refused" if refused else "allowed",
+        "reason": refused,
+    }
+    decision = entry["decision"]
+    return Record(
+        canonical(entry),
+        "audit_access",
+        request_id,
+        principal.ori,
+        decision,
+        refused,
+        derive(entry),
+    )
+
+
+def review_entry(
+    *,
+    at: datetime,
+    request_id: str,
+    principal: Principal,
+    client: str | None,
+    reviewed_index: int,
+    disposition: str,
+    note: str,
+) -> Record:
+    """An auditor's disposition of an earlier entry. Reviews are appended, never edited: the
+    latest review of an index is its current disposition."""
+    entry = {
+        "event": "review",
+        "time": timestamp(at),
+        "request_id": request_id,
+        **_principal_fields(principal),
+        "client": client,
+        "reviewed_index": reviewed_index,
+        "disposition": disposition,
+        "note": note,
+    }
+    return Record(canonical(entry), "review", request_id, principal.ori, None, None, derive(entry))
 
 
 def _str_or_none(value: Any) -> str | None:

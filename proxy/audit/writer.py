@@ -87,6 +87,7 @@ class AuditWriter:
             raise ProxyError(
                 "audit_unavailable", "the audit log is backlogged; nothing was returned"
             ) from None
+        metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._wait_timeout_s)
         except TimeoutError:
@@ -107,6 +108,7 @@ class AuditWriter:
                     stopping = True
                     break
                 batch.append(item)
+            metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
@@ -134,6 +136,7 @@ class AuditWriter:
         self.stats.last_commit_s = time.perf_counter() - started
         metrics.AUDIT_BATCH_SIZE.observe(len(batch))
         metrics.AUDIT_COMMIT_SECONDS.observe(self.stats.last_commit_s)
+        metrics.AUDIT_LOG_ENTRIES.set(start + len(batch))
         self.stats.last_error = None
         self.stats.last_success_at = time.time()
         for offset, p in enumerate(batch):

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from types import FrameType
 
 from aiohttp import web
+from prometheus_client import multiprocess
 
+from proxy import metrics
 from proxy.app import create_app
 from proxy.logs import configure_logging
 from proxy.policy.document import PolicyError
@@ -39,6 +44,26 @@ def run_worker(settings: Settings, *, reuse_port: bool) -> None:
         loop=_new_loop(),  # type: ignore[arg-type]
         shutdown_timeout=30,
     )
+    logging.getLogger("alpr_proxy").info("stopped")
+
+
+def prepare_metrics_dir() -> tuple[Path, bool]:
+    """The multiprocess metrics directory for the workers, emptied; (path, created here).
+
+    $PROMETHEUS_MULTIPROC_DIR if the operator set it (only prometheus-client's *.db files are
+    removed from it), else a new temporary directory. Workers are spawned, so they import
+    prometheus-client after the variable is set, which is what switches it to files.
+    """
+    given = os.environ.get(metrics.MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        return path, False
+    path = Path(tempfile.mkdtemp(prefix="alpr-proxy-metrics-"))
+    os.environ[metrics.MULTIPROC_ENV] = str(path)
+    return path, True
 
 
 def _worker_main(config: str) -> None:
@@ -52,6 +77,8 @@ def serve(config: str) -> int:
     try:
         settings = load_settings(config)
         if settings.server.workers == 1:
+            if os.environ.get(metrics.MULTIPROC_ENV):
+                log.warning("%s is set but workers = 1: unset it", metrics.MULTIPROC_ENV)
             log.info("serving on %s:%d", settings.server.host, settings.server.port)
             run_worker(settings, reuse_port=False)
             return 0
@@ -59,6 +86,14 @@ def serve(config: str) -> int:
     except (SettingsError, PolicyError, OSError, ValueError) as exc:
         print(f"alpr-proxy serve: {exc}", file=sys.stderr)
         return 2
+    metrics_dir, created = prepare_metrics_dir()
+    log.info(
+        "starting %d workers on %s:%d",
+        settings.server.workers,
+        settings.server.host,
+        settings.server.port,
+        extra={"metrics_dir": str(metrics_dir)},
+    )
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_worker_main, args=(config,), name=f"alpr-proxy-worker-{i}")
@@ -77,4 +112,10 @@ def serve(config: str) -> int:
         signal.signal(sig, forward)
     for p in procs:
         p.join()
+        if p.pid is not None:
+            # Drop its live gauges (queue depth, readiness) from the aggregate.
+            multiprocess.mark_process_dead(p.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
+    if created:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    log.info("stopped")
     return max((p.exitcode or 0) for p in procs)

@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy import metrics
 from proxy.http.common import json_response
@@ -28,10 +28,16 @@ async def _probe(pool: asyncpg.Pool) -> bool:
         return False
 
 
-async def readyz(request: web.Request) -> web.Response:
-    app = request.app
+async def readiness(app: web.Application) -> dict[str, bool]:
+    """The readiness checks; also sets the alpr_proxy_ready gauge."""
     store_ok, audit_ok = await asyncio.gather(_probe(app[STORE_POOL]), _probe(app[AUDIT_POOL]))
     checks = {"store": store_ok, "audit": audit_ok, "audit_writer": app[AUDIT_WRITER].running}
+    metrics.READY.set(1 if all(checks.values()) else 0)
+    return checks
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = await readiness(request.app)
     ready = all(checks.values())
     return json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},
@@ -40,8 +46,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
+    """This process's metrics, or every worker's when PROMETHEUS_MULTIPROC_DIR is set."""
     metrics.AUDIT_QUEUE_DEPTH.set(request.app[AUDIT_WRITER].queue_depth)
-    body = generate_latest(metrics.REGISTRY)
+    await readiness(request.app)
+    body = metrics.exposition()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 
-import orjson
 from aiohttp import web
 
 from proxy.audit import checkpoint as checkpoints
 from proxy.audit import pg, tree
-from proxy.errors import ProxyError
+from proxy.errors import ErrorCode, ProxyError
+from proxy.http import audit
 from proxy.http.common import authenticate, json_response
 from proxy.keys import AUDIT_POOL
 
@@ -20,27 +20,34 @@ def parse_index(raw: str, name: str) -> int:
     return int(raw)
 
 
-def concerns_agency(body: bytes, ori: str) -> bool:
-    """Whether `ori` is the requester, the on-behalf-of agency or a disclosing owner."""
-    entry = orjson.loads(body)
-    if entry.get("agency") == ori:
-        return True
-    obo = entry.get("on_behalf_of")
-    if isinstance(obo, dict) and obo.get("ori") == ori:
-        return True
-    outcome = entry.get("outcome")
-    return isinstance(outcome, dict) and ori in (outcome.get("disclosed_by_owner") or {})
-
-
 async def entry(request: web.Request) -> web.Response:
-    principal = await authenticate(request, roles=("auditor", "oversight"))
+    """The entry's canonical bytes. Like every read of audit data it is itself audited (an
+    `audit_access` entry, before the response), denied attempts included."""
+    principal = await authenticate(request, roles=audit.ROLES)
     index = parse_index(request.match_info["index"], "index")
     body = await pg.entry_body(request.app[AUDIT_POOL], index)
+    refused: ErrorCode | None = None
     if body is None:
-        raise ProxyError("not_found", f"no entry at index {index}")
-    if "oversight" not in principal.roles and not concerns_agency(body, principal.ori):
-        raise ProxyError("forbidden_role", "this entry does not concern your agency")
-    return web.Response(body=body, content_type="application/json")
+        refused = "not_found"
+    elif not audit.visible(principal, body):
+        refused = "forbidden_role"
+    at = await audit.record_access(
+        request,
+        principal,
+        "GET /v1/log/entries/{index}",
+        {"index": index},
+        0 if refused else 1,
+        refused,
+    )
+    if refused == "not_found":
+        raise ProxyError("not_found", f"no entry at index {index}", audit_index=at)
+    if refused is not None or body is None:
+        raise ProxyError(
+            "forbidden_role", "this entry does not concern your agency", audit_index=at
+        )
+    response = web.Response(body=body, content_type="application/json")
+    response.headers[audit.AUDIT_INDEX_HEADER] = str(at)
+    return response
 
 
 async def checkpoint(request: web.Request) -> web.Response:

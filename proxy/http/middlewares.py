@@ -1,4 +1,5 @@
-"""One middleware: request id, the SPEC's error envelope for every failure, one log line.
+"""One middleware: request id, the SPEC's error envelope for every failure, one log line
+and the HTTP metrics.
 
 Errors of every kind (ProxyError, aiohttp's HTTP exceptions, bugs) leave as
 {"error": {"code", "message", "audit_index"?}}; a bug becomes 500 internal_error without
@@ -14,11 +15,15 @@ from time import perf_counter
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from proxy import metrics
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import json_response
 from proxy.keys import REQUEST_ID
 
 log = logging.getLogger("alpr_proxy.http")
+
+# Set by the search handler: its decision (allowed, refused, error), for the request line.
+DECISION = web.RequestKey("decision", str)
 
 _HTTP_CODES: dict[int, ErrorCode] = {
     400: "invalid_request",
@@ -61,15 +66,27 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = error_response(ProxyError("internal_error", "internal error"))
     response.headers["X-Request-Id"] = rid
     response.headers.setdefault("Cache-Control", "no-store")
-    log.info(
+    _observe(request, response.status, code, perf_counter() - started)
+    return response
+
+
+def _observe(request: web.Request, status: int, code: str | None, seconds: float) -> None:
+    """The request's metrics and its one log line, by route template (never the raw path)."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else metrics.UNMATCHED_ROUTE
+    method = metrics.method_label(request.method)
+    metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    metrics.HTTP_SECONDS.labels(route, method).observe(seconds)
+    log.log(
+        logging.WARNING if status >= 500 else logging.INFO,
         "request",
         extra={
-            "request_id": rid,
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
+            "request_id": request[REQUEST_ID],
+            "method": method,
+            "route": route,
+            "status": status,
+            "decision": request.get(DECISION),
             "code": code,
-            "duration_ms": round((perf_counter() - started) * 1000, 3),
+            "duration_ms": round(seconds * 1000, 3),
         },
     )
-    return response

@@ -14,6 +14,8 @@ import msgspec
 
 from proxy import __version__
 from proxy.errors import STATUS
+from proxy.http.openapi_audit import audit_paths
+from proxy.oversight.shapes import SCHEMAS
 from proxy.request import SearchIn
 
 
@@ -87,6 +89,10 @@ def _json(name: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": _REF.format(name=name)}}}}
 
 
+def _html() -> dict[str, Any]:
+    return {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": "error", **_json("ErrorEnvelope")} for s in statuses}
 
@@ -115,6 +121,7 @@ def openapi_document() -> dict[str, Any]:
             InclusionProof,
             ConsistencyProof,
             PolicyReloaded,
+            *SCHEMAS,
         ],
         ref_template=_REF,
     )
@@ -220,6 +227,40 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
+        "/transparency": {
+            "get": {
+                "summary": "Public HTML index: every agency, the policy version, the latest"
+                " checkpoint (no token)",
+                "responses": {
+                    "200": {"description": "HTML page", **_html()},
+                    **_errors(503),
+                },
+            }
+        },
+        "/transparency/{ori}": {
+            "get": {
+                "summary": "Public HTML page of one agency: who can receive its reads (derived"
+                " from the sharing rules in force), prohibited purposes, retention, 30-day use"
+                " and refusals from the audit log, latest checkpoint (no token). Errors are"
+                " JSON, or HTML when Accept names text/html",
+                "parameters": [
+                    {"name": "ori", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "HTML page", **_html()},
+                    **{
+                        str(s): {
+                            "description": "error",
+                            "content": {
+                                **_json("ErrorEnvelope")["content"],
+                                **_html()["content"],
+                            },
+                        }
+                        for s in (404, 503)
+                    },
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -232,6 +273,7 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
+    paths.update(audit_paths())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -6,6 +6,7 @@ and nothing is sent until that entry has committed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
@@ -17,6 +18,7 @@ from proxy import metrics
 from proxy.audit.entry import search_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, request_id
+from proxy.http.middlewares import DECISION
 from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE_POOL
 from proxy.model import Principal, SearchQuery
 from proxy.policy.evaluate import Allowed, Refused, decide
@@ -26,6 +28,8 @@ from proxy.request import decode_body, parse_search
 from proxy.store import reads as store
 
 _WITHHELD = ("retention", "sensitive_location", "sharing")
+
+log = logging.getLogger("alpr_proxy.search")
 
 
 async def search(request: web.Request) -> web.Response:
@@ -40,6 +44,7 @@ async def search(request: web.Request) -> web.Response:
         code: ErrorCode, message: str, asked: Any, *, status: int | None = None
     ) -> ProxyError:
         """Audit the refusal; return the error to raise (it names the entry's index)."""
+        t = perf_counter()
         record = search_entry(
             at=now,
             request_id=request_id(request),
@@ -52,7 +57,8 @@ async def search(request: web.Request) -> web.Response:
             outcome=None,
         )
         index = await app[AUDIT_WRITER].append(record)
-        metrics.SEARCHES.labels("refused", code).inc()
+        metrics.STAGE_SECONDS.labels("audit").observe(perf_counter() - t)
+        _record_decision(request, "refused", code, index, policy.version)
         return ProxyError(code, message, audit_index=index, status=status)
 
     try:
@@ -118,11 +124,7 @@ async def search(request: web.Request) -> web.Response:
     )
     index = await app[AUDIT_WRITER].append(record)
     metrics.STAGE_SECONDS.labels("audit").observe(perf_counter() - t)
-    metrics.SEARCHES.labels("allowed", "").inc()
-    metrics.READS.labels("returned").inc(outcome["returned"])
-    for reason, n in outcome["withheld"].items():
-        if n:
-            metrics.READS.labels(reason).inc(n)
+    _record_decision(request, "allowed", None, index, policy.version, query.type, outcome)
     return json_response(
         {
             "audit_index": index,
@@ -132,6 +134,41 @@ async def search(request: web.Request) -> web.Response:
             "truncated": outcome["truncated"],
         }
     )
+
+
+def _record_decision(
+    request: web.Request,
+    decision: str,
+    reason: ErrorCode | None,
+    audit_index: int,
+    policy_version: str,
+    search_type: str | None = None,
+    outcome: dict[str, Any] | None = None,
+) -> None:
+    """Metrics and the search's log line, once its audit entry has committed. Never the plate,
+    pattern, case number or justification: those are for the audit log only."""
+    request[DECISION] = decision
+    metrics.SEARCHES.labels(decision, reason or "none").inc()
+    fields: dict[str, Any] = {
+        "request_id": request_id(request),
+        "decision": decision,
+        "reason": reason,
+        "audit_index": audit_index,
+        "policy_version": policy_version,
+    }
+    if outcome is not None:
+        metrics.READS.labels("returned").inc(outcome["returned"])
+        for why, n in outcome["withheld"].items():
+            if n:
+                metrics.READS.labels(why).inc(n)
+        fields.update(
+            search_type=search_type,
+            matched=outcome["matched"],
+            returned=outcome["returned"],
+            withheld=sum(outcome["withheld"].values()),
+            truncated=outcome["truncated"],
+        )
+    log.info("search", extra=fields)
 
 
 async def _query(pool: asyncpg.Pool, query: SearchQuery, limit: int) -> store.Rows:
@@ -217,7 +254,7 @@ async def _store_failed(
         outcome=None,
     )
     index = await app[AUDIT_WRITER].append(record)
-    metrics.SEARCHES.labels("error", "store_unavailable").inc()
+    _record_decision(request, "error", "store_unavailable", index, version)
     return ProxyError(
         "store_unavailable",
         f"the plate-read store is unavailable ({type(exc).__name__})",

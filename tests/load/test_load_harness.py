@@ -66,7 +66,7 @@ async def test_open_loop_measures_latency_from_the_intended_send_time(serve: Any
     result = await run_open(
         target, [req], rate=50, duration=0.6, max_connections=1, drain=5, keep_samples=True
     )
-    assert result.requests == result.ok == 30
+    assert result.requests == result.ok == result.answered == result.answered_in_window == 30
     assert result.connections == 1
     assert result.errors == {}
     samples = sorted(result.samples or [])
@@ -105,7 +105,8 @@ async def test_closed_loop_counts_requests_and_errors(serve: Any) -> None:
     result = await run_closed(target, reqs, connections=4, duration=0.4)
     total = seen["ok"] + seen["bad"]
     assert total > 20
-    assert result.sent == result.requests == total  # no warm-up: every request is measured
+    # No warm-up: every request is measured.
+    assert result.sent == result.requests == result.answered == result.answered_in_window == total
     assert result.statuses == {"200": seen["ok"], "503": seen["bad"]}
     assert seen["bad"] == sum(1 for n in range(total) if n % 4 == 3)
     assert result.ok == seen["ok"]
@@ -113,6 +114,27 @@ async def test_closed_loop_counts_requests_and_errors(serve: Any) -> None:
     assert result.by_kind == {"broken": {"503": seen["bad"]}, "good": {"200": seen["ok"]}}
     assert result.throughput_rps > 0
     assert 0 < result.latency_ms["p50"] <= result.latency_ms["p99"] <= result.latency_ms["max"]
+
+
+async def test_closed_loop_does_not_record_the_warm_up(serve: Any) -> None:
+    hits = 0
+
+    async def ok(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        await asyncio.sleep(0.005)
+        return web.Response(text="fine")
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    target = await serve(app)
+    req = Request("x", encode_request(target, "GET", "/"), 200)
+    result = await run_closed(target, [req], connections=2, duration=0.3, warmup=0.3)
+    assert result.sent == hits
+    assert 0 < result.requests < result.sent  # the warm-up's requests were sent, not recorded
+    assert result.requests == result.ok
+    assert result.answered_in_window >= result.requests
+    assert result.warmup_s == 0.3
 
 
 async def test_closed_loop_counts_refused_connections_and_stops() -> None:

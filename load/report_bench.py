@@ -1,0 +1,225 @@
+"""How fast are the oversight reports over a million audit entries?
+
+    python -m load.report_bench [--entries 1000000] [--days 91] [--runs 5] [--dsn ADMIN_DSN]
+
+Makes a scratch audit database (on an embedded PostgreSQL in a temporary directory, or on the
+server of --dsn, a superuser), migrates it, and COPYs synthetic entries straight into
+audit.entries: real canonical `search` entries built by proxy.audit.entry (so the derived
+columns are exactly what the proxy writes) but without the Merkle tree, which reports never
+read. The rollup trigger runs per COPY chunk as it does per audit batch. Then it times each
+report, for oversight and for one agency's auditor, over the whole range with UTC-midnight
+bounds and with local-time bounds (partial days read from the entries), plus a few entry
+listings, and prints a markdown table: the median and the slowest of --runs runs after one
+warm-up. Everything it made is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from proxy.audit.entry import Record, search_entry
+from proxy.embedded import EmbeddedPostgres
+from proxy.migrate import migrate
+from proxy.model import Principal
+from proxy.oversight import reports
+from proxy.oversight.entries import fetch_page, parse_query
+from proxy.oversight.period import FlagOptions, Period
+
+AGENCIES = [f"CA00{n:05d}" for n in range(100, 112)]
+PURPOSES = ["HOMICIDE", "ROBBERY", "KIDNAPPING", "AMBER_ALERT", "BURGLARY", "AUTO_THEFT"]
+REASONS = ["justification_flagged", "lookback_exceeded", "purpose_prohibited", "unknown_agency"]
+_SYLLABLES = ["ka", "ro", "mi", "te", "lu", "san", "vo", "ri", "del", "pa", "no", "cha"]
+WORDS = [a + b + c for a in _SYLLABLES for b in _SYLLABLES for c in ("", "n", "s")]
+START = datetime(2026, 1, 1, tzinfo=UTC)
+COLUMNS = [
+    "idx", "body", "event", "request_id", "agency", "decision", "reason", "at", "subject",
+    "purpose", "on_behalf_of", "plate", "reads_returned", "owners", "owner_reads", "concerns",
+    "justification_key", "reviewed_index", "disposition",
+]  # fmt: skip
+
+
+def synthetic(n: int, days: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
+    """n search entries over `days`, as COPY rows: skewed users, refusals, on-behalf-of
+    searches, reads disclosed by up to three owners, a quarter boilerplate justifications."""
+    rnd = random.Random(seed)
+    # Boilerplate: 40 stock texts, pasted with a case number (digits do not tell them apart).
+    stock = [" ".join(rnd.choices(WORDS, k=8)) for _ in range(40)]
+    users = [(f"user{u:04d}", AGENCIES[u % len(AGENCIES)]) for u in range(2000)]
+    weights = list(accumulate(50 if u < 10 else 1 for u in range(len(users))))  # ten heavy
+    span = days * 86400
+    for i in range(n):
+        sub, ori = rnd.choices(users, cum_weights=weights)[0]
+        at = START + timedelta(seconds=span * i / n)
+        refused = rnd.random() < 0.12
+        reason = rnd.choice(REASONS) if refused else None
+        query: dict[str, Any] = {
+            "type": "plate",
+            "plate": f"{rnd.randrange(10**6):06d}X",
+            "purpose": rnd.choice(PURPOSES),
+            "case_number": f"26-{rnd.randrange(10**5):05d}",
+            "justification": f"{rnd.choice(stock)}, case {rnd.randrange(10**5)}"
+            if rnd.random() < 0.25
+            else " ".join(rnd.choices(WORDS, k=10)),
+        }
+        if rnd.random() < 0.05:
+            query["on_behalf_of"] = {"ori": rnd.choice(AGENCIES), "person": "Det. X"}
+        outcome = None
+        if not refused:
+            owners = {o: rnd.randint(1, 5) for o in rnd.sample(AGENCIES, rnd.randint(0, 3))}
+            outcome = {
+                "matched": sum(owners.values()) + 2,
+                "returned": sum(owners.values()),
+                "truncated": False,
+                "withheld": {"retention": 0, "sensitive_location": 0, "sharing": 2},
+                "disclosed_by_owner": owners,
+            }
+        r = search_entry(
+            at=at,
+            request_id=uuid.UUID(int=rnd.getrandbits(128)).hex,
+            principal=Principal(sub, ori, frozenset({"investigator"}), 0),
+            client="10.0.0.1",
+            query=query,
+            decision="refused" if refused else "allowed",
+            reason=reason,
+            policy_version="sha256:" + "0" * 64,
+            outcome=outcome,
+        )
+        yield _row(i, r)
+
+
+def _row(i: int, r: Record) -> tuple[Any, ...]:
+    d = r.derived
+    assert d is not None
+    return (
+        i, r.body, r.event, r.request_id, r.agency, r.decision, r.reason, d.at, d.subject,
+        d.purpose, d.on_behalf_of, d.plate, d.reads_returned, list(d.owners),
+        list(d.owner_reads), list(d.concerns), d.justification_key, d.reviewed_index,
+        d.disposition,
+    )  # fmt: skip
+
+
+async def load(dsn: str, n: int, days: int, chunk: int = 100_000) -> float:
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = synthetic(n, days)
+        while batch := [row for _, row in zip(range(chunk), rows, strict=False)]:
+            await conn.copy_records_to_table(
+                "entries", schema_name="audit", records=batch, columns=COLUMNS
+            )
+            print(f"  {batch[-1][0] + 1:,} entries", flush=True)
+        await conn.execute("VACUUM ANALYZE audit.entries")
+        for t in ("daily_usage", "daily_disclosures", "daily_users", "justification_totals"):
+            await conn.execute(f"VACUUM ANALYZE audit.{t}")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def timed(
+    conn: asyncpg.Connection, runs: int, run: Callable[[], Awaitable[object]]
+) -> tuple[float, float]:
+    await run()  # warm-up
+    seconds = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await run()
+        seconds.append(time.perf_counter() - t)
+    return statistics.median(seconds), max(seconds)
+
+
+async def measure(dsn: str, days: int, runs: int) -> list[tuple[str, str, float, float]]:
+    conn = await asyncpg.connect(dsn)
+    auditor = AGENCIES[0]
+    pacific = timezone(timedelta(hours=-8))
+    utc = Period(START, START + timedelta(days=days))
+    local = Period(START.astimezone(pacific) + timedelta(hours=3), utc.to - timedelta(hours=5))
+    opts = FlagOptions()
+    results = []
+    try:
+        for scope in (None, auditor):
+            who = "oversight" if scope is None else f"auditor {scope}"
+            for label, p in (("UTC days", utc), ("local times", local)):
+                for name, fn in (
+                    ("usage", lambda p=p, s=scope: reports.usage(conn, p, s)),
+                    ("disclosures", lambda p=p, s=scope: reports.disclosures(conn, p, s)),
+                    ("flags", lambda p=p, s=scope: reports.flags(conn, p, s, opts)),
+                ):
+                    med, worst = await timed(conn, runs, fn)
+                    results.append((f"{name} ({label})", who, med, worst))
+            for q in (
+                {},
+                {"agency": AGENCIES[3]},
+                {"decision": "refused", "from": "2026-03-01T00:00:00Z"},
+            ):
+                query = parse_query({**q, "limit": "100"})
+                med, worst = await timed(
+                    conn, runs, lambda q=query, s=scope: fetch_page(conn, q, s)
+                )
+                results.append((f"entries page {q or 'unfiltered'}", who, med, worst))
+    finally:
+        await conn.close()
+    return results
+
+
+async def bench(admin_dsn: str, n: int, days: int, runs: int, keep: bool = False) -> None:
+    name = f"alpr_report_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        await migrate(dsn, "audit")
+        print(f"loading {n:,} entries over {days} days into {name}")
+        seconds = await load(dsn, n, days)
+        print(f"loaded in {seconds:.0f} s (generation, COPY, rollup trigger, VACUUM ANALYZE)\n")
+        results = await measure(dsn, days, runs)
+        print(f"| report ({n:,} entries, {days} days) | scope | median ms | slowest ms |")
+        print("|---|---|---:|---:|")
+        for what, who, med, worst in results:
+            print(f"| {what} | {who} | {med * 1000:.1f} | {worst * 1000:.1f} |")
+    finally:
+        if keep:
+            print(f"kept {dsn}")
+        else:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--days", type=int, default=91)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--dsn", default=None, help="a superuser DSN; default: embedded PostgreSQL")
+    ap.add_argument("--keep", action="store_true", help="keep the database (with --dsn)")
+    args = ap.parse_args()
+    if args.dsn:
+        asyncio.run(bench(args.dsn, args.entries, args.days, args.runs, args.keep))
+        return
+    work = Path(tempfile.mkdtemp(prefix="alpr-report-bench-"))
+    pg = EmbeddedPostgres(work / "pg")
+    pg.start()
+    try:
+        asyncio.run(bench(pg.dsn(), args.entries, args.days, args.runs))
+    finally:
+        pg.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

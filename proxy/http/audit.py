@@ -1,0 +1,269 @@
+"""The audit API (SPEC §8): entries, reports and reviews, for auditors and oversight.
+
+Scope: oversight sees every entry; an auditor only entries that concern their agency (it is the
+requester, the on-behalf-of agency or a disclosing owner). Every read of audit data appends an
+`audit_access` entry before anything is sent, and if that entry cannot be made durable the
+caller gets 503 audit_unavailable and no data: reading the log is itself on the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import asyncpg
+import msgspec
+import orjson
+from aiohttp import web
+
+from proxy.audit import pg
+from proxy.audit.derived import concerns
+from proxy.audit.entry import audit_access_entry, review_entry
+from proxy.errors import ErrorCode, ProxyError
+from proxy.http.common import authenticate, json_response, request_id
+from proxy.keys import AUDIT_POOL, AUDIT_WRITER, CLOCK
+from proxy.model import Principal
+from proxy.oversight import csvout, reports
+from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
+from proxy.oversight.period import FlagOptions, Period
+from proxy.oversight.shapes import (
+    DisclosuresReport,
+    FlagsReport,
+    ReviewIn,
+    ReviewOut,
+    UsageReport,
+)
+
+ROLES = ("auditor", "oversight")
+AUDIT_INDEX_HEADER = "X-Audit-Index"
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
+
+
+def scope_of(principal: Principal) -> str | None:
+    """None: every entry (oversight); else the auditor's ORI."""
+    return None if "oversight" in principal.roles else principal.ori
+
+
+def visible(principal: Principal, body: bytes) -> bool:
+    scope = scope_of(principal)
+    if scope is None:
+        return True
+    entry = orjson.loads(body)
+    return isinstance(entry, dict) and scope in concerns(entry)
+
+
+async def record_access(
+    request: web.Request,
+    principal: Principal,
+    endpoint: str,
+    filters: Mapping[str, Any],
+    returned: int,
+    refused: ErrorCode | None = None,
+) -> int:
+    """Append the audit_access entry and wait for its commit; raises audit_unavailable."""
+    record = audit_access_entry(
+        at=request.app[CLOCK](),
+        request_id=request_id(request),
+        principal=principal,
+        client=request.remote,
+        endpoint=endpoint,
+        filters=filters,
+        returned=returned,
+        refused=refused,
+    )
+    return await request.app[AUDIT_WRITER].append(record)
+
+
+def _single(request: web.Request) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in request.query.items():
+        if name in params:
+            raise ProxyError("invalid_request", f"query parameter `{name}` given more than once")
+        params[name] = value
+    return params
+
+
+def _wants_csv(accept: str) -> bool:
+    """text/csv when the client prefers it to JSON (q-values honoured); JSON otherwise."""
+    best = {"text/csv": 0.0, "application/json": 0.0}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if media.lower() in best:
+            best[media.lower()] = max(best[media.lower()], q)
+    return best["text/csv"] > 0 and best["text/csv"] > best["application/json"]
+
+
+async def _read(action: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return await action()
+    except _DB_ERRORS as exc:
+        raise ProxyError(
+            "audit_unavailable", f"the audit database cannot be read ({type(exc).__name__})"
+        ) from None
+
+
+async def entries(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request, roles=ROLES)
+    params = _single(request)
+    query = parse_query(params)
+    scope = scope_of(principal)
+    rows, next_index = await _read(lambda: fetch_page(request.app[AUDIT_POOL], query, scope))
+    objects = [entry_object(i, b) for i, b in rows]
+    index = await record_access(request, principal, "GET /v1/audit/entries", params, len(rows))
+    cursor = None if next_index is None else str(next_index)
+    if _wants_csv(request.headers.get("Accept", "")):
+        response = web.Response(
+            body=csvout.entries_csv(objects).encode("utf-8"),
+            headers={"Content-Disposition": 'attachment; filename="audit-entries.csv"'},
+        )
+        response.content_type = csvout.MEDIA_TYPE
+        response.charset = "utf-8"
+        if cursor is not None:
+            response.headers["X-Next-Cursor"] = cursor
+    else:
+        response = json_response({"entries": objects, "next_cursor": cursor})
+    response.headers[AUDIT_INDEX_HEADER] = str(index)
+    return response
+
+
+_REPORT_PARAMS = frozenset({"from", "to"})
+_FLAG_PARAMS = _REPORT_PARAMS | {
+    "limit",
+    "unreviewed",
+    "volume_factor",
+    "volume_min",
+    "boilerplate_min",
+}
+
+
+def _period(params: Mapping[str, str], allowed: frozenset[str]) -> Period:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ProxyError("invalid_request", f"unknown query parameter `{unknown[0]}`")
+    for name in ("from", "to"):
+        if name not in params:
+            raise ProxyError("invalid_request", f"query parameter `{name}` is required")
+    frm, to = parse_time("from", params["from"]), parse_time("to", params["to"])
+    if frm > to:
+        raise ProxyError("invalid_request", "`from` must not be after `to`")
+    return Period(frm, to)
+
+
+def _flag_options(params: Mapping[str, str]) -> FlagOptions:
+    d = FlagOptions()
+    unreviewed = params.get("unreviewed", "false")
+    if unreviewed not in ("true", "false"):
+        raise ProxyError("invalid_request", "`unreviewed` must be true or false")
+    factor = d.volume_factor
+    if "volume_factor" in params:
+        try:
+            factor = float(params["volume_factor"])
+        except ValueError:
+            factor = 0.0
+        if not 1.0 <= factor <= 1000.0:
+            raise ProxyError("invalid_request", "`volume_factor` must be a number from 1 to 1000")
+
+    def count(name: str, default: int, low: int, high: int) -> int:
+        return parse_count(name, params[name], low=low, high=high) if name in params else default
+
+    return FlagOptions(
+        limit=count("limit", d.limit, 1, 1000),
+        unreviewed_only=unreviewed == "true",
+        volume_factor=factor,
+        volume_min=count("volume_min", d.volume_min, 1, 10**9),
+        boilerplate_min=count("boilerplate_min", d.boilerplate_min, 2, 10**9),
+    )
+
+
+def _size(report: Any) -> int:
+    """What a report "returned", for its audit_access entry: rows, pairs or listed items."""
+    if isinstance(report, UsageReport):
+        return len(report.rows)
+    if isinstance(report, DisclosuresReport):
+        return sum(len(v) for v in report.disclosed.values())
+    flags: FlagsReport = report
+    lists = (flags.refused, flags.justification_flagged, flags.on_behalf_of)
+    listed = sum(len(f.entries) for f in lists)
+    return listed + len(flags.unusual_volume.users) + len(flags.boilerplate.texts)
+
+
+async def _report(request: web.Request, name: str) -> web.Response:
+    principal = await authenticate(request, roles=ROLES)
+    params = _single(request)
+    period = _period(params, _FLAG_PARAMS if name == "flags" else _REPORT_PARAMS)
+    options = _flag_options(params) if name == "flags" else None
+    scope = scope_of(principal)
+
+    async def run() -> Any:
+        # One snapshot: the parts of a report agree with each other.
+        async with (
+            request.app[AUDIT_POOL].acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            if name == "usage":
+                return await reports.usage(conn, period, scope)
+            if name == "disclosures":
+                return await reports.disclosures(conn, period, scope)
+            return await reports.flags(conn, period, scope, options)
+
+    report = await _read(run)
+    endpoint = f"GET /v1/audit/reports/{name}"
+    index = await record_access(request, principal, endpoint, params, _size(report))
+    response = web.Response(body=msgspec.json.encode(report), content_type="application/json")
+    response.headers[AUDIT_INDEX_HEADER] = str(index)
+    return response
+
+
+async def usage(request: web.Request) -> web.Response:
+    return await _report(request, "usage")
+
+
+async def disclosures(request: web.Request) -> web.Response:
+    return await _report(request, "disclosures")
+
+
+async def flags(request: web.Request) -> web.Response:
+    return await _report(request, "flags")
+
+
+async def review(request: web.Request) -> web.Response:
+    """Append a `review` of an earlier entry the caller may see; reviews are never edited."""
+    principal = await authenticate(request, roles=ROLES)
+    try:
+        asked = msgspec.json.decode(await request.read(), type=ReviewIn)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ProxyError("invalid_request", f"invalid review: {exc}") from None
+    body = await _read(lambda: pg.entry_body(request.app[AUDIT_POOL], asked.index))
+    refused: ErrorCode | None = None
+    if body is None:
+        refused = "not_found"
+    elif not visible(principal, body):
+        refused = "forbidden_role"
+    if refused is not None:
+        # A denied attempt at someone else's entry is itself worth a line in the log.
+        filters = {"index": asked.index}
+        at = await record_access(request, principal, "POST /v1/audit/reviews", filters, 0, refused)
+        message = f"no entry at index {asked.index}"
+        if refused == "forbidden_role":
+            message = "this entry does not concern your agency"
+        raise ProxyError(refused, message, audit_index=at)
+    record = review_entry(
+        at=request.app[CLOCK](),
+        request_id=request_id(request),
+        principal=principal,
+        client=request.remote,
+        reviewed_index=asked.index,
+        disposition=asked.disposition,
+        note=asked.note,
+    )
+    index = await request.app[AUDIT_WRITER].append(record)
+    out = ReviewOut(audit_index=index, reviewed_index=asked.index)
+    return web.Response(body=msgspec.json.encode(out), content_type="application/json")

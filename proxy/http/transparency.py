@@ -1,0 +1,116 @@
+"""Public transparency pages (no token): ``GET /transparency`` and ``GET /transparency/{ori}``.
+
+Both are generated per request from ``app[POLICY].current`` (the policy being enforced at that
+moment) and the audit database, read in one read-only snapshot so the activity and the
+checkpoint agree. Responses may be cached for ``MAX_AGE_S`` seconds: the pages are public, and a
+minute is the most a reader can lag behind a policy reload or a search.
+
+An unknown ORI is a 404: the SPEC's JSON error envelope by default (as every other error of the
+API), or a small HTML page when the client asks for HTML (``Accept`` names ``text/html``, as
+every browser does), so a mistyped link shows a readable page with a way back. The same goes for
+503 when the audit database cannot be read: the page is never rendered with the log part
+missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp import web
+
+from proxy.audit import checkpoint as checkpoints
+from proxy.errors import ProxyError
+from proxy.http.htmlkit import concat, el
+from proxy.http.transparency_agency import render_agency
+from proxy.http.transparency_page import CSP, page
+from proxy.http.transparency_page import render_index as render_index_page
+from proxy.keys import AUDIT_POOL, CLOCK, POLICY
+from proxy.oversight.transparency import (
+    Activity,
+    CheckpointView,
+    build_index,
+    build_page,
+    fetch_activity,
+    window_start,
+)
+
+MAX_AGE_S = 60
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+
+
+def _html(text: str, status: int = 200, cache: bool = True) -> web.Response:
+    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = f"public, max-age={MAX_AGE_S}" if cache else "no-store"
+    return response
+
+
+def _wants_html(request: web.Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _error(request: web.Request, exc: ProxyError, title: str) -> web.Response:
+    """``exc`` as the JSON envelope (raised for the middleware), or as an HTML page."""
+    if not _wants_html(request):
+        raise exc
+    app = request.app
+    body = concat(
+        el("h1", title),
+        el("section", el("p", exc.message), el("p", el("a", "All agencies", href="/transparency"))),
+    )
+    response = _html(
+        page(title, body, app[POLICY].current.version, app[CLOCK]()), exc.status, cache=False
+    )
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _view(cp: checkpoints.StoredCheckpoint | None) -> CheckpointView | None:
+    return None if cp is None else CheckpointView(cp.size, cp.root, cp.note.decode())
+
+
+async def index(request: web.Request) -> web.Response:
+    app = request.app
+    policy = app[POLICY].current  # one policy object for the whole request
+    now = app[CLOCK]()
+    try:
+        cp = await checkpoints.latest(app[AUDIT_POOL])
+    except _DB_ERRORS:
+        return _unavailable(request)
+    return _html(render_index_page(build_index(policy, now), _view(cp), policy.version, now))
+
+
+async def agency(request: web.Request) -> web.Response:
+    app = request.app
+    policy = app[POLICY].current
+    now = app[CLOCK]()
+    ori = request.match_info["ori"]
+    if ori not in policy.agencies:
+        shown = ori if len(ori) <= 40 else ori[:40] + "…"
+        return _error(
+            request,
+            ProxyError("not_found", f"no agency with ORI {shown!r} in the policy in force"),
+            "Agency not found",
+        )
+    since = window_start(now)
+    try:
+        async with (
+            app[AUDIT_POOL].acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            activity: Activity = await fetch_activity(conn, ori, since)
+            cp = await checkpoints.latest(conn)
+    except _DB_ERRORS:
+        return _unavailable(request)
+    return _html(render_agency(build_page(policy, ori, now, activity, _view(cp))))
+
+
+def _unavailable(request: web.Request) -> web.Response:
+    return _error(
+        request,
+        ProxyError("audit_unavailable", "the audit log cannot be read right now; try again"),
+        "Temporarily unavailable",
+    )

@@ -1,0 +1,297 @@
+"""One agency's transparency page (``GET /transparency/{ori}``), from an ``AgencyPage``."""
+
+from __future__ import annotations
+
+from proxy.http.htmlkit import Markup, bar_chart, concat, el, table
+from proxy.http.transparency_page import (
+    REASONS,
+    agency_cells,
+    agency_name,
+    checkpoint_section,
+    page,
+    when,
+)
+from proxy.oversight.transparency import WINDOW_DAYS, AgencyPage, Recipient
+from proxy.policy.document import Agency
+
+
+def _yes_no(agencies: tuple[Agency, ...]) -> Markup:
+    if agencies:
+        return el("span", "Yes", class_="flag-yes")
+    return el("span", "No", class_="flag-no")
+
+
+def _list(agencies: tuple[Agency, ...]) -> str:
+    return ", ".join(f"{a.name} ({a.ori})" for a in agencies) or "—"
+
+
+def _exposure(p: AgencyPage) -> Markup:
+    e = p.exposure
+    answer = "Yes" if e.any else "No"
+    explain = (
+        "At least one federal, out-of-state or immigration-enforcement agency is admitted by"
+        " this agency's sharing rules today."
+        if e.any
+        else "None of the agencies admitted by this agency's sharing rules today is federal,"
+        " outside " + (p.agency.state or "its state") + ", or an immigration-enforcement agency."
+    )
+    rows = [
+        ["Federal agencies", _yes_no(e.federal), _list(e.federal)],
+        [
+            f"Agencies outside {p.agency.state or 'its state'}",
+            _yes_no(e.out_of_state),
+            _list(e.out_of_state),
+        ],
+        ["Immigration-enforcement agencies", _yes_no(e.immigration), _list(e.immigration)],
+    ]
+    return el(
+        "section",
+        el(
+            "h2", "Can federal, out-of-state or immigration-enforcement agencies receive its reads?"
+        ),
+        el(
+            "div",
+            el("span", answer, class_="badge", id="exposure-answer"),
+            el("p", explain),
+            class_="answer",
+        ),
+        table("By category", ["Category", "Can receive", "Agencies"], rows, id="exposure-table"),
+        id="exposure",
+        class_="yes" if e.any else "no",
+    )
+
+
+def _recipient_rows(r: Recipient) -> list[Markup]:
+    rows = []
+    single = len(r.grants) == 1
+    for n, g in enumerate(r.grants):
+        purposes = "All permitted purposes" if single and r.all_purposes else ", ".join(g.purposes)
+        until = "no expiry" if g.until is None else f"through {g.until.isoformat()}"
+        lead: list[Markup] = []
+        if n == 0:
+            span = None if single else len(r.grants)
+            lead = [el("td", c, rowspan=span) for c in agency_cells(r.agency)]
+        rows.append(el("tr", lead, el("td", purposes), el("td", until, class_="nowrap")))
+    return rows
+
+
+def _recipients(p: AgencyPage) -> Markup:
+    total = len(p.agencies)
+    if p.recipients:
+        admitted: Markup = el(
+            "table",
+            el("caption", f"{len(p.recipients)} of the {total - 1} other agencies in the policy"),
+            el(
+                "thead",
+                el(
+                    "tr",
+                    [
+                        el("th", h, scope="col")
+                        for h in ("Agency", "ORI", "Kind", "State", "Purposes", "Until")
+                    ],
+                ),
+            ),
+            el("tbody", [_recipient_rows(r) for r in p.recipients]),
+            id="recipients-table",
+        )
+    else:
+        admitted = el(
+            "p", "No other agency can receive its reads.", class_="empty", id="recipients-table"
+        )
+    expired = [
+        el("p", f"Its rule sharing[{i}] expired on {d.isoformat()} and admits no one.")
+        for i, d in p.expired
+    ]
+    others = (
+        table(
+            f"{len(p.not_admitted)} agencies",
+            ["Agency", "ORI", "Kind", "State"],
+            (agency_cells(a) for a in p.not_admitted),
+            id="not-admitted-table",
+        )
+        if p.not_admitted
+        else el("p", "None.", class_="empty")
+    )
+    return el(
+        "section",
+        el("h2", "Who can receive its reads today"),
+        el(
+            "p",
+            f"Derived on {p.now.date().isoformat()} from the sharing rules in force, by checking"
+            f" each of the {total} agencies in the policy against this agency's rules for every"
+            " permitted purpose, with the same code that filters search results. A search's"
+            " reads are returned only if every recipient (the searching agency and any agency"
+            " the search is run on behalf of) is admitted. The agency always sees its own reads.",
+        ),
+        admitted,
+        expired,
+        el("h3", "Agencies in the policy that cannot receive its reads"),
+        others,
+        id="recipients",
+    )
+
+
+def _prohibited(p: AgencyPage) -> Markup:
+    body = (
+        table(
+            "Searches for these purposes are refused and the refusal is logged",
+            ["Purpose code", "Description"],
+            ([el("code", x.code), x.description] for x in p.prohibited),
+            id="prohibited-table",
+        )
+        if p.prohibited
+        else el("p", "The policy prohibits no purpose.", class_="empty")
+    )
+    return el("section", el("h2", "Prohibited purposes"), body, id="prohibited")
+
+
+def _activity(p: AgencyPage) -> Markup:
+    usage = p.activity.usage
+    searches = sum(u.searches for u in usage)
+    reads = sum(u.reads for u in usage)
+    intro = el(
+        "p",
+        f"From {when(p.since)} to {when(p.now)}, {searches} searches disclosed {reads} of its"
+        " reads.",
+        " A search run on behalf of another agency counts for both agencies in the first chart."
+        if usage
+        else None,
+    )
+    if not usage:
+        return el(
+            "section",
+            el("h2", f"Searches of its data, last {WINDOW_DAYS} days"),
+            intro,
+            el(
+                "p",
+                "No search disclosed its reads in this period.",
+                class_="empty",
+                id="searches-table",
+            ),
+            id="searches",
+        )
+    by_recipient = [
+        (p.agencies[o].name if o in p.agencies else o, n) for o, n in p.searches_by_recipient()
+    ]
+    charts = concat(
+        el(
+            "figure",
+            el("figcaption", "Searches by recipient agency"),
+            bar_chart("chart-recipients", "Searches by recipient agency", by_recipient, "searches"),
+        ),
+        el(
+            "figure",
+            el("figcaption", "Reads disclosed by purpose"),
+            bar_chart(
+                "chart-purposes", "Reads disclosed by purpose", p.reads_by_purpose(), "reads"
+            ),
+        ),
+    )
+    rows = table(
+        "Searches that disclosed its reads",
+        ["Requesting agency", "On behalf of", "Purpose", "Searches", "Reads disclosed"],
+        (
+            [
+                agency_name(p.agencies, u.requester),
+                agency_name(p.agencies, u.on_behalf_of),
+                el("code", u.purpose),
+                u.searches,
+                u.reads,
+            ]
+            for u in usage
+        ),
+        id="searches-table",
+    )
+    return el(
+        "section",
+        el("h2", f"Searches of its data, last {WINDOW_DAYS} days"),
+        intro,
+        charts,
+        rows,
+        id="searches",
+    )
+
+
+def _refusals(p: AgencyPage) -> Markup:
+    refusals = p.activity.refusals
+    body = (
+        table(
+            f"{sum(n for _, n in refusals)} refused searches",
+            ["Reason", "Meaning", "Searches"],
+            ([el("code", r), REASONS.get(r, ""), n] for r, n in refusals),
+            id="refusals-table",
+        )
+        if refusals
+        else el(
+            "p",
+            "None of its searches was refused in this period.",
+            class_="empty",
+            id="refusals-table",
+        )
+    )
+    return el(
+        "section",
+        el("h2", f"Its refused searches, last {WINDOW_DAYS} days"),
+        el("p", "Searches made by this agency's users that the policy refused, by reason."),
+        body,
+        id="refusals",
+    )
+
+
+_LIMITS = (
+    "Who searched, for which case, or which plates: searches are counted, never listed.",
+    "Reads that were withheld (by sharing rules, retention or sensitive locations).",
+    "Searches that matched its reads but returned none of them.",
+    "Access outside this proxy: anyone reading the database directly is not in this log.",
+    "Past sharing rules: the recipients above are today's; the audit log records every policy"
+    " version that was in force.",
+)
+
+
+def render_agency(p: AgencyPage) -> str:
+    a = p.agency
+    where = f"{a.kind} agency" + (f", {a.state}" if a.state else "")
+    body = concat(
+        el(
+            "nav",
+            el("a", "All agencies", href="/transparency"),
+            " \u203a ",
+            a.name,
+            class_="crumbs",
+            aria_label="Breadcrumb",
+        ),
+        el("h1", a.name),
+        el(
+            "p",
+            "ORI ",
+            el("code", a.ori),
+            " · ",
+            where,
+            " · immigration enforcement" if a.immigration_enforcement else "",
+            class_="meta",
+        ),
+        _exposure(p),
+        _recipients(p),
+        _prohibited(p),
+        el(
+            "section",
+            el("h2", "Retention"),
+            el(
+                "p",
+                "Reads older than ",
+                el("strong", f"{p.retention_days} days", id="retention-days"),
+                " are never returned to anyone, whatever the purpose.",
+            ),
+            id="retention",
+        ),
+        _activity(p),
+        _refusals(p),
+        checkpoint_section(p.checkpoint),
+        el(
+            "section",
+            el("h2", "What this page does not show"),
+            el("ul", [el("li", x) for x in _LIMITS]),
+            id="limits",
+        ),
+    )
+    return page(f"{a.name}: who can see its plate reads", body, p.policy_version, p.now)

@@ -1,0 +1,218 @@
+"""The transparency pages' HTML: semantic, one table per section, inline CSS, inline SVG charts,
+no scripts. Every value from the policy or the log goes through ``htmlkit`` and is escaped."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime
+
+from proxy.http.htmlkit import Markup, concat, el, table
+from proxy.oversight.transparency import (
+    WINDOW_DAYS,
+    CheckpointView,
+    IndexRow,
+)
+from proxy.policy.document import Agency
+
+CSS = Markup("""
+:root{--ink:#1f2933;--muted:#52606d;--line:#d9e2ec;--bg:#f5f7fa;--accent:#1f5fbf;
+--yes:#b42318;--yes-bg:#fef3f2;--no:#067647;--no-bg:#ecfdf3}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);
+background:var(--bg)}
+.wrap{max-width:980px;margin:0 auto;padding:0 20px}
+header.site{background:#102a43;color:#fff;padding:14px 0}
+header.site a{color:#fff;text-decoration:none;font-weight:600}
+main{padding:14px 0 32px}
+nav.crumbs{margin:18px 0 0;font-size:14px;color:var(--muted)}
+a{color:var(--accent)}
+h1{font-size:30px;line-height:1.2;margin:26px 0 6px}
+nav.crumbs+h1{margin-top:8px}
+h2{font-size:21px;margin:0 0 10px}
+h3{font-size:17px;margin:22px 0 8px}
+p.meta{color:var(--muted);margin:0 0 20px}
+section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:20px 22px;
+margin:18px 0}
+table{border-collapse:collapse;width:100%;font-size:15px}
+caption{text-align:left;color:var(--muted);font-size:14px;padding:0 0 6px}
+th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+thead th{background:#f0f4f8;font-weight:600}
+thead th.num{white-space:nowrap}
+td.nowrap{white-space:nowrap}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px}
+pre{background:#f0f4f8;border-radius:6px;padding:12px;overflow-x:auto;white-space:pre-wrap;
+word-break:break-all}
+.answer{display:flex;align-items:center;gap:16px;margin:4px 0 14px}
+.badge{font-size:28px;font-weight:700;padding:6px 22px;border-radius:8px;border:2px solid}
+.yes .badge{color:var(--yes);background:var(--yes-bg);border-color:var(--yes)}
+.no .badge{color:var(--no);background:var(--no-bg);border-color:var(--no)}
+.flag-yes{color:var(--yes);font-weight:600}
+.flag-no{color:var(--no);font-weight:600}
+figure{margin:14px 0 20px}
+figcaption{font-weight:600;margin-bottom:6px}
+svg.chart{max-width:100%;height:auto;display:block}
+svg .bar{fill:var(--accent)}
+svg text{font:14px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:var(--ink)}
+svg text.value{font-weight:600}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0 0 12px}
+dt{color:var(--muted)}
+dd{margin:0;word-break:break-all}
+.empty{color:var(--muted);font-style:italic}
+footer{color:var(--muted);font-size:13px;padding:0 20px 40px}
+@media (max-width:700px){section{padding:16px 14px}table{display:block;overflow-x:auto}
+h1{font-size:25px}.answer{align-items:flex-start}}
+""")
+# The pages carry no script at all; the CSP forbids every script and allows only this style.
+CSP = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+    + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+REASONS = {
+    "unknown_agency": "An agency not in the policy",
+    "invalid_request": "Malformed request",
+    "unknown_purpose": "Purpose not in the policy",
+    "purpose_prohibited": "Prohibited purpose",
+    "query_type_not_permitted": "Search type not allowed for the purpose",
+    "case_number_required": "No case number",
+    "justification_required": "Justification missing or too short",
+    "justification_flagged": "Justification contains a prohibited term",
+    "lookback_exceeded": "Searched further back than the purpose allows",
+    "area_too_large": "Area or time window too large",
+    "sensitive_location": "Area overlaps a sensitive location",
+    "rate_limited": "Too many searches",
+}
+
+
+def when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def page(title: str, body: Markup, policy_version: str, now: datetime) -> str:
+    return "<!doctype html>\n" + el(
+        "html",
+        el(
+            "head",
+            el("meta", charset="utf-8"),
+            el("meta", name="viewport", content="width=device-width, initial-scale=1"),
+            el("title", title),
+            el("style", CSS),
+        ),
+        el(
+            "body",
+            el(
+                "header",
+                el(
+                    "div",
+                    el("a", "ALPR data sharing: transparency", href="/transparency"),
+                    class_="wrap",
+                ),
+                class_="site",
+            ),
+            el("main", body, class_="wrap"),
+            el(
+                "footer",
+                "Generated by alpr-proxy at ",
+                when(now),
+                " from the policy it enforces (",
+                el("code", policy_version),
+                ") and its audit log. Nothing on this page is written by hand.",
+                class_="wrap",
+            ),
+        ),
+        lang="en",
+    )
+
+
+def agency_cells(a: Agency) -> list[object]:
+    return [a.name, el("code", a.ori), a.kind, a.state or "none"]
+
+
+def agency_name(oris: Mapping[str, Agency], ori: str | None) -> object:
+    if ori is None:
+        return "—"
+    agency = oris.get(ori)
+    if agency is None:
+        return concat(el("code", ori), " (not in the current policy)")
+    return concat(agency.name, " (", el("code", ori), ")")
+
+
+def checkpoint_section(cp: CheckpointView | None) -> Markup:
+    if cp is None:
+        body: object = el(
+            "p", "No checkpoint has been signed yet: the log is empty.", class_="empty"
+        )
+    else:
+        body = concat(
+            el(
+                "dl",
+                el("dt", "Tree size"),
+                el("dd", f"{cp.size} entries"),
+                el("dt", "Root hash"),
+                el("dd", el("code", base64.b64encode(cp.root).decode())),
+            ),
+            el("pre", cp.note, id="checkpoint-note"),
+            el(
+                "p",
+                "Keep a copy of this signed note: ",
+                el("code", "alpr-proxy audit verify --checkpoint FILE"),
+                " proves the log still contains every entry it covers. The same note is served at ",
+                el("a", "/v1/log/checkpoint", href="/v1/log/checkpoint"),
+                ".",
+            ),
+        )
+    return el("section", el("h2", "Latest signed checkpoint"), body, id="checkpoint")
+
+
+def render_index(
+    rows: tuple[IndexRow, ...], cp: CheckpointView | None, policy_version: str, now: datetime
+) -> str:
+    agencies = table(
+        f"{len(rows)} agencies in the policy in force. Recipients: how many other agencies can"
+        " receive its reads today.",
+        ["Agency", "ORI", "Kind", "State", "Recipients", "Federal, out-of-state or immigration?"],
+        (
+            [
+                el("a", r.agency.name, href=f"/transparency/{r.agency.ori}"),
+                el("code", r.agency.ori),
+                r.agency.kind,
+                r.agency.state or "none",
+                r.recipients,
+                el("span", "Yes", class_="flag-yes")
+                if r.exposed
+                else el("span", "No", class_="flag-no"),
+            ]
+            for r in rows
+        ),
+        id="agencies-table",
+    )
+    body = concat(
+        el("h1", "Who can see automated license plate reader data"),
+        el(
+            "p",
+            "Every agency below contributes plate reads. Each page shows, from the sharing rules"
+            " this proxy enforces right now, which other agencies can receive that agency's"
+            " reads, and, from the tamper-evident audit log, how they were used in the last"
+            f" {WINDOW_DAYS} days.",
+            class_="meta",
+        ),
+        el("section", el("h2", "Agencies"), agencies, id="agencies"),
+        el(
+            "section",
+            el("h2", "Policy in force"),
+            el(
+                "p",
+                "Version ",
+                el("code", policy_version, id="policy-version"),
+                ": the SHA-256 of the exact policy file. Every audit entry names the version it"
+                " was decided under.",
+            ),
+            id="policy",
+        ),
+        checkpoint_section(cp),
+    )
+    return page("ALPR data sharing: transparency", body, policy_version, now)

@@ -1,0 +1,1 @@
+"""Oversight: reports, scoping, reviews, and the public transparency pages."""

@@ -1,0 +1,221 @@
+"""The flags report: what an auditor should look at, and whether anyone has yet.
+
+- `refused`: search entries with decision `refused`.
+- `justification_flagged`: refused because the justification held a prohibited term.
+- `on_behalf_of`: searches run for another agency.
+  For these three: the complete count, how many are still unreviewed (no `review` entry names
+  them), and the first `limit` entries by index with their latest review, if any. Reviews by
+  anyone count: an auditor sees that oversight has reviewed an entry of theirs.
+- `unusual_volume`: users whose searches in the range exceed `volume_factor` times the median
+  of their agency's users (users with at least one search in the range and scope) and number
+  at least `volume_min`.
+- `boilerplate`: justifications that, normalised (casefolded, digits as '#', whitespace
+  collapsed; proxy.audit.derived), are shared by at least `boilerplate_min` searches in the
+  range, whoever made them: one user pasting the same text is as telling as many.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+from proxy.audit.derived import normalize_justification, on_behalf_of_ori
+from proxy.oversight.period import IN_RANGE, RAW, ROLLUP, FlagOptions, Period, bounds, scope_label
+from proxy.oversight.shapes import (
+    BoilerplateFlags,
+    BoilerplateText,
+    FlaggedEntry,
+    FlagList,
+    FlagsReport,
+    ReviewState,
+    VolumeFlags,
+    VolumeUser,
+)
+
+CATEGORIES: dict[str, str] = {
+    "refused": "e.event = 'search' AND e.decision = 'refused'",
+    "justification_flagged": "e.event = 'search' AND e.reason = 'justification_flagged'",
+    "on_behalf_of": "e.event = 'search' AND e.on_behalf_of IS NOT NULL",
+}
+
+_UNREVIEWED = "NOT EXISTS (SELECT 1 FROM audit.entries r WHERE r.reviewed_index = e.idx)"
+
+_COUNT = "SELECT count(*) FROM audit.entries e WHERE {cond} AND " + IN_RANGE
+# Reviews are few (people write them), so count the reviewed from the reviews' side.
+_REVIEWED = (
+    "SELECT count(DISTINCT r.reviewed_index) FROM audit.entries r"
+    " JOIN audit.entries e ON e.idx = r.reviewed_index"
+    " WHERE r.reviewed_index IS NOT NULL AND {cond} AND " + IN_RANGE
+)
+# Pick the indexes first (index-only), then read only those bodies and their latest review.
+_LIST = (
+    "WITH picked AS MATERIALIZED ("
+    " SELECT e.idx FROM audit.entries e WHERE {cond} AND " + IN_RANGE + " {unreviewed}"
+    " ORDER BY e.idx LIMIT $4)"
+    " SELECT e.idx, e.body, lr.idx AS review_index, lr.body AS review_body"
+    " FROM picked p JOIN audit.entries e ON e.idx = p.idx"
+    " LEFT JOIN LATERAL (SELECT r.idx, r.body FROM audit.entries r"
+    "  WHERE r.reviewed_index = e.idx ORDER BY r.idx DESC LIMIT 1) lr ON true"
+    " ORDER BY e.idx"
+)
+
+_VOLUME = f"""
+WITH per_user AS (
+  SELECT agency, subject, sum(n)::bigint AS searches FROM (
+    SELECT agency, subject, searches AS n FROM audit.daily_users WHERE {ROLLUP}
+    UNION ALL
+    SELECT coalesce(e.agency, ''), coalesce(e.subject, ''), 1 FROM audit.entries e WHERE {RAW}
+  ) u
+  GROUP BY 1, 2
+), norms AS (
+  SELECT agency, percentile_cont(0.5) WITHIN GROUP (ORDER BY searches) AS median,
+         count(*) AS users
+  FROM per_user GROUP BY agency
+)
+SELECT p.agency, p.subject, p.searches, n.median, n.users
+FROM per_user p JOIN norms n USING (agency)
+WHERE p.searches > $8::float8 * n.median AND p.searches >= $9
+ORDER BY p.searches DESC, p.agency, p.subject
+LIMIT $10
+"""
+
+# Candidates are the keys used at least K times ever (a small table), so only reused texts
+# are counted in the range: index-only on entries_justification_idx.
+_BOILERPLATE = f"""
+WITH per_user AS (
+  SELECT e.justification_key AS key, e.agency, e.subject, count(*) AS n,
+         min(e.idx) AS first_index, max(e.idx) AS last_index
+  FROM audit.entries e
+  WHERE e.event = 'search' AND {IN_RANGE}
+    AND e.justification_key IN (SELECT key FROM audit.justification_totals WHERE searches >= $4)
+  GROUP BY 1, 2, 3
+), hits AS (
+  SELECT key, sum(n)::bigint AS searches, count(*) AS users,
+         array_remove(array_agg(DISTINCT agency), NULL) AS agencies,
+         min(first_index) AS first_index, max(last_index) AS last_index
+  FROM per_user
+  GROUP BY key
+  HAVING sum(n) >= $4
+)
+SELECT h.*, (SELECT body FROM audit.entries WHERE idx = h.first_index) AS sample
+FROM hits h
+ORDER BY h.searches DESC, h.first_index
+LIMIT $5
+"""
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _flagged(
+    index: int, body: bytes, review_index: int | None, review: bytes | None
+) -> FlaggedEntry:
+    e = orjson.loads(body)
+    state = None
+    if review_index is not None and review is not None:
+        r = orjson.loads(review)
+        state = ReviewState(
+            audit_index=review_index,
+            disposition=str(r.get("disposition")),
+            subject=_str(r.get("subject")),
+            agency=_str(r.get("agency")),
+            time=_str(r.get("time")),
+        )
+    return FlaggedEntry(
+        index=index,
+        time=_str(e.get("time")),
+        agency=_str(e.get("agency")),
+        subject=_str(e.get("subject")),
+        on_behalf_of=on_behalf_of_ori(e),
+        purpose=_str(e.get("purpose")),
+        justification=_str(e.get("justification")),
+        decision=_str(e.get("decision")),
+        reason=_str(e.get("reason")),
+        unreviewed=state is None,
+        review=state,
+    )
+
+
+async def flag_list(
+    conn: asyncpg.Connection, cond: str, args: tuple[Any, ...], options: FlagOptions
+) -> FlagList:
+    total = int(await conn.fetchval(_COUNT.format(cond=cond), *args))
+    reviewed = int(await conn.fetchval(_REVIEWED.format(cond=cond), *args))
+    unreviewed_clause = f"AND {_UNREVIEWED}" if options.unreviewed_only else ""
+    sql = _LIST.format(cond=cond, unreviewed=unreviewed_clause)
+    rows = await conn.fetch(sql, *args, options.limit)
+    entries = [
+        _flagged(
+            int(r["idx"]),
+            bytes(r["body"]),
+            None if r["review_index"] is None else int(r["review_index"]),
+            None if r["review_body"] is None else bytes(r["review_body"]),
+        )
+        for r in rows
+    ]
+    listable = total - reviewed if options.unreviewed_only else total
+    return FlagList(
+        total=total,
+        unreviewed=total - reviewed,
+        truncated=listable > len(entries),
+        entries=entries,
+    )
+
+
+async def _volume(
+    conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions
+) -> VolumeFlags:
+    args = (*bounds(period, scope), options.volume_factor, options.volume_min, options.limit)
+    users = [
+        VolumeUser(
+            agency=r["agency"],
+            subject=r["subject"],
+            searches=int(r["searches"]),
+            agency_median=float(r["median"]),
+            agency_users=int(r["users"]),
+        )
+        for r in await conn.fetch(_VOLUME, *args)
+    ]
+    return VolumeFlags(factor=options.volume_factor, min_searches=options.volume_min, users=users)
+
+
+async def _boilerplate(
+    conn: asyncpg.Connection, range_args: tuple[Any, ...], options: FlagOptions
+) -> BoilerplateFlags:
+    texts = []
+    args = (*range_args, options.boilerplate_min, options.limit)
+    for r in await conn.fetch(_BOILERPLATE, *args):
+        sample = orjson.loads(r["sample"]).get("justification")
+        texts.append(
+            BoilerplateText(
+                text=normalize_justification(sample) if isinstance(sample, str) else "",
+                searches=int(r["searches"]),
+                users=int(r["users"]),
+                agencies=sorted(r["agencies"]),
+                first_index=int(r["first_index"]),
+                last_index=int(r["last_index"]),
+            )
+        )
+    return BoilerplateFlags(min_searches=options.boilerplate_min, texts=texts)
+
+
+async def flags_report(
+    conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions
+) -> FlagsReport:
+    range_args = (scope, period.from_, period.to)
+    lists = {
+        name: await flag_list(conn, cond, range_args, options) for name, cond in CATEGORIES.items()
+    }
+    return FlagsReport(
+        from_=period.from_,
+        to=period.to,
+        scope=scope_label(scope),
+        refused=lists["refused"],
+        justification_flagged=lists["justification_flagged"],
+        on_behalf_of=lists["on_behalf_of"],
+        unusual_volume=await _volume(conn, period, scope, options),
+        boilerplate=await _boilerplate(conn, range_args, options),
+    )

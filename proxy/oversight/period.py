@@ -1,0 +1,65 @@
+"""The range and scope every report covers, and how it splits into rollup days and raw edges.
+
+A report covers the half-open range [from, to) of entry times and a scope: None for oversight
+(everything), or an ORI for an auditor (only entries that concern the agency: it is the
+requester, the on-behalf-of agency or a disclosing owner). Whole UTC days come from the daily
+rollups of sql/audit/003_oversight.sql, the partial days at either end from audit.entries, so
+the figures are exact for any range and a quarter costs a few thousand rollup rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    from_: datetime
+    to: datetime
+
+    def __post_init__(self) -> None:
+        if self.from_.tzinfo is None or self.to.tzinfo is None:
+            raise ValueError("`from` and `to` need a time zone")
+        if self.from_ > self.to:
+            raise ValueError("`from` must not be after `to`")
+
+
+@dataclass(frozen=True, slots=True)
+class FlagOptions:
+    limit: int = 100  # flagged entries listed per category (totals are always complete)
+    unreviewed_only: bool = False
+    volume_factor: float = 3.0  # unusual: more than factor x the agency's median ...
+    volume_min: int = 20  # ... and at least this many searches in the range
+    boilerplate_min: int = 10  # one normalised justification shared by this many searches
+
+
+def scope_label(scope: str | None) -> str:
+    return "all" if scope is None else scope
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(), tzinfo=UTC)
+
+
+def bounds(period: Period, scope: str | None) -> tuple[Any, ...]:
+    """SQL parameters $1..$7: the scope ORI (NULL: all), rollup days [$2, $3), and the two raw
+    ranges [$4, $5) and [$6, $7) that those whole days leave out."""
+    f, t = period.from_.astimezone(UTC), period.to.astimezone(UTC)
+    first = f.date() if f == _midnight(f.date()) else f.date() + timedelta(days=1)
+    last = t.date()
+    if first >= last:  # no whole day inside: everything comes from the entries
+        return (scope, first, first, f, t, t, t)
+    return (scope, first, last, f, _midnight(first), _midnight(last), t)
+
+
+# Search entries in the raw ranges, within scope; $1..$7 as bounds() returns them.
+RAW = """e.event = 'search'
+  AND ((e.at >= $4 AND e.at < $5) OR (e.at >= $6 AND e.at < $7))
+  AND ($1::text IS NULL OR e.concerns @> ARRAY[$1::text])"""
+# Rollup rows of the whole days, within scope.
+ROLLUP = "scope = coalesce($1::text, '*') AND day >= $2 AND day < $3"
+# Any entry in the whole range and scope: $1 scope, $2 from, $3 to.
+IN_RANGE = """e.at >= $2 AND e.at < $3
+  AND ($1::text IS NULL OR e.concerns @> ARRAY[$1::text])"""

@@ -1,0 +1,139 @@
+"""The audit API's request and response shapes (SPEC §8), as msgspec Structs.
+
+Handlers encode these, the OpenAPI document is generated from them, and the tests decode real
+responses into them strictly, so the three cannot disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Disposition = Literal["no_issue", "needs_follow_up", "violation"]
+DISPOSITIONS: tuple[str, ...] = ("no_issue", "needs_follow_up", "violation")
+
+
+class _Out(msgspec.Struct, forbid_unknown_fields=True, rename={"from_": "from"}):
+    pass
+
+
+class EntriesPage(_Out):
+    """Entries in index order; each is the entry's JSON object plus its `index`."""
+
+    entries: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class ReviewIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    index: Annotated[int, msgspec.Meta(ge=0)]
+    disposition: Disposition
+    note: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+
+
+class ReviewOut(_Out):
+    audit_index: int
+    reviewed_index: int
+
+
+class UsageRow(_Out):
+    agency: str
+    purpose: str | None
+    decision: str
+    searches: int
+    reads: int  # reads returned by these searches
+
+
+class UsageReport(_Out):
+    from_: datetime
+    to: datetime
+    scope: str  # "all", or the auditor's ORI
+    searches: int
+    reads: int
+    rows: list[UsageRow]
+
+
+class DisclosuresReport(_Out):
+    from_: datetime
+    to: datetime
+    scope: str
+    disclosed: dict[str, dict[str, int]]  # owning agency -> recipient agency -> reads
+
+
+class ReviewState(_Out):
+    audit_index: int
+    disposition: str
+    subject: str | None
+    agency: str | None
+    time: str | None
+
+
+class FlaggedEntry(_Out):
+    index: int
+    time: str | None
+    agency: str | None
+    subject: str | None
+    on_behalf_of: str | None
+    purpose: str | None
+    justification: str | None
+    decision: str | None
+    reason: str | None
+    unreviewed: bool
+    review: ReviewState | None  # the latest review of this entry, by anyone
+
+
+class FlagList(_Out):
+    total: int
+    unreviewed: int
+    truncated: bool  # more matched than `entries` lists; page with GET /v1/audit/entries
+    entries: list[FlaggedEntry]
+
+
+class VolumeUser(_Out):
+    agency: str
+    subject: str
+    searches: int
+    agency_median: float
+    agency_users: int
+
+
+class VolumeFlags(_Out):
+    factor: float
+    min_searches: int
+    users: list[VolumeUser]
+
+
+class BoilerplateText(_Out):
+    text: str  # the normalised form the searches share
+    searches: int
+    users: int
+    agencies: list[str]
+    first_index: int
+    last_index: int
+
+
+class BoilerplateFlags(_Out):
+    min_searches: int
+    texts: list[BoilerplateText]
+
+
+class FlagsReport(_Out):
+    from_: datetime
+    to: datetime
+    scope: str
+    refused: FlagList
+    justification_flagged: FlagList
+    on_behalf_of: FlagList
+    unusual_volume: VolumeFlags
+    boilerplate: BoilerplateFlags
+
+
+SCHEMAS: tuple[type[msgspec.Struct], ...] = (
+    EntriesPage,
+    ReviewIn,
+    ReviewOut,
+    UsageReport,
+    DisclosuresReport,
+    FlagsReport,
+)
