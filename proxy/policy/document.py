@@ -41,7 +41,7 @@ from proxy.policy._reader import Reader
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
 from proxy.policy.geofence import Circle as Circle
 from proxy.policy.geofence import SensitiveLocation as SensitiveLocation
-from proxy.policy.text import TermMatcher, compile_terms, term_pattern
+from proxy.policy.text import TermMatcher, compile_terms, term_words
 
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
 KINDS: frozenset[str] = frozenset({"local", "state", "federal", "tribal", "private"})
@@ -166,7 +166,7 @@ def _member(allowed: Collection[str], what: str) -> Callable[[str], str | None]:
 
 def _settings(r: Reader, t: dict[str, Any]) -> Settings:
     def term(v: str) -> str | None:
-        return None if term_pattern(v) else "must contain a word"
+        return None if term_words(v) else "must contain a word"
 
     return Settings(
         retention_days=r.integer(t, "settings", "retention_days"),

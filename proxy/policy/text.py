@@ -41,6 +41,8 @@ _STAR_RUN = re.compile(r"\*{2,}")
 
 def strip_format(text: str) -> str:
     """NFKC, then drop every format character (zero-width and friends)."""
+    if text.isascii():
+        return text  # hot path: ASCII has no format characters and is NFKC-stable
     text = unicodedata.normalize("NFKC", text)
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
@@ -48,6 +50,8 @@ def strip_format(text: str) -> str:
 def fold(text: str) -> str:
     """Canonical caseless form used for term matching: no format characters, no combining
     marks (so "ÍCE" written with U+0301 is "ice"), case-folded."""
+    if text.isascii():
+        return text.lower()  # for ASCII, casefold is lower and there is nothing to strip
     decomposed = unicodedata.normalize("NFKD", strip_format(text))
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return unicodedata.normalize("NFKC", bare.casefold())
@@ -136,43 +140,55 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(rf"\A{body}\Z")
 
 
+_WORD = re.compile(r"\w+")
+
+
 @dataclass(frozen=True, slots=True)
 class TermMatcher:
-    """Prohibited terms compiled into one regex; build once per policy."""
+    """Prohibited terms as word sequences; build once per policy.
+
+    Whole-word matching is done on word tokens (runs of \\w) rather than with one regex of
+    alternatives: a dictionary lookup per word is several times faster on the request path, and
+    "whole word" means exactly "a run of tokens"."""
 
     terms: tuple[str, ...]
-    _regex: re.Pattern[str] | None
+    # First folded word of a term -> (all its folded words, its position in `terms`) for each
+    # term starting with that word: one dict lookup per word of the text, most of them misses.
+    _by_first: dict[str, tuple[tuple[tuple[str, ...], int], ...]]
 
     def find(self, text: str) -> str | None:
         """The first prohibited term (as configured) occurring in ``text``, or None."""
-        if self._regex is None:
+        by_first = self._by_first
+        if not by_first:
             return None
-        for spelling in spellings(text):
-            m = self._regex.search(spelling)
-            if m is not None and m.lastindex is not None:
-                return self.terms[m.lastindex - 1]
+        for spelling in dict.fromkeys(spellings(text)):  # identical spellings checked once
+            words = _WORD.findall(spelling)
+            for i, word in enumerate(words):
+                for term_words_, position in by_first.get(word, ()):
+                    if (
+                        len(term_words_) == 1
+                        or tuple(words[i : i + len(term_words_)]) == term_words_
+                    ):
+                        return self.terms[position]
         return None
 
 
-def term_pattern(term: str) -> str | None:
-    """Regex source for one term, or None when the term folds to nothing."""
-    words = fold(term).split()
-    if not words:
-        return None
-    return r"\s+".join(re.escape(w) for w in words)
+def term_words(term: str) -> tuple[str, ...]:
+    """The folded words of a term; empty when the term folds to nothing."""
+    return tuple(_WORD.findall(fold(term)))
 
 
 def compile_terms(terms: Iterable[str]) -> TermMatcher:
     kept: list[str] = []
-    groups: list[str] = []
+    seen: set[tuple[str, ...]] = set()
+    by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
     for term in terms:
-        src = term_pattern(term)
-        if src is not None:
+        words = term_words(term)
+        if words and words not in seen:
+            seen.add(words)
+            by_first.setdefault(words[0], []).append((words, len(kept)))
             kept.append(term)
-            # One capturing group per term, so lastindex names the term that matched.
-            groups.append(rf"(?<!\w)({src})(?!\w)")
-    regex = re.compile("|".join(groups)) if groups else None
-    return TermMatcher(tuple(kept), regex)
+    return TermMatcher(tuple(kept), {w: tuple(c) for w, c in by_first.items()})
 
 
 @lru_cache(maxsize=16)
