@@ -1,0 +1,134 @@
+"""Every store query can be served by an index: none needs a scan of the whole table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import orjson
+import pytest
+
+from proxy.store import reads
+from tests.pg import Databases, fresh_store
+
+NOW = datetime(2026, 6, 15, tzinfo=UTC)
+
+
+def scans(plan: object) -> set[str]:
+    """Node types of every plan node, with the relation for scans."""
+    found: set[str] = set()
+
+    def walk(node: dict[str, object]) -> None:
+        found.add(f"{node['Node Type']}:{node.get('Index Name', node.get('Relation Name', ''))}")
+        for child in node.get("Plans", []):  # type: ignore[attr-defined]
+            walk(child)
+
+    walk(plan[0]["Plan"])  # type: ignore[index]
+    return found
+
+
+@pytest.fixture(scope="module")
+async def store(dbs: Databases) -> str:
+    admin, _ = await fresh_store(dbs)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.copy_records_to_table(
+            "reads",
+            schema_name="alpr",
+            records=[
+                (
+                    i,
+                    f"{i % 997:03d}ABC{i % 7}",
+                    "CA",
+                    NOW - timedelta(minutes=i),
+                    37.8 + (i % 100) / 1000,
+                    -122.27 + (i % 50) / 1000,
+                    "CAM",
+                    "CA0010900",
+                )
+                for i in range(5000)
+            ],
+        )
+        await conn.execute("ANALYZE alpr.reads")
+    finally:
+        await conn.close()
+    return admin
+
+
+PLATE_INDEXES = ("reads_plate_observed_idx", "reads_plate_trgm_idx", "reads_observed_idx")
+
+
+@pytest.mark.parametrize(
+    ("sql", "args"),
+    [
+        (reads._EXACT, ("123ABC4",)),
+        (reads._PATTERN, ("%23AB%",)),
+        (reads._PATTERN, ("1_3A%",)),
+    ],
+)
+async def test_plate_queries_use_an_index(store: str, sql: str, args: tuple[str]):
+    conn = await asyncpg.connect(store)
+    try:
+        await conn.execute("SET enable_seqscan = off")  # would the planner have an index path?
+        plan = orjson.loads(
+            await conn.fetchval(
+                "EXPLAIN (FORMAT JSON) " + sql, *args, NOW - timedelta(days=30), NOW, 100
+            )
+        )
+    finally:
+        await conn.close()
+    nodes = scans(plan)
+    assert not any(n.startswith("Seq Scan") for n in nodes), nodes
+    assert any(i in n for n in nodes for i in PLATE_INDEXES), nodes
+
+
+async def test_trigram_index_serves_infix_patterns(store: str):
+    """Without the btree paths, an infix pattern still has an index path: trigrams."""
+    conn = await asyncpg.connect(store)
+    try:
+        tr = conn.transaction()
+        await tr.start()
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        # DDL is transactional: the indexes come back at ROLLBACK.
+        await conn.execute("DROP INDEX alpr.reads_observed_idx, alpr.reads_plate_observed_idx")
+        plan = orjson.loads(
+            await conn.fetchval(
+                "EXPLAIN (FORMAT JSON) " + reads._PATTERN,
+                "%23AB%",
+                NOW - timedelta(days=30),
+                NOW,
+                100,
+            )
+        )
+        await tr.rollback()
+    finally:
+        await conn.close()
+    assert any("reads_plate_trgm_idx" in n for n in scans(plan)), scans(plan)
+
+
+async def test_area_query_uses_the_location_time_index(store: str):
+    min_lon, min_lat, max_lon, max_lat = reads.bounding_box(37.81, -122.26, 200)
+    box = asyncpg.types.Box((max_lon, max_lat), (min_lon, min_lat))
+    conn = await asyncpg.connect(store)
+    try:
+        await conn.execute("SET enable_seqscan = off")
+        plan = orjson.loads(
+            await conn.fetchval(
+                "EXPLAIN (FORMAT JSON) " + reads._AREA, box, NOW - timedelta(hours=6), NOW, 100
+            )
+        )
+    finally:
+        await conn.close()
+    nodes = scans(plan)
+    assert not any(n.startswith("Seq Scan") for n in nodes), nodes
+    assert any("reads_location_time_idx" in n for n in nodes), nodes
+
+
+def test_bounding_box_contains_the_circle():
+    from proxy.policy.geofence import haversine_m
+
+    lat, lon, r = 37.8, -122.27, 500.0
+    min_lon, min_lat, max_lon, max_lat = reads.bounding_box(lat, lon, r)
+    # Points exactly r away due north, south, east and west lie inside the box.
+    assert haversine_m(lat, lon, max_lat, lon) > r and haversine_m(lat, lon, min_lat, lon) > r
+    assert haversine_m(lat, lon, lat, max_lon) > r and haversine_m(lat, lon, lat, min_lon) > r
