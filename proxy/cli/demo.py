@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 
 from proxy.app import create_app
+from proxy.audit import verify
 from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair, mint_token
 from proxy.cli.keys import write_secret
@@ -61,7 +62,7 @@ file = "policy.toml"
 [log]
 origin = "{ORIGIN}"
 signing_key_file = "log-signing.key"
-checkpoint_interval_s = 5
+checkpoint_interval_s = 2
 """
 
 
@@ -188,7 +189,42 @@ async def _run_examples(settings: Settings, base_url: str, now: datetime) -> Non
             async with http.get(
                 url, headers={"Authorization": f"Bearer {tokens['OVERSIGHT']}"}
             ) as r:
-                print(f"-> {(await r.read()).decode()}")
+                entry = await r.read()
+                print(f"-> {entry.decode()}")
+        await _prove_included(http, base_url, index, entry, settings)
+
+
+async def _prove_included(
+    http: aiohttp.ClientSession, base_url: str, index: int, entry: bytes, settings: Settings
+) -> None:
+    """Show that the last entry is in a signed checkpoint, checked by the standalone verifier."""
+    vkey = (Path(settings.log.signing_key_file).parent / "log-verifier.key").read_text().strip()
+    print("\n## Prove that entry is in the signed, append-only log")
+    print(f"# verifier key (give this to oversight, out of band): {vkey}")
+    print("curl -s $ALPR/v1/log/checkpoint")
+    for _ in range(50):  # a checkpoint follows within checkpoint_interval_s
+        async with http.get(f"{base_url}/v1/log/checkpoint") as r:
+            note = await r.read()
+        if r.status == 200:
+            checkpoint = verify.verify_checkpoint(note, vkey, origin=settings.log.origin)
+            if checkpoint.size > index:
+                break
+        await asyncio.sleep(0.2)
+    else:
+        print("-> no checkpoint covering the entry yet; try again in a few seconds")
+        return
+    print(f"-> {note.decode()}", end="")
+    query = f"index={index}&size={checkpoint.size}"
+    print(f'curl -s "$ALPR/v1/log/proof/inclusion?{query}"')
+    async with http.get(f"{base_url}/v1/log/proof/inclusion?{query}") as r:
+        proof = verify.parse_inclusion_proof(await r.read())
+    verify.verify_inclusion(
+        verify.hash_leaf(entry), index, checkpoint.size, proof.hashes, checkpoint.root_hash
+    )
+    print(
+        f"-> verified with proxy/audit/verify.py: entry {index} is included in the log of "
+        f"{checkpoint.size} entries signed by {vkey.split('+')[0]}"
+    )
 
 
 async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:

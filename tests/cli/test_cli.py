@@ -145,3 +145,4 @@ def test_demo_runs_examples_against_embedded_postgres(tmp_path: Path):
     assert "-> 200: 0 reads returned" in out  # nothing the immigration office may not see
     assert '"decision":"allowed"' in out and '"reason":"purpose_prohibited"' in out
     assert "export INVESTIGATOR=" in out and "curl -s -X POST" in out
+    assert "-> verified with proxy/audit/verify.py: entry" in out
