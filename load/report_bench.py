@@ -37,7 +37,7 @@ from proxy.migrate import migrate
 from proxy.model import Principal
 from proxy.oversight import reports
 from proxy.oversight.entries import fetch_page, parse_query
-from proxy.oversight.period import FlagOptions, Period
+from proxy.oversight.period import FlagOptions, Period, snapshot
 
 AGENCIES = [f"CA00{n:05d}" for n in range(100, 112)]
 PURPOSES = ["HOMICIDE", "ROBBERY", "KIDNAPPING", "AMBER_ALERT", "BURGLARY", "AUTO_THEFT"]
@@ -133,11 +133,12 @@ async def load(dsn: str, n: int, days: int, chunk: int = 100_000) -> float:
 async def timed(
     conn: asyncpg.Connection, runs: int, run: Callable[[], Awaitable[object]]
 ) -> tuple[float, float]:
-    await run()  # warm-up
+    async with snapshot(conn):
+        await run()  # warm-up
     seconds = []
     for _ in range(runs):
         t = time.perf_counter()
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async with snapshot(conn):
             await run()
         seconds.append(time.perf_counter() - t)
     return statistics.median(seconds), max(seconds)
@@ -198,6 +199,11 @@ async def bench(admin_dsn: str, n: int, days: int, runs: int, keep: bool = False
         else:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def remeasure(dsn: str, days: int, runs: int) -> None:
+    for what, who, med, worst in await measure(dsn, days, runs):
+        print(f"| {what} | {who} | {med * 1000:.1f} | {worst * 1000:.1f} |")
 
 
 def main() -> None:

@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--config", required=True)
     av.add_argument("--key", default=None, help="verifier key (name+hexhash+base64key)")
     av.add_argument("--checkpoint", default=None, help="a checkpoint kept outside the database")
+    ar = asub.add_parser("report", help="oversight reports (usage, disclosures, flags), offline")
+    ar.add_argument("--config", required=True)
+    ar.add_argument("--from", dest="from_", required=True, help="RFC 3339, or a date (UTC)")
+    ar.add_argument("--to", required=True, help="RFC 3339, or a date (UTC); exclusive")
+    ar.add_argument("--format", default="json", choices=("json", "csv", "html"))
+    ar.add_argument("--report", default="all", choices=("usage", "disclosures", "flags", "all"))
+    ar.add_argument("--limit", type=int, default=1000, help="flagged entries listed per list")
     return parser
 
 
@@ -92,6 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proxy.cli.keys import token
 
         return token(args.config, sub=args.sub, ori=args.ori, roles=args.roles, ttl=args.ttl)
+    if args.command == "audit" and args.audit_command == "report":
+        from proxy.cli.report import report_command
+
+        return report_command(
+            args.config,
+            from_=args.from_,
+            to=args.to,
+            fmt=args.format,
+            report=args.report,
+            limit=args.limit,
+        )
     if args.command == "audit":
         from proxy.cli.audit import verify_command
 

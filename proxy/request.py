@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 
 from proxy.errors import ProxyError
 from proxy.model import Area, OnBehalfOf, SearchQuery
@@ -51,9 +52,18 @@ _decoder = msgspec.json.Decoder()
 def decode_body(body: bytes) -> Any:
     """The body as plain JSON values, or raise invalid_request."""
     try:
-        return _decoder.decode(body)
+        value = _decoder.decode(body)
+        # The audit entry keeps the query exactly as asked, so it must be able to hold it:
+        # canonical JSON (orjson) has no integers beyond 64 bits and no nesting beyond 254
+        # levels, both of which msgspec decodes.
+        orjson.dumps(value)
+        return value
+    except orjson.JSONEncodeError as exc:
+        raise ProxyError("invalid_request", f"body cannot be recorded exactly: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ProxyError("invalid_request", f"body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:  # msgspec raises it, not DecodeError, for invalid UTF-8
+        raise ProxyError("invalid_request", "body is not valid UTF-8") from None
     except RecursionError:
         raise ProxyError("invalid_request", "body is nested too deeply") from None
 

@@ -23,6 +23,11 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_body_bytes: int = 64 * 1024
     # Requests waiting longer than this for their audit commit get 503 audit_unavailable.
     audit_wait_timeout_s: float = 10.0
+    # A request body must arrive within this (a client trickling it gets 408); a connection
+    # must complete its request headers within keepalive_timeout_s of opening or of its last
+    # response (slow-header clients are closed), and idle keep-alive connections close then.
+    read_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 75.0
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -152,6 +157,8 @@ def load_settings(
 def _check(s: Settings) -> None:
     if not 1 <= s.server.workers <= 64:
         raise SettingsError("config: server.workers must be between 1 and 64")
+    if s.server.read_timeout_s <= 0 or s.server.keepalive_timeout_s <= 0:
+        raise SettingsError("config: server.read_timeout_s and keepalive_timeout_s must be > 0")
     if s.log.checkpoint_interval_s <= 0:
         raise SettingsError("config: log.checkpoint_interval_s must be positive")
     if s.log.max_batch < 1 or s.log.max_queue < 1:

@@ -19,7 +19,7 @@ import orjson
 
 from proxy.policy.text import normalize_pattern, normalize_plate, strip_format
 
-_DIGIT = re.compile(r"\d")
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +39,12 @@ class Derived:
 
 
 def normalize_justification(text: str) -> str:
-    """Boilerplate detection's form: NFKC without format characters, casefolded, every digit
-    as '#', whitespace runs collapsed to one space. "Case 26-0042, witness saw car" and
-    "case 26-0097,  Witness saw car" become the same text."""
+    """Boilerplate detection's form: NFKC without format characters, casefolded, every run of
+    digits as one '#', whitespace runs collapsed to one space. "Case 26-0042, witness saw car"
+    and "case 26-97,  Witness saw car" become the same text: "case #-#, witness saw car"."""
     # ASCII holds no format characters and is its own NFKC: skip the per-character pass.
     folded = (text if text.isascii() else strip_format(text)).casefold()
-    return " ".join(_DIGIT.sub("#", folded).split())
+    return " ".join(_DIGITS.sub("#", folded).split())
 
 
 def justification_key(text: str) -> bytes | None:

@@ -60,22 +60,33 @@ FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::t
 """
 
 
+def _text(value: str | None) -> str | None:
+    """PostgreSQL text and jsonb cannot hold NUL, which a client can put in any JSON string:
+    the query columns get U+FFFD instead (the canonical body keeps the value exactly), so one
+    such request cannot fail the batch it shares with others."""
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
+def _texts(values: Sequence[str]) -> str:
+    return orjson.dumps([_text(v) for v in values]).decode()
+
+
 def _derived_columns(rows: Sequence[Derived]) -> list[list[object]]:
     # unnest cannot carry arrays of arrays of different lengths, so the array columns travel
     # as JSON arrays: exact, whatever characters an ORI from a token holds.
     return [
         [d.at for d in rows],
-        [d.subject for d in rows],
-        [d.purpose for d in rows],
-        [d.on_behalf_of for d in rows],
-        [d.plate for d in rows],
+        [_text(d.subject) for d in rows],
+        [_text(d.purpose) for d in rows],
+        [_text(d.on_behalf_of) for d in rows],
+        [_text(d.plate) for d in rows],
         [d.reads_returned for d in rows],
-        [orjson.dumps(d.owners).decode() for d in rows],
+        [_texts(d.owners) for d in rows],
         [orjson.dumps(d.owner_reads).decode() for d in rows],
-        [orjson.dumps(d.concerns).decode() for d in rows],
+        [_texts(d.concerns) for d in rows],
         [d.justification_key for d in rows],
         [d.reviewed_index for d in rows],
-        [d.disposition for d in rows],
+        [_text(d.disposition) for d in rows],
     ]
 
 
@@ -94,7 +105,7 @@ async def append(conn: asyncpg.Connection, records: Sequence[Record]) -> int:
         bodies,
         [r.event for r in records],
         [r.request_id for r in records],
-        [r.agency for r in records],
+        [_text(r.agency) for r in records],
         [r.decision for r in records],
         [r.reason for r in records],
         *_derived_columns(derived),

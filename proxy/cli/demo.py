@@ -202,7 +202,7 @@ async def _prove_included(
     print("\n## Prove that entry is in the signed, append-only log")
     print(f"# verifier key (give this to oversight, out of band): {vkey}")
     print("curl -s $ALPR/v1/log/checkpoint")
-    for _ in range(50):  # a checkpoint follows within checkpoint_interval_s
+    for _ in range(150):  # a checkpoint follows within checkpoint_interval_s (30 s at most)
         async with http.get(f"{base_url}/v1/log/checkpoint") as r:
             note = await r.read()
         if r.status == 200:

@@ -39,6 +39,7 @@ def run_worker(settings: Settings, *, reuse_port: bool) -> None:
         host=settings.server.host,
         port=settings.server.port,
         reuse_port=reuse_port,
+        keepalive_timeout=settings.server.keepalive_timeout_s,
         access_log=None,  # one structured line per request comes from our middleware
         print=None,
         loop=_new_loop(),  # type: ignore[arg-type]

@@ -21,12 +21,12 @@ from proxy.audit import pg
 from proxy.audit.derived import concerns
 from proxy.audit.entry import audit_access_entry, review_entry
 from proxy.errors import ErrorCode, ProxyError
-from proxy.http.common import authenticate, json_response, request_id
+from proxy.http.common import authenticate, json_response, read_body, request_id
 from proxy.keys import AUDIT_POOL, AUDIT_WRITER, CLOCK
 from proxy.model import Principal
 from proxy.oversight import csvout, reports
 from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
-from proxy.oversight.period import FlagOptions, Period
+from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.shapes import (
     DisclosuresReport,
     FlagsReport,
@@ -37,7 +37,13 @@ from proxy.oversight.shapes import (
 
 ROLES = ("auditor", "oversight")
 AUDIT_INDEX_HEADER = "X-Audit-Index"
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
+_DB_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # the connection went away mid-operation
+    asyncio.TimeoutError,
+)
 
 
 def scope_of(principal: Principal) -> str | None:
@@ -80,6 +86,8 @@ def _single(request: web.Request) -> dict[str, str]:
     for name, value in request.query.items():
         if name in params:
             raise ProxyError("invalid_request", f"query parameter `{name}` given more than once")
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it, never a DB error
+            raise ProxyError("invalid_request", f"query parameter `{name}` contains NUL")
         params[name] = value
     return params
 
@@ -115,7 +123,12 @@ async def entries(request: web.Request) -> web.StreamResponse:
     params = _single(request)
     query = parse_query(params)
     scope = scope_of(principal)
-    rows, next_index = await _read(lambda: fetch_page(request.app[AUDIT_POOL], query, scope))
+
+    async def page() -> tuple[list[tuple[int, bytes]], int | None]:
+        async with request.app[AUDIT_POOL].acquire() as conn, snapshot(conn):
+            return await fetch_page(conn, query, scope)
+
+    rows, next_index = await _read(page)
     objects = [entry_object(i, b) for i, b in rows]
     index = await record_access(request, principal, "GET /v1/audit/entries", params, len(rows))
     cursor = None if next_index is None else str(next_index)
@@ -203,11 +216,7 @@ async def _report(request: web.Request, name: str) -> web.Response:
     scope = scope_of(principal)
 
     async def run() -> Any:
-        # One snapshot: the parts of a report agree with each other.
-        async with (
-            request.app[AUDIT_POOL].acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with request.app[AUDIT_POOL].acquire() as conn, snapshot(conn):
             if name == "usage":
                 return await reports.usage(conn, period, scope)
             if name == "disclosures":
@@ -238,8 +247,8 @@ async def review(request: web.Request) -> web.Response:
     """Append a `review` of an earlier entry the caller may see; reviews are never edited."""
     principal = await authenticate(request, roles=ROLES)
     try:
-        asked = msgspec.json.decode(await request.read(), type=ReviewIn)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        asked = msgspec.json.decode(await read_body(request), type=ReviewIn)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise ProxyError("invalid_request", f"invalid review: {exc}") from None
     body = await _read(lambda: pg.entry_body(request.app[AUDIT_POOL], asked.index))
     refused: ErrorCode | None = None

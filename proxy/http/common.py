@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from proxy import metrics
 from proxy.audit.entry import auth_failure_entry
 from proxy.errors import ProxyError
-from proxy.keys import AUDIT_WRITER, AUTH_FAILURE_LIMITER, CLOCK, REQUEST_ID, VERIFIER
+from proxy.keys import AUDIT_WRITER, AUTH_FAILURE_LIMITER, CLOCK, REQUEST_ID, SETTINGS, VERIFIER
 from proxy.model import Principal
 
 _JSON_OPTS = orjson.OPT_UTC_Z
@@ -25,6 +26,20 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def request_id(request: web.Request) -> str:
     return request[REQUEST_ID]
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body within server.read_timeout_s, else 408 invalid_request: a client that
+    trickles its body holds a handler that long at most. Over max_body_bytes aiohttp raises
+    HTTPRequestEntityTooLarge."""
+    limit = request.app[SETTINGS].server.read_timeout_s
+    try:
+        async with asyncio.timeout(limit):
+            return await request.read()
+    except TimeoutError:
+        raise ProxyError(
+            "invalid_request", f"request body not received within {limit:g} s", status=408
+        ) from None
 
 
 async def authenticate(request: web.Request, roles: Iterable[str] = ()) -> Principal:

@@ -25,7 +25,8 @@ async def entry(request: web.Request) -> web.Response:
     `audit_access` entry, before the response), denied attempts included."""
     principal = await authenticate(request, roles=audit.ROLES)
     index = parse_index(request.match_info["index"], "index")
-    body = await pg.entry_body(request.app[AUDIT_POOL], index)
+    # A failing audit database is 503 audit_unavailable here too, never a 500.
+    body = await audit._read(lambda: pg.entry_body(request.app[AUDIT_POOL], index))
     refused: ErrorCode | None = None
     if body is None:
         refused = "not_found"
@@ -52,7 +53,7 @@ async def entry(request: web.Request) -> web.Response:
 
 async def checkpoint(request: web.Request) -> web.Response:
     """The latest signed checkpoint, exactly as stored (C2SP tlog-checkpoint signed note)."""
-    newest = await checkpoints.latest(request.app[AUDIT_POOL])
+    newest = await audit._read(lambda: checkpoints.latest(request.app[AUDIT_POOL]))
     if newest is None:
         raise ProxyError("not_found", "no checkpoint yet: the log is empty")
     return web.Response(body=newest.note, content_type="text/plain", charset="utf-8")
@@ -68,13 +69,17 @@ def _query_int(request: web.Request, name: str) -> int:
 async def inclusion_proof(request: web.Request) -> web.Response:
     index = _query_int(request, "index")
     size = _query_int(request, "size")
-    async with request.app[AUDIT_POOL].acquire() as conn:
-        current = await pg.size(conn)
-        if size > current:
-            raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
-        if index >= size:
-            raise ProxyError("invalid_request", f"index {index} is not below size {size}")
-        hashes = await pg.read_hashes(conn, tree.inclusion_proof_needed(size, index))
+
+    async def read() -> dict[int, bytes]:
+        async with request.app[AUDIT_POOL].acquire() as conn:
+            current = await pg.size(conn)
+            if size > current:
+                raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
+            if index >= size:
+                raise ProxyError("invalid_request", f"index {index} is not below size {size}")
+            return await pg.read_hashes(conn, tree.inclusion_proof_needed(size, index))
+
+    hashes = await audit._read(read)
     proof = tree.inclusion_proof(size, index, hashes)
     return json_response({"index": index, "size": size, "hashes": [_b64(h) for h in proof]})
 
@@ -82,15 +87,19 @@ async def inclusion_proof(request: web.Request) -> web.Response:
 async def consistency_proof(request: web.Request) -> web.Response:
     old = _query_int(request, "old")
     size = _query_int(request, "size")
-    async with request.app[AUDIT_POOL].acquire() as conn:
-        current = await pg.size(conn)
-        if size > current:
-            raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
-        if old > size:
-            raise ProxyError("invalid_request", f"old {old} is larger than size {size}")
-        if old == 0:
-            raise ProxyError("invalid_request", "old must be at least 1 (RFC 9162 §2.1.4)")
-        hashes = await pg.read_hashes(conn, tree.consistency_proof_needed(old, size))
+
+    async def read() -> dict[int, bytes]:
+        async with request.app[AUDIT_POOL].acquire() as conn:
+            current = await pg.size(conn)
+            if size > current:
+                raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
+            if old > size:
+                raise ProxyError("invalid_request", f"old {old} is larger than size {size}")
+            if old == 0:
+                raise ProxyError("invalid_request", "old must be at least 1 (RFC 9162 §2.1.4)")
+            return await pg.read_hashes(conn, tree.consistency_proof_needed(old, size))
+
+    hashes = await audit._read(read)
     proof = tree.consistency_proof(old, size, hashes)
     return json_response({"old": old, "size": size, "hashes": [_b64(h) for h in proof]})
 

@@ -125,7 +125,8 @@ def openapi_document() -> dict[str, Any]:
         ],
         ref_template=_REF,
     )
-    search_statuses = sorted({s for s in STATUS.values() if s not in (404, 405, 500)})
+    # 408: the body was not received within server.read_timeout_s.
+    search_statuses = sorted({s for s in STATUS.values() if s not in (404, 405, 500)} | {408})
     paths: dict[str, Any] = {
         "/v1/search": {
             "post": {

@@ -145,7 +145,7 @@ def audit_paths() -> dict[str, Any]:
                 "requestBody": {"required": True, **_json("ReviewIn")},
                 "responses": {
                     "200": {"description": "the review's index", **_json("ReviewOut")},
-                    **_errors(400, 401, 403, 404, 503),
+                    **_errors(400, 401, 403, 404, 408, 413, 503),
                 },
             }
         },

@@ -17,7 +17,7 @@ from aiohttp import web
 from proxy import metrics
 from proxy.audit.entry import search_entry
 from proxy.errors import ErrorCode, ProxyError
-from proxy.http.common import authenticate, json_response, request_id
+from proxy.http.common import authenticate, json_response, read_body, request_id
 from proxy.http.middlewares import DECISION
 from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE_POOL
 from proxy.model import Principal, SearchQuery
@@ -28,6 +28,15 @@ from proxy.request import decode_body, parse_search
 from proxy.store import reads as store
 
 _WITHHELD = ("retention", "sensitive_location", "sharing")
+# Every way the store can fail under us. InternalClientError is asyncpg's "the connection went
+# away mid-operation" (e.g. "cannot switch to state 12"), not an InterfaceError.
+_STORE_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    TimeoutError,
+)
 
 log = logging.getLogger("alpr_proxy.search")
 
@@ -62,7 +71,10 @@ async def search(request: web.Request) -> web.Response:
         return ProxyError(code, message, audit_index=index, status=status)
 
     try:
-        body = await request.read()
+        body = await read_body(request)
+    except ProxyError as exc:  # trickled: 408
+        invalid = {"invalid_body": "not received in time"}
+        raise await refused(exc.code, exc.message, invalid, status=exc.status) from None
     except web.HTTPRequestEntityTooLarge:
         limit = app[SETTINGS].server.max_body_bytes
         raise await refused(
@@ -97,7 +109,7 @@ async def search(request: web.Request) -> web.Response:
     limit = app[SETTINGS].database.search_row_limit
     try:
         rows = await _query(app[STORE_POOL], query, limit)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except _STORE_ERRORS as exc:
         raise await _store_failed(request, principal, asked, policy.version, now, exc) from None
     metrics.STAGE_SECONDS.labels("store").observe(perf_counter() - t)
 

@@ -36,7 +36,13 @@ from proxy.oversight.transparency import (
 )
 
 MAX_AGE_S = 60
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # the connection went away mid-operation
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 def _html(text: str, status: int = 200, cache: bool = True) -> web.Response:

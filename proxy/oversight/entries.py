@@ -131,7 +131,7 @@ _CONDITIONS: dict[str, str] = {
 }
 
 
-def _where(query: EntryQuery, scope: str | None) -> tuple[str, list[Any]]:
+def _where(query: EntryQuery, scope: str | None, span: tuple[int, int]) -> tuple[str, list[Any]]:
     conds: list[str] = []
     args: list[Any] = []
 
@@ -147,14 +147,36 @@ def _where(query: EntryQuery, scope: str | None) -> tuple[str, list[Any]]:
         add("e.concerns @> ARRAY[{}::text]", scope)
     if query.cursor is not None:
         add("e.idx > {}", query.cursor)
+    if span != (0, 2**63 - 1):
+        add("e.idx >= {}", span[0])
+        add("e.idx <= {}", span[1])
     return (" AND ".join(conds) or "true"), args
 
 
+_HOUR = "date_bin('1 hour', $1::timestamptz, timestamptz '2000-01-01 00:00:00+00')"
+_LOWEST = f"SELECT min(min_idx) FROM audit.hour_index_range WHERE hour >= {_HOUR}"
+_HIGHEST = f"SELECT max(max_idx) FROM audit.hour_index_range WHERE hour <= {_HOUR}"
+
+
+async def _index_range(conn: asyncpg.Connection, flt: EntryFilter) -> tuple[int, int] | None:
+    """Bounds on the indexes of entries in the time range (None: there are none). Passed as
+    constants, they let the planner start an index-order scan where the range begins."""
+    lo, hi = 0, 2**63 - 1
+    if flt.from_ is not None:
+        lo = await conn.fetchval(_LOWEST, flt.from_)
+    if flt.to is not None:
+        hi = await conn.fetchval(_HIGHEST, flt.to)
+    return None if lo is None or hi is None else (lo, hi)
+
+
 async def fetch_page(
-    conn: asyncpg.Connection | asyncpg.Pool, query: EntryQuery, scope: str | None
+    conn: asyncpg.Connection, query: EntryQuery, scope: str | None
 ) -> tuple[list[tuple[int, bytes]], int | None]:
     """(index, body) of one page, and the cursor of the next page (None: this was the last)."""
-    where, args = _where(query, scope)
+    span = await _index_range(conn, query.filter)
+    if span is None:
+        return [], None
+    where, args = _where(query, scope, span)
     sql = (
         f"SELECT e.idx, e.body FROM audit.entries e WHERE {where}"
         f" ORDER BY e.idx LIMIT {query.limit + 1}"

@@ -22,7 +22,16 @@ import asyncpg
 import orjson
 
 from proxy.audit.derived import normalize_justification, on_behalf_of_ori
-from proxy.oversight.period import IN_RANGE, RAW, ROLLUP, FlagOptions, Period, bounds, scope_label
+from proxy.oversight.period import (
+    IN_RANGE,
+    RAW,
+    ROLLUP,
+    FlagOptions,
+    Period,
+    bounds,
+    months,
+    scope_label,
+)
 from proxy.oversight.shapes import (
     BoilerplateFlags,
     BoilerplateText,
@@ -64,7 +73,11 @@ _LIST = (
 _VOLUME = f"""
 WITH per_user AS (
   SELECT agency, subject, sum(n)::bigint AS searches FROM (
-    SELECT agency, subject, searches AS n FROM audit.daily_users WHERE {ROLLUP}
+    SELECT agency, subject, searches AS n FROM audit.monthly_users
+    WHERE scope = coalesce($1::text, '*') AND month >= $8 AND month < $9
+    UNION ALL
+    SELECT agency, subject, searches AS n FROM audit.daily_users
+    WHERE {ROLLUP} AND NOT (day >= $8 AND day < $9)
     UNION ALL
     SELECT coalesce(e.agency, ''), coalesce(e.subject, ''), 1 FROM audit.entries e WHERE {RAW}
   ) u
@@ -76,33 +89,36 @@ WITH per_user AS (
 )
 SELECT p.agency, p.subject, p.searches, n.median, n.users
 FROM per_user p JOIN norms n USING (agency)
-WHERE p.searches > $8::float8 * n.median AND p.searches >= $9
+WHERE p.searches > $10::float8 * n.median AND p.searches >= $11
 ORDER BY p.searches DESC, p.agency, p.subject
-LIMIT $10
+LIMIT $12
 """
 
-# Candidates are the keys used at least K times ever (a small table), so only reused texts
-# are counted in the range: index-only on entries_justification_idx.
+# Candidates are the keys used at least K times ever (a small, partially indexed table): only
+# reused texts are then counted in the range, index-only on entries_justification_idx. They go
+# in as an array and are counted one at a time.
+_CANDIDATES = """
+SELECT key FROM audit.justification_totals WHERE searches >= $1 AND searches >= 2
+"""
 _BOILERPLATE = f"""
-WITH per_user AS (
-  SELECT e.justification_key AS key, e.agency, e.subject, count(*) AS n,
-         min(e.idx) AS first_index, max(e.idx) AS last_index
-  FROM audit.entries e
-  WHERE e.event = 'search' AND {IN_RANGE}
-    AND e.justification_key IN (SELECT key FROM audit.justification_totals WHERE searches >= $4)
-  GROUP BY 1, 2, 3
-), hits AS (
-  SELECT key, sum(n)::bigint AS searches, count(*) AS users,
+SELECT k.key, s.*, (SELECT body FROM audit.entries WHERE idx = s.first_index) AS sample
+FROM unnest($4::bytea[]) k(key)
+CROSS JOIN LATERAL (
+  -- Per key, so each hash table is one text's users: small, and fast to build.
+  SELECT sum(n)::bigint AS searches, count(*) AS users,
          array_remove(array_agg(DISTINCT agency), NULL) AS agencies,
          min(first_index) AS first_index, max(last_index) AS last_index
-  FROM per_user
-  GROUP BY key
-  HAVING sum(n) >= $4
-)
-SELECT h.*, (SELECT body FROM audit.entries WHERE idx = h.first_index) AS sample
-FROM hits h
-ORDER BY h.searches DESC, h.first_index
-LIMIT $5
+  FROM (
+    SELECT e.agency, e.subject, count(*) AS n, min(e.idx) AS first_index,
+           max(e.idx) AS last_index
+    FROM audit.entries e
+    WHERE e.event = 'search' AND {IN_RANGE} AND e.justification_key = k.key
+    GROUP BY 1, 2
+  ) u
+) s
+WHERE s.searches >= $5
+ORDER BY s.searches DESC, s.first_index
+LIMIT $6
 """
 
 
@@ -168,7 +184,13 @@ async def flag_list(
 async def _volume(
     conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions
 ) -> VolumeFlags:
-    args = (*bounds(period, scope), options.volume_factor, options.volume_min, options.limit)
+    args = (
+        *bounds(period, scope),
+        *months(period),
+        options.volume_factor,
+        options.volume_min,
+        options.limit,
+    )
     users = [
         VolumeUser(
             agency=r["agency"],
@@ -186,8 +208,9 @@ async def _boilerplate(
     conn: asyncpg.Connection, range_args: tuple[Any, ...], options: FlagOptions
 ) -> BoilerplateFlags:
     texts = []
-    args = (*range_args, options.boilerplate_min, options.limit)
-    for r in await conn.fetch(_BOILERPLATE, *args):
+    keys = [r["key"] for r in await conn.fetch(_CANDIDATES, options.boilerplate_min)]
+    args = (*range_args, keys, options.boilerplate_min, options.limit)
+    for r in await conn.fetch(_BOILERPLATE, *args) if keys else []:
         sample = orjson.loads(r["sample"]).get("justification")
         texts.append(
             BoilerplateText(

@@ -9,9 +9,13 @@ the figures are exact for any range and a quarter costs a few thousand rollup ro
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+import asyncpg
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,16 @@ def bounds(period: Period, scope: str | None) -> tuple[Any, ...]:
     return (scope, first, last, f, _midnight(first), _midnight(last), t)
 
 
+def months(period: Period) -> tuple[date, date]:
+    """Whole UTC months [lo, hi) inside the whole days of bounds(); lo == hi when none. The
+    per-user rollup has one row per user and day, too many to add up over a quarter, so whole
+    months come from its monthly twin."""
+    _, first, last, *_ = bounds(period, None)
+    lo = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    hi = last.replace(day=1)
+    return (lo, hi) if lo < hi else (first, first)
+
+
 # Search entries in the raw ranges, within scope; $1..$7 as bounds() returns them.
 RAW = """e.event = 'search'
   AND ((e.at >= $4 AND e.at < $5) OR (e.at >= $6 AND e.at < $7))
@@ -63,3 +77,15 @@ ROLLUP = "scope = coalesce($1::text, '*') AND day >= $2 AND day < $3"
 # Any entry in the whole range and scope: $1 scope, $2 from, $3 to.
 IN_RANGE = """e.at >= $2 AND e.at < $3
   AND ($1::text IS NULL OR e.concerns @> ARRAY[$1::text])"""
+
+
+@asynccontextmanager
+async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """One read-only snapshot, so the parts of a report agree with each other. Plans are made
+    for the actual parameters every time: a cached generic plan cannot know whether a query is
+    scoped to one agency or covers a day or a year, and picks badly for one or the other."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(
+            "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB'"
+        )
+        yield conn

@@ -27,7 +27,7 @@ class EntriesPage(_Out):
 
 
 class ReviewIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    index: Annotated[int, msgspec.Meta(ge=0)]
+    index: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # a bigint in the log
     disposition: Disposition
     note: Annotated[str, msgspec.Meta(max_length=4000)] = ""
 

@@ -76,7 +76,7 @@ WITH src AS (
     CASE WHEN jsonb_typeof(s.j -> 'justification') = 'string' THEN
       (SELECT substring(sha256(convert_to(t, 'UTF8')) FROM 1 FOR 16)
        FROM (SELECT btrim(regexp_replace(regexp_replace(lower(normalize(s.j ->> 'justification',
-                 NFKC)), '[0-9]', '#', 'g'), '\s+', ' ', 'g')) AS t) n WHERE t <> '')
+                 NFKC)), '[0-9]+', '#', 'g'), '\s+', ' ', 'g')) AS t) n WHERE t <> '')
     END AS justification_key
   FROM src s LEFT JOIN owned o USING (idx)
 )
@@ -131,10 +131,26 @@ CREATE TABLE IF NOT EXISTS audit.daily_users (
   searches bigint NOT NULL,
   PRIMARY KEY (scope, day, agency, subject)
 );
+-- The same per UTC month: a quarter is three months of rows, not ninety days of them.
+CREATE TABLE IF NOT EXISTS audit.monthly_users (
+  month date NOT NULL, scope text NOT NULL, agency text NOT NULL, subject text NOT NULL,
+  searches bigint NOT NULL,
+  PRIMARY KEY (scope, month, agency, subject)
+);
 -- All-time count per justification key: the boilerplate report's candidates (a text used
 -- K times in a range was used at least K times in all).
 CREATE TABLE IF NOT EXISTS audit.justification_totals (
   key bytea PRIMARY KEY, searches bigint NOT NULL
+);
+-- Only reused texts are indexed: most justifications are written once.
+CREATE INDEX IF NOT EXISTS justification_totals_reused_idx
+  ON audit.justification_totals (searches) WHERE searches >= 2;
+
+-- Which indexes hold each hour's entries. Entry times follow indexes only roughly (a request
+-- takes its time before its entry commits), so this turns a time range into an index range
+-- that is sure to contain it, and a listing in index order starts at the right place.
+CREATE TABLE IF NOT EXISTS audit.hour_index_range (
+  hour timestamptz PRIMARY KEY, min_idx bigint NOT NULL, max_idx bigint NOT NULL
 );
 
 -- The rollup statements over a set of entries (`src`: the trigger's transition table, or
@@ -171,11 +187,27 @@ GROUP BY 1, 2, 3, 4
 ON CONFLICT (scope, day, agency, subject) DO UPDATE SET searches = t.searches + excluded.searches $q$,
 src),
 format($q$
+INSERT INTO audit.monthly_users AS t (month, scope, agency, subject, searches)
+SELECT date_trunc('month', e.at AT TIME ZONE 'UTC')::date, s.scope, coalesce(e.agency, ''),
+       coalesce(e.subject, ''), count(*)
+FROM %1$s e CROSS JOIN LATERAL unnest('{*}'::text[] || e.concerns) s(scope)
+WHERE e.event = 'search' AND e.at IS NOT NULL
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (scope, month, agency, subject) DO UPDATE SET searches = t.searches + excluded.searches $q$,
+src),
+format($q$
 INSERT INTO audit.justification_totals AS t (key, searches)
 SELECT e.justification_key, count(*) FROM %1$s e
 WHERE e.event = 'search' AND e.justification_key IS NOT NULL
 GROUP BY 1
-ON CONFLICT (key) DO UPDATE SET searches = t.searches + excluded.searches $q$, src)
+ON CONFLICT (key) DO UPDATE SET searches = t.searches + excluded.searches $q$, src),
+format($q$
+INSERT INTO audit.hour_index_range AS t (hour, min_idx, max_idx)
+SELECT date_bin('1 hour', e.at, timestamptz '2000-01-01 00:00:00+00'), min(e.idx), max(e.idx)
+FROM %1$s e WHERE e.at IS NOT NULL
+GROUP BY 1
+ON CONFLICT (hour) DO UPDATE SET min_idx = least(t.min_idx, excluded.min_idx),
+                                 max_idx = greatest(t.max_idx, excluded.max_idx) $q$, src)
 ]
 $fn$;
 
@@ -210,6 +242,6 @@ CREATE TRIGGER entries_rollup AFTER INSERT ON audit.entries
   FOR EACH STATEMENT EXECUTE FUNCTION audit.rollup_new_entries();
 
 REVOKE ALL ON audit.daily_usage, audit.daily_disclosures, audit.daily_users,
-  audit.justification_totals FROM alpr_proxy_audit;
+  audit.monthly_users, audit.justification_totals, audit.hour_index_range FROM alpr_proxy_audit;
 GRANT SELECT ON audit.daily_usage, audit.daily_disclosures, audit.daily_users,
-  audit.justification_totals TO alpr_proxy_audit;
+  audit.monthly_users, audit.justification_totals, audit.hour_index_range TO alpr_proxy_audit;

@@ -1,0 +1,94 @@
+"""`alpr-proxy audit report --config FILE --from T --to T [--format csv|json|html]
+[--report usage|disclosures|flags|all] [--limit N]`: the oversight reports, offline.
+
+The same queries as GET /v1/audit/reports/* (proxy.oversight.reports), with oversight's scope
+(every entry), in one read-only snapshot of the audit database, written to stdout. It reads
+with the database credentials of the config, so it is not itself recorded in the log: whoever
+can run it can read the tables directly. `--from`/`--to` take RFC 3339 date-times with a zone,
+or plain dates meaning UTC midnight (`--from 2026-01-01 --to 2026-04-01`: the first quarter).
+Exit 0 with the report; 2 when it cannot run (config, arguments, database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from proxy.errors import ProxyError
+from proxy.oversight import reports
+from proxy.oversight.entries import parse_time
+from proxy.oversight.period import FlagOptions, Period, snapshot
+from proxy.oversight.render import Report, render
+from proxy.settings import Settings, SettingsError, load_settings
+
+PROG = "alpr-proxy audit report"
+REPORTS = ("usage", "disclosures", "flags")
+FORMATS = ("json", "csv", "html")
+
+
+class _SetupError(Exception):
+    pass
+
+
+def _when(name: str, raw: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(raw), datetime.min.time(), tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return parse_time(name, raw)
+    except ProxyError as exc:
+        raise _SetupError(exc.message) from None
+
+
+async def _run(
+    settings: Settings, period: Period, names: tuple[str, ...], limit: int
+) -> dict[str, Report]:
+    db = settings.database
+    dsn = db.migrate_audit_dsn or db.audit_dsn
+    if not dsn:
+        raise _SetupError("no database.audit_dsn configured")
+    try:
+        conn = await asyncpg.connect(dsn, timeout=db.connect_timeout_s)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise _SetupError(f"cannot connect to the audit database: {exc}") from exc
+    out: dict[str, Report] = {}
+    try:
+        async with snapshot(conn):
+            for name in names:
+                if name == "usage":
+                    out[name] = await reports.usage(conn, period, None)
+                elif name == "disclosures":
+                    out[name] = await reports.disclosures(conn, period, None)
+                else:
+                    out[name] = await reports.flags(conn, period, None, FlagOptions(limit=limit))
+    finally:
+        await conn.close()
+    return out
+
+
+def report_command(
+    config: str, *, from_: str, to: str, fmt: str, report: str, limit: int = 1000
+) -> int:
+    try:
+        if fmt not in FORMATS:
+            raise _SetupError(f"--format must be one of {', '.join(FORMATS)}")
+        if report != "all" and report not in REPORTS:
+            raise _SetupError(f"--report must be one of {', '.join(REPORTS)}, all")
+        if not 1 <= limit <= 100_000:
+            raise _SetupError("--limit must be from 1 to 100000")
+        start, end = _when("from", from_), _when("to", to)
+        if start > end:
+            raise _SetupError("--from must not be after --to")
+        settings = load_settings(config)
+        names = REPORTS if report == "all" else (report,)
+        results = asyncio.run(_run(settings, Period(start, end), names, limit))
+    except (SettingsError, _SetupError, OSError, asyncpg.PostgresError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(render(results, fmt).encode("utf-8"))  # UTF-8 whatever the locale
+    sys.stdout.flush()
+    return 0
