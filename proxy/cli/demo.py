@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import shlex
 import signal
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -272,7 +273,10 @@ def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
         print(f"alpr-proxy demo: {exc}", file=sys.stderr)
         return 2
     finally:
-        pg.stop()
+        try:
+            pg.stop()
+        except subprocess.CalledProcessError as exc:
+            print(f"alpr-proxy demo: stopping PostgreSQL failed: {exc}", file=sys.stderr)
     return 0
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jwt
@@ -135,8 +137,14 @@ def test_unknown_config_key_is_an_error(tmp_path: Path):
 
 
 @pytest.mark.skipif(os.environ.get("ALPR_PROXY_SKIP_DEMO") == "1", reason="demo disabled")
-def test_demo_runs_examples_against_embedded_postgres(tmp_path: Path):
-    result = run("demo", "--data-dir", str(tmp_path / "demo"), "--port", "0", "--once", timeout=300)
+def test_demo_runs_examples_against_embedded_postgres():
+    # Not under pytest's tmp dir: pytest tightens its permissions mid-session, and the server
+    # runs as another OS user when the tests run as root (see tests/conftest.py).
+    data_dir = Path(tempfile.mkdtemp(prefix="alpr-proxy-demo-test-"))
+    try:
+        result = run("demo", "--data-dir", str(data_dir), "--port", "0", "--once", timeout=300)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "seeded: 200000 reads" in out
