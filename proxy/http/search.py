@@ -20,7 +20,7 @@ from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, read_body, request_id
 from proxy.http.middlewares import DECISION
 from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE_POOL
-from proxy.model import Principal, SearchQuery
+from proxy.model import SearchQuery
 from proxy.policy.evaluate import Allowed, Refused, decide
 from proxy.policy.geofence import haversine_m
 from proxy.policy.text import pattern_to_like
@@ -49,10 +49,10 @@ async def search(request: web.Request) -> web.Response:
     now = app[CLOCK]()
     policy = app[POLICY].current  # one policy object for the whole request
 
-    async def refused(
-        code: ErrorCode, message: str, asked: Any, *, status: int | None = None
-    ) -> ProxyError:
-        """Audit the refusal; return the error to raise (it names the entry's index)."""
+    async def audit(
+        asked: Any, decision: str, reason: ErrorCode | None, outcome: dict[str, Any] | None
+    ) -> int:
+        """Append this request's one audit entry and wait for its commit; return its index."""
         t = perf_counter()
         record = search_entry(
             at=now,
@@ -60,13 +60,20 @@ async def search(request: web.Request) -> web.Response:
             principal=principal,
             client=request.remote,
             query=asked,
-            decision="refused",
-            reason=code,
+            decision=decision,
+            reason=reason,
             policy_version=policy.version,
-            outcome=None,
+            outcome=outcome,
         )
         index = await app[AUDIT_WRITER].append(record)
         metrics.STAGE_SECONDS.labels("audit").observe(perf_counter() - t)
+        return index
+
+    async def refused(
+        code: ErrorCode, message: str, asked: Any, *, status: int | None = None
+    ) -> ProxyError:
+        """Audit the refusal; return the error to raise (it names the entry's index)."""
+        index = await audit(asked, "refused", code, None)
         _record_decision(request, "refused", code, index, policy.version)
         return ProxyError(code, message, audit_index=index, status=status)
 
@@ -110,7 +117,14 @@ async def search(request: web.Request) -> web.Response:
     try:
         rows = await _query(app[STORE_POOL], query, limit)
     except _STORE_ERRORS as exc:
-        raise await _store_failed(request, principal, asked, policy.version, now, exc) from None
+        # Nothing was disclosed, but the attempt is on the record all the same.
+        index = await audit(asked, "error", "store_unavailable", None)
+        _record_decision(request, "error", "store_unavailable", index, policy.version)
+        raise ProxyError(
+            "store_unavailable",
+            f"the plate-read store is unavailable ({type(exc).__name__})",
+            audit_index=index,
+        ) from None
     metrics.STAGE_SECONDS.labels("store").observe(perf_counter() - t)
 
     t = perf_counter()
@@ -122,20 +136,7 @@ async def search(request: web.Request) -> web.Response:
     reads, outcome = _disclose(rows, decision, row_limit_reached=row_limit_reached)
     metrics.STAGE_SECONDS.labels("filter").observe(perf_counter() - t)
 
-    t = perf_counter()
-    record = search_entry(
-        at=now,
-        request_id=request_id(request),
-        principal=principal,
-        client=request.remote,
-        query=asked,
-        decision="allowed",
-        reason=None,
-        policy_version=policy.version,
-        outcome=outcome,
-    )
-    index = await app[AUDIT_WRITER].append(record)
-    metrics.STAGE_SECONDS.labels("audit").observe(perf_counter() - t)
+    index = await audit(asked, "allowed", None, outcome)
     _record_decision(request, "allowed", None, index, policy.version, query.type, outcome)
     return json_response(
         {
@@ -242,33 +243,3 @@ def _disclose(
         "disclosed_by_owner": by_owner,
     }
     return out, outcome
-
-
-async def _store_failed(
-    request: web.Request,
-    principal: Principal,
-    asked: Any,
-    version: str,
-    now: Any,
-    exc: BaseException,
-) -> ProxyError:
-    """The store failed: audit the attempt (nothing was disclosed), then answer 503."""
-    app = request.app
-    record = search_entry(
-        at=now,
-        request_id=request_id(request),
-        principal=principal,
-        client=request.remote,
-        query=asked,
-        decision="error",
-        reason="store_unavailable",
-        policy_version=version,
-        outcome=None,
-    )
-    index = await app[AUDIT_WRITER].append(record)
-    _record_decision(request, "error", "store_unavailable", index, version)
-    return ProxyError(
-        "store_unavailable",
-        f"the plate-read store is unavailable ({type(exc).__name__})",
-        audit_index=index,
-    )
