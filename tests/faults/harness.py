@@ -129,7 +129,7 @@ class FaultDatabases:
     audit_template: str
 
     async def fresh_audit(self, name: str) -> tuple[str, str]:
-        """A new migrated, empty audit database: (superuser dsn, host, port-less role name)."""
+        """A new migrated, empty audit database: (superuser dsn, database name)."""
         admin = await self.audit.create_database(name, template=self.audit_template)
         return admin, name
 
