@@ -90,7 +90,10 @@ async def test_trigram_index_serves_infix_patterns(store: str):
         await tr.start()
         await conn.execute("SET LOCAL enable_seqscan = off")
         # DDL is transactional: the indexes come back at ROLLBACK.
-        await conn.execute("DROP INDEX alpr.reads_observed_idx, alpr.reads_plate_observed_idx")
+        await conn.execute(
+            "DROP INDEX alpr.reads_observed_idx, alpr.reads_plate_observed_idx,"
+            " alpr.reads_location_time_idx"
+        )
         plan = orjson.loads(
             await conn.fetchval(
                 "EXPLAIN (FORMAT JSON) " + reads._PATTERN,
