@@ -11,32 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.policy_text import FBI, OAKLAND, SETTINGS, SFPD
+
 ROOT = Path(__file__).resolve().parents[2]
 
-POLICY = """
-[settings]
-retention_days = 365
-max_results = 100
-justification_min_chars = 10
-rate_limit_per_minute = 60
-
-[[agencies]]
-ori = "CA0010900"
-name = "Oakland PD"
-kind = "local"
-state = "CA"
-
-[[agencies]]
-ori = "CA0380100"
-name = "San Francisco PD"
-kind = "local"
-state = "CA"
-
-[[agencies]]
-ori = "DOJFBI000"
-name = "FBI San Francisco"
-kind = "federal"
-
+POLICY = (
+    SETTINGS
+    + OAKLAND
+    + SFPD
+    + FBI
+    + """
 [[purposes]]
 code = "HOMICIDE"
 max_lookback_days = 365
@@ -52,6 +36,7 @@ to_states = ["CA"]
 purposes = ["HOMICIDE"]
 expires = 2027-06-30
 """
+)
 
 NO_EXPIRY = """
 [[sharing]]

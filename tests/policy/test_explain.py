@@ -9,46 +9,19 @@ import pytest
 
 from proxy.policy import Disclosure, explain, parse_policy
 from proxy.policy.explain import OWN, render
+from tests.policy_text import CHP, FBI, OAKLAND, RENO, SETTINGS, SFPD
 
 TODAY = date(2026, 3, 1)
 
 POLICY = parse_policy(
-    b"""
-[settings]
-retention_days = 365
-max_results = 100
-justification_min_chars = 10
-rate_limit_per_minute = 60
-
-[[agencies]]
-ori = "CA0010900"
-name = "Oakland PD"
-kind = "local"
-state = "CA"
-
-[[agencies]]
-ori = "CA0380100"
-name = "San Francisco PD"
-kind = "local"
-state = "CA"
-
-[[agencies]]
-ori = "CA0349400"
-name = "California Highway Patrol"
-kind = "state"
-state = "CA"
-
-[[agencies]]
-ori = "NV0160100"
-name = "Reno PD"
-kind = "local"
-state = "NV"
-
-[[agencies]]
-ori = "DOJFBI000"
-name = "FBI San Francisco"
-kind = "federal"
-
+    (
+        SETTINGS
+        + OAKLAND
+        + SFPD
+        + CHP
+        + RENO
+        + FBI
+        + """
 [[agencies]]
 ori = "CA0999999"
 name = "County Sheriff (287(g))"
@@ -119,6 +92,7 @@ to_kinds = ["local"]
 to_states = ["NV"]
 purposes = ["*"]
 """
+    ).encode()
 )
 
 OAK, SFPD, CHP, RENO, FBI, SHRF = (

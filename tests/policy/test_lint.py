@@ -7,45 +7,18 @@ from datetime import date
 import pytest
 
 from proxy.policy import LintWarning, lint, parse_policy
+from tests.policy_text import CHP, FBI, OAKLAND, RENO, SETTINGS, SFPD
 
 TODAY = date(2026, 3, 1)
 
-BASE = """
-[settings]
-retention_days = 365
-max_results = 100
-justification_min_chars = 10
-rate_limit_per_minute = 60
-
-[[agencies]]
-ori = "CA0010900"
-name = "Oakland PD"
-kind = "local"
-state = "CA"
-
-[[agencies]]
-ori = "CA0380100"
-name = "San Francisco PD"
-kind = "local"
-state = "CA"
-
-[[agencies]]
-ori = "CA0349400"
-name = "California Highway Patrol"
-kind = "state"
-state = "CA"
-
-[[agencies]]
-ori = "NV0160100"
-name = "Reno PD"
-kind = "local"
-state = "NV"
-
-[[agencies]]
-ori = "DOJFBI000"
-name = "FBI San Francisco"
-kind = "federal"
-
+BASE = (
+    SETTINGS
+    + OAKLAND
+    + SFPD
+    + CHP
+    + RENO
+    + FBI
+    + """
 [[agencies]]
 ori = "DHSICE000"
 name = "ICE ERO San Francisco"
@@ -68,6 +41,7 @@ kind = "private"
 code = "HOMICIDE"
 max_lookback_days = 365
 """
+)
 
 CLEAN = {
     "owner": '"CA0010900"',
