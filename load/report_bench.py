@@ -53,8 +53,14 @@ COLUMNS = [
 
 
 def synthetic(n: int, days: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
-    """n search entries over `days`, as COPY rows: skewed users, refusals, on-behalf-of
-    searches, reads disclosed by up to three owners, a quarter boilerplate justifications."""
+    """n search entries over `days`, as COPY rows (see synthetic_records)."""
+    for i, r in enumerate(synthetic_records(n, days, seed)):
+        yield _row(i, r)
+
+
+def synthetic_records(n: int, days: int, seed: int = 7) -> Iterator[Record]:
+    """n search entries over `days`: skewed users, refusals, on-behalf-of searches, reads
+    disclosed by up to three owners, a quarter boilerplate justifications."""
     rnd = random.Random(seed)
     # Boilerplate: 40 stock texts, pasted with a case number (digits do not tell them apart).
     stock = [" ".join(rnd.choices(WORDS, k=8)) for _ in range(40)]
@@ -87,7 +93,7 @@ def synthetic(n: int, days: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
                 "withheld": {"retention": 0, "sensitive_location": 0, "sharing": 2},
                 "disclosed_by_owner": owners,
             }
-        r = search_entry(
+        yield search_entry(
             at=at,
             request_id=uuid.UUID(int=rnd.getrandbits(128)).hex,
             principal=Principal(sub, ori, frozenset({"investigator"}), 0),
@@ -98,7 +104,6 @@ def synthetic(n: int, days: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
             policy_version="sha256:" + "0" * 64,
             outcome=outcome,
         )
-        yield _row(i, r)
 
 
 def _row(i: int, r: Record) -> tuple[Any, ...]:

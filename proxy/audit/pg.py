@@ -1,21 +1,25 @@
 """The only SQL against the audit database: entries, stored tree hashes, checkpoints.
 
-Sequencing: one transaction per batch takes a transaction-scoped advisory lock, reads the
-current size, inserts the entries at size..size+k-1 with the tree hashes they complete, and
-commits. Indexes are therefore gapless from 0 even with several server processes (the lock
-serialises them, and a rolled-back batch consumes nothing). Callers learn their index only
-after COMMIT returns.
+Sequencing: each batch is appended under a transaction-scoped advisory lock, at the log's
+current size, with the tree hashes it completes, and committed. Indexes are therefore gapless
+from 0 even with several server processes (the lock serialises them, and a rolled-back batch
+consumes nothing). Callers learn their index only after COMMIT returns.
+
+A writer remembers the right edge it last committed (:class:`RightEdge`), so while it is the
+only writer a batch is one statement and one round trip (audit.append_entries, sql/audit/
+004_append.sql); when another writer appended meanwhile, the function writes nothing and the
+batch is appended again with the edge read under the lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import asyncpg
-import orjson
 
 from proxy.audit import tree
-from proxy.audit.derived import Derived, derive_body
+from proxy.audit.derived import derive_body
 from proxy.audit.entry import Record
 
 APPEND_LOCK = 0x6C6F6731  # "log1": the single audit sequence shared by every writer
@@ -40,24 +44,21 @@ async def read_hashes(conn: asyncpg.Connection, indexes: Iterable[int]) -> dict[
     return found
 
 
-# The derived columns (sql/audit/003_oversight.sql) go in with the entry; the statement-level
-# trigger there folds the batch into the report rollups in the same transaction.
-_INSERT_ENTRIES = """
-INSERT INTO audit.entries (idx, body, event, request_id, agency, decision, reason,
-  at, subject, purpose, on_behalf_of, plate, reads_returned, owners, owner_reads, concerns,
-  justification_key, reviewed_index, disposition)
-SELECT u.idx, u.body, u.event, u.request_id, u.agency, u.decision, u.reason,
-  u.at, u.subject, u.purpose, u.on_behalf_of, u.plate, u.reads_returned,
-  audit.json_text_array(u.owners), audit.json_text_array(u.owner_reads)::integer[],
-  audit.json_text_array(u.concerns), u.justification_key, u.reviewed_index, u.disposition
-FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[],
-  $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],
-  $13::integer[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::bytea[], $18::bigint[],
-  $19::text[])
-  AS u(idx, body, event, request_id, agency, decision, reason, at, subject, purpose,
-       on_behalf_of, plate, reads_returned, owners, owner_reads, concerns, justification_key,
-       reviewed_index, disposition)
-"""
+@dataclass(frozen=True, slots=True)
+class RightEdge:
+    """The log as one writer last committed it: its size and the stored hashes of the complete
+    subtrees on its right edge (tree.tree_hash_needed), which is all the next append reads."""
+
+    size: int
+    hashes: Mapping[int, bytes]
+
+    def after(self, new_hashes: Mapping[int, bytes], added: int) -> RightEdge:
+        size = self.size + added
+        merged = {**self.hashes, **new_hashes}
+        return RightEdge(size, {i: merged[i] for i in tree.tree_hash_needed(size)})
+
+
+EMPTY = RightEdge(0, {})
 
 
 def _text(value: str | None) -> str | None:
@@ -67,55 +68,85 @@ def _text(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
 
 
-def _texts(values: Sequence[str]) -> str:
-    return orjson.dumps([_text(v) for v in values]).decode()
+def _flat(arrays: Sequence[Sequence[str]]) -> tuple[list[str | None], list[int], list[int]]:
+    """Ragged arrays as one flat array and each one's 1-based inclusive [start, end] slice."""
+    flat: list[str | None] = []
+    starts, ends = [], []
+    for values in arrays:
+        starts.append(len(flat) + 1)
+        flat.extend(_text(v) for v in values)
+        ends.append(len(flat))
+    return flat, starts, ends
 
 
-def _derived_columns(rows: Sequence[Derived]) -> list[list[object]]:
-    # unnest cannot carry arrays of arrays of different lengths, so the array columns travel
-    # as JSON arrays: exact, whatever characters an ORI from a token holds.
+def _columns(records: Sequence[Record]) -> list[object]:
+    """The arguments of audit.append_entries after expected_size, but for the tree hashes."""
+    rows = [r.derived if r.derived is not None else derive_body(r.body) for r in records]
+    owners, owners_start, owners_end = _flat([d.owners for d in rows])
+    concerns, concerns_start, concerns_end = _flat([d.concerns for d in rows])
     return [
+        [r.body for r in records],
+        [r.event for r in records],
+        [r.request_id for r in records],
+        [_text(r.agency) for r in records],
+        [r.decision for r in records],
+        [r.reason for r in records],
         [d.at for d in rows],
         [_text(d.subject) for d in rows],
         [_text(d.purpose) for d in rows],
         [_text(d.on_behalf_of) for d in rows],
         [_text(d.plate) for d in rows],
         [d.reads_returned for d in rows],
-        [_texts(d.owners) for d in rows],
-        [orjson.dumps(d.owner_reads).decode() for d in rows],
-        [_texts(d.concerns) for d in rows],
+        owners,
+        [n for d in rows for n in d.owner_reads],
+        owners_start,
+        owners_end,
+        concerns,
+        concerns_start,
+        concerns_end,
         [d.justification_key for d in rows],
         [d.reviewed_index for d in rows],
         [_text(d.disposition) for d in rows],
     ]
 
 
+# The derived columns (sql/audit/003_oversight.sql) go in with the entry; the statement-level
+# trigger there folds the batch into the report rollups in the same transaction.
+_APPEND = "SELECT audit.append_entries(" + ", ".join(f"${i}" for i in range(1, 26)) + ")"
+
+
+class Batch:
+    """One batch's columns, computed once (before any lock), appendable at any size."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self.bodies = [r.body for r in records]
+        self._columns = _columns(records)
+
+    async def try_append(self, conn: asyncpg.Connection, edge: RightEdge) -> RightEdge | None:
+        """Append at ``edge.size`` in one statement; the new right edge, or None when the log
+        no longer has that size (another writer appended: nothing was written)."""
+        new_hashes = tree.append_batch(edge.size, self.bodies, edge.hashes)
+        found = await conn.fetchval(
+            _APPEND, edge.size, *self._columns, list(new_hashes), list(new_hashes.values())
+        )
+        if found != edge.size:
+            return None
+        return edge.after(new_hashes, len(self.bodies))
+
+    async def append_locked(self, conn: asyncpg.Connection) -> RightEdge:
+        """In the caller's transaction: lock, read the right edge, append; the new right edge."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+        start = await size(conn)
+        edge = RightEdge(start, await read_hashes(conn, tree.tree_hash_needed(start)))
+        appended = await self.try_append(conn, edge)
+        if appended is None:  # cannot happen while we hold the lock
+            raise RuntimeError("audit log size changed under the append lock")
+        return appended
+
+
 async def append(conn: asyncpg.Connection, records: Sequence[Record]) -> int:
     """Append `records` in the caller's transaction; return the index of the first one."""
-    # Derived before the lock: parsing a body never delays the other writers.
-    derived = [r.derived if r.derived is not None else derive_body(r.body) for r in records]
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
-    start = await size(conn)
-    bodies = [r.body for r in records]
-    known = await read_hashes(conn, tree.append_batch_needed(start, len(bodies)))
-    new_hashes = tree.append_batch(start, bodies, known)
-    await conn.execute(
-        _INSERT_ENTRIES,
-        list(range(start, start + len(records))),
-        bodies,
-        [r.event for r in records],
-        [r.request_id for r in records],
-        [_text(r.agency) for r in records],
-        [r.decision for r in records],
-        [r.reason for r in records],
-        *_derived_columns(derived),
-    )
-    await conn.execute(
-        "INSERT INTO audit.tree_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-        list(new_hashes.keys()),
-        list(new_hashes.values()),
-    )
-    return start
+    return (await Batch(records).append_locked(conn)).size - len(records)
 
 
 async def latest_of_event(conn: asyncpg.Connection | asyncpg.Pool, event: str) -> bytes | None:

@@ -54,6 +54,8 @@ class AuditWriter:
         self._wait_timeout_s = wait_timeout_s
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
+        # The log's right edge after our last commit; None when unknown (start, any failure).
+        self._edge: pg.RightEdge | None = None
         self.stats = WriterStats()
 
     async def start(self) -> None:
@@ -114,8 +116,15 @@ class AuditWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                start = await pg.append(conn, [p.record for p in batch])
+            columns = pg.Batch([p.record for p in batch])
+            edge, self._edge = self._edge, None  # unknown until this commit's outcome is known
+            async with self._pool.acquire() as conn:
+                appended = None if edge is None else await columns.try_append(conn, edge)
+                if appended is None:  # first batch, after a failure, or another writer appended
+                    async with conn.transaction():
+                        appended = await columns.append_locked(conn)
+            self._edge = appended
+            start = appended.size - len(batch)
         except Exception as exc:  # any failure means: not durable, fail every waiter closed
             self.stats.failures += 1
             metrics.AUDIT_FAILURES.inc()

@@ -52,6 +52,58 @@ async def test_concurrent_appends_share_batches_and_resolve_in_order(dbs: Databa
     assert await stored_root_matches_entries(admin) == 500
 
 
+async def test_batch_is_one_statement_while_the_edge_is_current(dbs: Databases):
+    admin, dsn = await dbs.fresh_audit()
+    conn = await asyncpg.connect(dsn)
+    try:
+        edge = await pg.Batch([record(i) for i in range(3)]).try_append(conn, pg.EMPTY)
+        assert edge is not None and edge.size == 3
+        # Only the right edge is kept, and it is exactly what the stored tree holds.
+        assert sorted(edge.hashes) == tree.tree_hash_needed(3)
+        assert dict(edge.hashes) == await pg.read_hashes(conn, tree.tree_hash_needed(3))
+        edge = await pg.Batch([record(i) for i in range(3, 8)]).try_append(conn, edge)
+        assert edge is not None and edge.size == 8
+    finally:
+        await conn.close()
+    assert await stored_root_matches_entries(admin) == 8
+
+
+async def test_stale_edge_writes_nothing_and_locked_append_recovers(dbs: Databases):
+    admin, dsn = await dbs.fresh_audit()
+    conn = await asyncpg.connect(dsn)
+    try:
+        stale = await pg.Batch([record(0), record(1)]).try_append(conn, pg.EMPTY)
+        assert stale is not None
+        await pg.Batch([record(2)]).try_append(conn, stale)  # "another writer" moves the log
+        assert await pg.Batch([record(3)]).try_append(conn, stale) is None
+        assert await pg.size(conn) == 3  # the stale batch wrote neither entries nor hashes
+        stored = await conn.fetchval("SELECT count(*) FROM audit.tree_hashes")
+        assert stored == tree.stored_hash_count(3)
+        async with conn.transaction():
+            edge = await pg.Batch([record(3)]).append_locked(conn)
+        assert edge.size == 4
+    finally:
+        await conn.close()
+    assert await stored_root_matches_entries(admin) == 4
+
+
+async def test_writers_sharing_one_log_fall_back_to_the_lock(dbs: Databases):
+    admin, dsn = await dbs.fresh_audit()
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
+        writers = [AuditWriter(pool, max_batch=8) for _ in range(2)]
+        for w in writers:
+            await w.start()
+        indexes = []
+        for round_ in range(20):  # alternate, so each writer's remembered edge goes stale
+            for n, w in enumerate(writers):
+                batch = [record(1000 * n + 10 * round_ + i) for i in range(3)]
+                indexes += await asyncio.gather(*(w.append(r) for r in batch))
+        for w in writers:
+            await w.close()
+    assert sorted(indexes) == list(range(120))
+    assert await stored_root_matches_entries(admin) == 120
+
+
 async def test_two_processes_write_one_gapless_log(dbs: Databases):
     admin, dsn = await dbs.fresh_audit()
     procs = [
