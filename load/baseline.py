@@ -28,6 +28,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from proxy.pools import keep_session
 from proxy.settings import DatabaseSettings
 from proxy.store.reads import exact_plate
 
@@ -84,7 +85,10 @@ def create_baseline_app(
     dsn: str, pool_size: int = 10, row_limit: int = DatabaseSettings().search_row_limit
 ) -> web.Application:
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with asyncpg.create_pool(dsn, min_size=1, max_size=pool_size) as pool:
+        # Same pool settings as the proxy's store pool (no reset query on release).
+        async with asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, reset=keep_session
+        ) as pool:
             app[POOL] = pool
             yield
 

@@ -11,7 +11,9 @@ building them is the request path's work, not the writer's), then:
 1. **group commit**: --appenders concurrent tasks each await `AuditWriter.append` for one
    record after another, as request handlers do; entries/s = entries / wall time, every one
    committed (synchronous_commit on) before its caller learns its index;
-2. **naive**: the same records, one transaction per entry (`pg.append` in its own
+2. **roll-up**: one `audit.roll_up()` folding all of them into the report rollups, as the
+   proxy does after each checkpoint, off the append path;
+3. **naive**: the same records, one transaction per entry (`pg.append` in its own
    transaction on a pool of --pool connections): what an audit log without group commit costs.
 
 Then it checks the result is one gapless tree: the stored root equals the root recomputed from
@@ -101,6 +103,21 @@ async def group_commit(
     }
 
 
+async def roll_up(dsn: str, entries: int) -> dict[str, Any]:
+    """The report rollups' share, done after the appends as the proxy does after a checkpoint
+    (sql/audit/005_deferred_rollups.sql)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        covered = await conn.fetchval("SELECT audit.roll_up()")
+        seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    if covered != entries:
+        raise SystemExit(f"roll_up covered {covered} entries, expected {entries}")
+    return {"entries": entries, "seconds": seconds, "entries_per_s": entries / seconds}
+
+
 async def naive(dsn: str, records: list[Record], connections: int) -> dict[str, Any]:
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     feed = iter(records)
@@ -134,6 +151,7 @@ async def run(admin_dsn: str, args: argparse.Namespace) -> dict[str, Any]:
         names.append(name)
         report["group_commit"] = await group_commit(dsn, records, args.appenders, args.max_batch)
         await _check_tree(dsn, len(records))
+        report["roll_up"] = await roll_up(dsn, len(records))
         name, dsn = await _fresh(admin_dsn)
         names.append(name)
         few = list(itertools.islice(records, args.naive_entries))
@@ -161,6 +179,8 @@ def markdown(report: dict[str, Any]) -> str:
             "|---|---:|---:|---:|",
             f"| group commit, {g['appenders']} appenders, max batch {g['max_batch']} | "
             f"{g['entries']:,} | {g['entries_per_s']:,.0f} | {g['mean_batch']:.0f} |",
+            f"| report rollups afterwards (`audit.roll_up()`, one call) | "
+            f"{report['roll_up']['entries']:,} | {report['roll_up']['entries_per_s']:,.0f} | |",
             f"| naive: one transaction per entry, {n['connections']} connections | "
             f"{n['entries']:,} | {n['entries_per_s']:,.0f} | 1 |",
             f"| ratio group commit / naive | | {report['ratio_group_to_naive']:.1f} x | |",

@@ -35,6 +35,7 @@ from proxy.keys import (
     VERIFIER,
 )
 from proxy.policy_file import PolicyHolder, read_policy
+from proxy.pools import keep_session
 from proxy.ratelimit import TokenBuckets
 from proxy.settings import Settings
 
@@ -92,6 +93,7 @@ async def _store_pool(app: web.Application) -> AsyncIterator[None]:
         max_size=db.store_pool_size,
         timeout=db.connect_timeout_s,
         command_timeout=db.statement_timeout_s,
+        reset=keep_session,
         # Belt and braces on top of the read-only role: no session can write the store.
         server_settings={"default_transaction_read_only": "on", "application_name": "alpr-proxy"},
     ) as pool:
@@ -108,6 +110,7 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
         max_size=db.audit_pool_size,
         timeout=db.connect_timeout_s,
         command_timeout=db.statement_timeout_s,
+        reset=keep_session,
         # Durability is the point: never let a server default make commits asynchronous.
         server_settings={"synchronous_commit": "on", "application_name": "alpr-proxy-audit"},
     ) as pool:

@@ -110,8 +110,8 @@ def _columns(records: Sequence[Record]) -> list[object]:
     ]
 
 
-# The derived columns (sql/audit/003_oversight.sql) go in with the entry; the statement-level
-# trigger there folds the batch into the report rollups in the same transaction.
+# The derived columns (sql/audit/003_oversight.sql) go in with the entry; the report rollups
+# follow later, in large ranges (audit.roll_up, sql/audit/005_deferred_rollups.sql).
 _APPEND = "SELECT audit.append_entries(" + ", ".join(f"${i}" for i in range(1, 26)) + ")"
 
 

@@ -91,7 +91,10 @@ class AuditWriter:
             ) from None
         metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self._wait_timeout_s)
+            # A waiter that gives up (timeout, client gone) cancels only its future: the record
+            # is still committed with its batch, and _commit skips futures already done.
+            async with asyncio.timeout(self._wait_timeout_s):
+                return await future
         except TimeoutError:
             raise ProxyError(
                 "audit_unavailable", "the audit entry could not be made durable in time"

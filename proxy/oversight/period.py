@@ -83,7 +83,11 @@ IN_RANGE = """e.at >= $2 AND e.at < $3
 async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
     """One read-only snapshot, so the parts of a report agree with each other. Plans are made
     for the actual parameters every time: a cached generic plan cannot know whether a query is
-    scoped to one agency or covers a day or a year, and picks badly for one or the other."""
+    scoped to one agency or covers a day or a year, and picks badly for one or the other.
+
+    First the rollups catch up with the log (sql/audit/005_deferred_rollups.sql), in their own
+    transaction, so the snapshot sees every entry committed before the report was asked for."""
+    await conn.fetchval("SELECT audit.roll_up()")
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(
             "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB'"

@@ -1,0 +1,96 @@
+"""Deferred rollups (sql/audit/005_deferred_rollups.sql): audit.roll_up() folds each committed
+entry into the report rollups exactly once, whoever calls it and however often."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from load.report_bench import synthetic_records
+from proxy.audit import pg
+from tests.pg import Databases
+
+RECORDS = list(synthetic_records(120, days=3, seed=11))
+
+
+async def _totals(conn: asyncpg.Connection) -> tuple[int, int, int]:
+    """(rolled-up searches, rolled-up reads, rolled-up user-days) for scope '*'."""
+    usage = await conn.fetchrow(
+        "SELECT coalesce(sum(searches), 0) AS s, coalesce(sum(reads), 0) AS r"
+        " FROM audit.daily_usage WHERE scope = '*'"
+    )
+    users = await conn.fetchval(
+        "SELECT coalesce(sum(searches), 0) FROM audit.daily_users WHERE scope = '*'"
+    )
+    return int(usage["s"]), int(usage["r"]), int(users)
+
+
+async def _expected(conn: asyncpg.Connection, below: int) -> tuple[int, int, int]:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS s, coalesce(sum(reads_returned), 0) AS r FROM audit.entries"
+        " WHERE event = 'search' AND idx < $1",
+        below,
+    )
+    return int(row["s"]), int(row["r"]), int(row["s"])
+
+
+async def test_appends_leave_rollups_alone_until_roll_up(dbs: Databases):
+    _, dsn = await dbs.fresh_audit()
+    conn = await asyncpg.connect(dsn)  # the proxy's role
+    try:
+        async with conn.transaction():
+            await pg.append(conn, RECORDS[:50])
+        assert await _totals(conn) == (0, 0, 0)  # nothing on the append path
+        assert await conn.fetchval("SELECT next_idx FROM audit.rollup_progress") == 0
+        assert await conn.fetchval("SELECT audit.roll_up()") == 50
+        assert await _totals(conn) == await _expected(conn, 50)
+        assert await conn.fetchval("SELECT next_idx FROM audit.rollup_progress") == 50
+
+        async with conn.transaction():
+            await pg.append(conn, RECORDS[50:80])
+        assert await conn.fetchval("SELECT audit.roll_up()") == 80
+        assert await conn.fetchval("SELECT audit.roll_up()") == 80  # nothing twice
+        assert await _totals(conn) == await _expected(conn, 80)
+        searches, _, _ = await _totals(conn)
+        assert searches == 80
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_roll_ups_during_appends_count_each_entry_once(dbs: Databases):
+    _, dsn = await dbs.fresh_audit()
+    async with asyncpg.create_pool(dsn, min_size=4, max_size=4) as pool:
+
+        async def appender() -> None:
+            for i in range(0, len(RECORDS), 8):
+                async with pool.acquire() as conn, conn.transaction():
+                    await pg.append(conn, RECORDS[i : i + 8])
+
+        async def roller() -> None:
+            for _ in range(15):
+                await pool.fetchval("SELECT audit.roll_up()")
+                await asyncio.sleep(0)
+
+        await asyncio.gather(appender(), roller(), roller())
+        assert await pool.fetchval("SELECT audit.roll_up()") == len(RECORDS)
+        async with pool.acquire() as conn:
+            assert await _totals(conn) == await _expected(conn, len(RECORDS))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO audit.daily_usage VALUES (current_date, '*', 'A', 'P', 'allowed', '', 1, 1)",
+        "UPDATE audit.rollup_progress SET next_idx = 0",
+    ],
+)
+async def test_proxy_role_cannot_write_rollups_directly(dbs: Databases, statement: str):
+    _, dsn = await dbs.fresh_audit()
+    conn = await asyncpg.connect(dsn)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+    finally:
+        await conn.close()
