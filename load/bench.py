@@ -80,7 +80,14 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 # Setup
 
 
-def _config(pg: EmbeddedPostgres, port: int, workers: int, pool: int) -> str:
+def _config(
+    pg: EmbeddedPostgres,
+    port: int,
+    workers: int,
+    pool: int,
+    store_db: str = "alpr_store",
+    audit_db: str = "alpr_audit",
+) -> str:
     return f"""# Written by load/bench.py for one benchmark run.
 [server]
 host = "127.0.0.1"
@@ -88,10 +95,10 @@ port = {port}
 workers = {workers}
 
 [database]
-store_dsn = "{pg.dsn("alpr_store", "alpr_proxy_store")}"
-audit_dsn = "{pg.dsn("alpr_audit", "alpr_proxy_audit")}"
-migrate_store_dsn = "{pg.dsn("alpr_store")}"
-migrate_audit_dsn = "{pg.dsn("alpr_audit")}"
+store_dsn = "{pg.dsn(store_db, "alpr_proxy_store")}"
+audit_dsn = "{pg.dsn(audit_db, "alpr_proxy_audit")}"
+migrate_store_dsn = "{pg.dsn(store_db)}"
+migrate_audit_dsn = "{pg.dsn(audit_db)}"
 store_pool_size = {pool}
 
 [auth]
@@ -120,6 +127,31 @@ class Workload:
     seed_summary: str
 
 
+def _write_secrets(work: Path, now: datetime) -> None:
+    """Token keys, the log's signing key and the demo policy, in `work`."""
+    private, public = generate_dev_keypair()
+    write_secret(work / "dev-jwt.key", private)
+    (work / "dev-jwt.pub").write_bytes(public)
+    skey, _ = generate_signer_key(ORIGIN)
+    write_secret(work / "log-signing.key", (skey + "\n").encode())
+    (work / "policy.toml").write_text(demo.demo_policy_toml(now))
+
+
+async def _miss_plates(store: asyncpg.Connection) -> list[str]:
+    rng = random.Random(3)
+    # The seed never uses Q (California skips it), so these are well formed and absent.
+    candidates = sorted(
+        {"Q" + "".join(rng.choices("0123456789ABCDEFGHJKLMNPRSTUVWXYZ", k=6)) for _ in range(1000)}
+    )
+    found = {
+        str(r["plate"])
+        for r in await store.fetch(
+            "SELECT DISTINCT plate FROM alpr.reads WHERE plate = ANY($1::text[])", candidates
+        )
+    }
+    return [p for p in candidates if p not in found]
+
+
 async def _prepare(
     pg: EmbeddedPostgres, work: Path, args: argparse.Namespace, now: datetime
 ) -> Workload:
@@ -131,13 +163,7 @@ async def _prepare(
         await conn.close()
     await migrate(pg.dsn("alpr_store"), "store")
     await migrate(pg.dsn("alpr_audit"), "audit")
-
-    private, public = generate_dev_keypair()
-    write_secret(work / "dev-jwt.key", private)
-    (work / "dev-jwt.pub").write_bytes(public)
-    skey, _ = generate_signer_key(ORIGIN)
-    write_secret(work / "log-signing.key", (skey + "\n").encode())
-    (work / "policy.toml").write_text(demo.demo_policy_toml(now))
+    _write_secrets(work, now)
 
     store = await asyncpg.connect(pg.dsn("alpr_store"))
     try:
@@ -163,20 +189,7 @@ async def _prepare(
                 now - timedelta(days=args.window_days),
             )
         }
-        rng = random.Random(3)
-        # The seed never uses Q (California skips it), so these are well formed and absent.
-        candidates = sorted(
-            {
-                "Q" + "".join(rng.choices("0123456789ABCDEFGHJKLMNPRSTUVWXYZ", k=6))
-                for _ in range(1000)
-            }
-        )
-        found = {
-            str(r["plate"])
-            for r in await store.fetch(
-                "SELECT DISTINCT plate FROM alpr.reads WHERE plate = ANY($1::text[])", candidates
-            )
-        }
+        misses = await _miss_plates(store)
     finally:
         await store.close()
     admin = await asyncpg.connect(pg.dsn())
@@ -188,7 +201,7 @@ async def _prepare(
         raise RuntimeError("no reads in the search window: nothing to search for")
     return Workload(
         hits=hits,
-        misses=[p for p in candidates if p not in found],
+        misses=misses,
         reads_per_hit=sum(counts.get(p, 0) for p in hits) / len(hits),
         distinct_hits=len(counts),
         seed_summary=summary.describe(),

@@ -6,11 +6,11 @@ Makes a scratch audit database (on an embedded PostgreSQL in a temporary directo
 server of --dsn, a superuser), migrates it, and COPYs synthetic entries straight into
 audit.entries: real canonical `search` entries built by proxy.audit.entry (so the derived
 columns are exactly what the proxy writes) but without the Merkle tree, which reports never
-read. The rollups are brought up to date once after the load, as the proxy does after a checkpoint. Then it times each
-report, for oversight and for one agency's auditor, over the whole range with UTC-midnight
-bounds and with local-time bounds (partial days read from the entries), plus a few entry
-listings, and prints a markdown table: the median and the slowest of --runs runs after one
-warm-up. Everything it made is dropped at the end.
+read. The rollups are brought up to date once after the load, as the proxy does after a
+checkpoint. Then it times each report, for oversight and for one agency's auditor, over the
+whole range with UTC-midnight bounds and with local-time bounds (partial days read from the
+entries), plus a few entry listings, and prints a markdown table: the median and the slowest
+of --runs runs after one warm-up. Everything it made is dropped at the end.
 """
 
 from __future__ import annotations

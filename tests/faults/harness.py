@@ -377,10 +377,14 @@ class ProxyProcess:
         return out
 
 
-def audit_verify(config: Path, key: str) -> tuple[int, str]:
-    """`alpr-proxy audit verify` as a subprocess: (exit code, output)."""
+def audit_verify(config: Path, key: str, checkpoint: Path | None = None) -> tuple[int, str]:
+    """`alpr-proxy audit verify` as a subprocess (with `--checkpoint FILE` when given, a
+    checkpoint kept outside the database): (exit code, output)."""
+    cmd = [sys.executable, "-m", "proxy", "audit", "verify", "--config", str(config), "--key", key]
+    if checkpoint is not None:
+        cmd += ["--checkpoint", str(checkpoint)]
     done = subprocess.run(
-        [sys.executable, "-m", "proxy", "audit", "verify", "--config", str(config), "--key", key],
+        cmd,
         env=_env(),
         cwd=ROOT,
         capture_output=True,
