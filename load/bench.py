@@ -87,7 +87,10 @@ def _config(
     pool: int,
     store_db: str = "alpr_store",
     audit_db: str = "alpr_audit",
+    max_batch: int | None = None,
 ) -> str:
+    # max_batch = 1 is the naive variant: one audit transaction per request, no group commit.
+    batch = "" if max_batch is None else f"max_batch = {max_batch}\n"
     return f"""# Written by load/bench.py for one benchmark run.
 [server]
 host = "127.0.0.1"
@@ -115,7 +118,7 @@ file = "policy.toml"
 origin = "{ORIGIN}"
 signing_key_file = "log-signing.key"
 checkpoint_interval_s = 5
-"""
+{batch}"""
 
 
 @dataclass
@@ -430,9 +433,11 @@ class Bench:
         workload = asyncio.run(_prepare(self.pg, self.work, a, now))
         print(f"store: {workload.seed_summary} ({time.monotonic() - t:.0f} s)", flush=True)
 
-        proxy_port, base_port = free_port(), free_port()
+        proxy_port, base_port, naive_port = free_port(), free_port(), free_port()
         config = self.work / "alpr-proxy.toml"
         config.write_text(_config(self.pg, proxy_port, a.workers, a.pool))
+        naive_config = self.work / "alpr-proxy-naive.toml"
+        naive_config.write_text(_config(self.pg, naive_port, a.workers, a.pool, max_batch=1))
         proxy_log, base_log = self.work / "proxy.log", self.work / "baseline.log"
         proxy = _start(
             [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
@@ -440,6 +445,13 @@ class Bench:
             self.server_cpus,
         )
         self.procs.append(proxy)
+        naive_log = self.work / "naive.log"
+        naive = _start(
+            [sys.executable, "-m", "proxy", "serve", "--config", str(naive_config)],
+            naive_log,
+            self.server_cpus,
+        )
+        self.procs.append(naive)
         base_cmd = [sys.executable, "-m", "load.baseline", "--dsn"]
         base_cmd += [self.pg.dsn("alpr_store", "alpr_proxy_store"), "--port", str(base_port)]
         base_cmd += ["--workers", str(a.workers), "--pool", str(a.pool)]
@@ -448,6 +460,8 @@ class Bench:
         proxy_url, base_url = f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{base_port}"
         _wait_ready("proxy", proxy_url + "/readyz", proxy, proxy_log)
         _wait_ready("baseline", base_url + "/healthz", baseline, base_log)
+        naive_url = f"http://127.0.0.1:{naive_port}"
+        _wait_ready("naive", naive_url + "/readyz", naive, naive_log)
         print(f"proxy on {proxy_url}, baseline on {base_url}", flush=True)
 
         tokens = _tokens(self.work, a.users)
@@ -473,11 +487,11 @@ class Bench:
 
         def one(name: str, url: str, spec: Path, pid: int, mode: str, rate: float | None) -> Any:
             time.sleep(_SETTLE_S)
-            if name == "proxy":
+            if name != "baseline":
                 before = _scrape(url)
                 lo = asyncio.run(_audit_size(audit_dsn))
             result = self.loadgen(name, url, spec, pid, mode, rate)
-            if name == "proxy":
+            if name != "baseline":
                 time.sleep(0.5)  # the last batches commit
                 delta = _metrics_delta(before, _scrape(url))
                 hi = asyncio.run(_audit_size(audit_dsn))
@@ -503,6 +517,8 @@ class Bench:
         closed = {
             name: one(name, url, spec, pid, "closed", None) for name, url, spec, pid in servers
         }
+        # Same proxy, same requests, but each request's entry committed on its own.
+        closed["naive"] = one("naive", naive_url, proxy_spec, naive.pid, "closed", None)
         open_runs = []
         for rate in a.rates:
             row: dict[str, Any] = {"rate": rate}
@@ -545,6 +561,11 @@ class Bench:
                 "throughput_ratio": (
                     round(closed["proxy"]["throughput_rps"] / base_rps, 3) if base_rps else None
                 ),
+                "naive_ratio": round(
+                    closed["proxy"]["throughput_rps"]
+                    / max(closed["naive"]["throughput_rps"], 1e-9),
+                    3,
+                ),
             },
             "open": open_runs,
         }
@@ -576,6 +597,13 @@ def _ms(x: float) -> str:
 
 def _cpu(result: dict[str, Any], key: str) -> str:
     return f"{result['cpu_ms_per_request'].get(key, 0.0):.3f}"
+
+
+_LABELS = {
+    "baseline": "baseline",
+    "proxy": "proxy",
+    "naive": "proxy, naive audit (max_batch = 1)",
+}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -613,17 +641,28 @@ def markdown(report: dict[str, Any]) -> str:
         "| app CPU ms/req | PostgreSQL CPU ms/req | generator CPU |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in ("baseline", "proxy"):
+    for name in ("baseline", "proxy", "naive"):
+        if name not in c:
+            continue
         r = c[name]
         lat = r["latency_ms"]
         lines.append(
-            f"| {name} | {r['throughput_rps']:.0f} | {_ms(lat['p50'])} | {_ms(lat['p99'])} "
-            f"| {_ms(lat['p99_9'])} | {_ms(lat['max'])} | {sum(r['errors'].values())} "
+            f"| {_LABELS[name]} | {r['throughput_rps']:.0f} | {_ms(lat['p50'])} "
+            f"| {_ms(lat['p99'])} | {_ms(lat['p99_9'])} | {_ms(lat['max'])} "
+            f"| {sum(r['errors'].values())} "
             f"| {_cpu(r, 'app')} | {_cpu(r, 'postgres')} | {r['generator_cpu_util']:.0%} |"
         )
     lines += [
         "",
         f"Throughput ratio proxy / baseline: **{c['throughput_ratio']}**",
+        *(
+            [
+                f"Throughput ratio proxy / naive (one audit commit per request): "
+                f"**{c['naive_ratio']}**"
+            ]
+            if "naive" in c
+            else []
+        ),
         "",
         f"#### Open loop (fixed rate, latency from the intended send time; at most "
         f"{s['max_connections']} connections)",
@@ -650,9 +689,9 @@ def markdown(report: dict[str, Any]) -> str:
         "| mean ms per stage (metrics) |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
-    proxy_runs = [("closed", c["proxy"])] + [
-        (f"open {r['rate']:g}/s", r["proxy"]) for r in report["open"]
-    ]
+    proxy_runs = [("closed", c["proxy"])]
+    proxy_runs += [("closed, naive", c["naive"])] if "naive" in c else []
+    proxy_runs += [(f"open {r['rate']:g}/s", r["proxy"]) for r in report["open"]]
     for label, r in proxy_runs:
         b = r["audit_batch"]
         stages = ", ".join(f"{k} {v}" for k, v in r["proxy_metrics"]["stage_mean_ms"].items())
@@ -684,7 +723,12 @@ def summary(report: dict[str, Any]) -> str:
         f"machine: {m['nproc']} CPUs, load average {m['loadavg_start']} -> {m['loadavg_end']}, "
         f"pinning: {m['pinning']}",
         f"closed loop: baseline {c['baseline']['throughput_rps']:.0f} req/s, "
-        f"proxy {c['proxy']['throughput_rps']:.0f} req/s, ratio {c['throughput_ratio']}",
+        f"proxy {c['proxy']['throughput_rps']:.0f} req/s, ratio {c['throughput_ratio']}"
+        + (
+            f"; naive {c['naive']['throughput_rps']:.0f} req/s, proxy/naive {c['naive_ratio']}"
+            if "naive" in c
+            else ""
+        ),
         f"{'rate':>6} {'server':9} {'req/s':>7} {'p50':>8} {'p99':>8} {'p99.9':>8} {'errors':>7}"
         f" {'app ms/req':>10} {'pg ms/req':>9} {'audit batch':>11}",
     ]

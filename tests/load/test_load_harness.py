@@ -282,3 +282,19 @@ async def test_baseline_answers_what_the_proxy_answers(
     assert answers["proxy", "refused"][0] == 403
     assert answers["proxy", "refused"][1]["error"]["code"] == "purpose_prohibited"
     assert answers["baseline", "refused"][0] == 200
+
+
+@pytest.mark.parametrize("max_batch", [None, 1])
+def test_bench_config_loads_and_naive_variant_commits_one_entry_per_batch(
+    tmp_path: Path, max_batch: int | None
+) -> None:
+    from load.bench import _config
+    from proxy.embedded import EmbeddedPostgres
+    from proxy.settings import LogSettings, load_settings
+
+    path = tmp_path / "alpr-proxy.toml"
+    pg = EmbeddedPostgres(tmp_path / "pg")  # only its DSNs are used: nothing is started
+    path.write_text(_config(pg, 8080, 2, 10, max_batch=max_batch))
+    settings = load_settings(path, env={})
+    assert settings.server.workers == 2
+    assert settings.log.max_batch == (max_batch or LogSettings().max_batch)
