@@ -25,7 +25,8 @@ def canonical(entry: Mapping[str, Any]) -> bytes:
 
 def timestamp(at: datetime) -> str:
     """RFC 3339, UTC, microseconds, `Z`: one spelling, so equal times give equal bytes."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C and several times faster than strftime; same digits, same padding.
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,13 @@ class WriterStats:
     last_success_at: float | None = field(default=None)
 
 
+def _expire(future: asyncio.Future[int]) -> None:
+    if not future.done():
+        future.set_exception(
+            ProxyError("audit_unavailable", "the audit entry could not be made durable in time")
+        )
+
+
 class AuditWriter:
     def __init__(
         self,
@@ -90,15 +97,14 @@ class AuditWriter:
                 "audit_unavailable", "the audit log is backlogged; nothing was returned"
             ) from None
         metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
+        # One timer handle per waiter (cheaper than asyncio.timeout on the request path). A
+        # waiter that gives up (timeout, client gone) settles only its own future: the record
+        # is still committed with its batch, and _commit skips futures already done.
+        timer = asyncio.get_running_loop().call_later(self._wait_timeout_s, _expire, future)
         try:
-            # A waiter that gives up (timeout, client gone) cancels only its future: the record
-            # is still committed with its batch, and _commit skips futures already done.
-            async with asyncio.timeout(self._wait_timeout_s):
-                return await future
-        except TimeoutError:
-            raise ProxyError(
-                "audit_unavailable", "the audit entry could not be made durable in time"
-            ) from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def _run(self) -> None:
         stopping = False

@@ -75,8 +75,8 @@ def _observe(request: web.Request, status: int, code: str | None, seconds: float
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else metrics.UNMATCHED_ROUTE
     method = metrics.method_label(request.method)
-    metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    metrics.HTTP_SECONDS.labels(route, method).observe(seconds)
+    metrics.child(metrics.HTTP_REQUESTS, route, method, str(status)).inc()
+    metrics.child(metrics.HTTP_SECONDS, route, method).observe(seconds)
     log.log(
         logging.WARNING if status >= 500 else logging.INFO,
         "request",

@@ -45,7 +45,7 @@ async def search(request: web.Request) -> web.Response:
     app = request.app
     started = perf_counter()
     principal = await authenticate(request)
-    metrics.STAGE_SECONDS.labels("auth").observe(perf_counter() - started)
+    metrics.child(metrics.STAGE_SECONDS, "auth").observe(perf_counter() - started)
     now = app[CLOCK]()
     policy = app[POLICY].current  # one policy object for the whole request
 
@@ -66,7 +66,7 @@ async def search(request: web.Request) -> web.Response:
             outcome=outcome,
         )
         index = await app[AUDIT_WRITER].append(record)
-        metrics.STAGE_SECONDS.labels("audit").observe(perf_counter() - t)
+        metrics.child(metrics.STAGE_SECONDS, "audit").observe(perf_counter() - t)
         return index
 
     async def refused(
@@ -108,7 +108,7 @@ async def search(request: web.Request) -> web.Response:
         )
 
     decision = decide(principal, query, policy, now)
-    metrics.STAGE_SECONDS.labels("policy").observe(perf_counter() - t)
+    metrics.child(metrics.STAGE_SECONDS, "policy").observe(perf_counter() - t)
     if isinstance(decision, Refused):
         raise await refused(decision.code, decision.message, asked)
 
@@ -125,7 +125,7 @@ async def search(request: web.Request) -> web.Response:
             f"the plate-read store is unavailable ({type(exc).__name__})",
             audit_index=index,
         ) from None
-    metrics.STAGE_SECONDS.labels("store").observe(perf_counter() - t)
+    metrics.child(metrics.STAGE_SECONDS, "store").observe(perf_counter() - t)
 
     t = perf_counter()
     row_limit_reached = len(rows) >= limit
@@ -134,7 +134,7 @@ async def search(request: web.Request) -> web.Response:
         a = query.area
         rows = [r for r in rows if haversine_m(a.lat, a.lon, r[4], r[5]) <= a.radius_m]
     reads, outcome = _disclose(rows, decision, row_limit_reached=row_limit_reached)
-    metrics.STAGE_SECONDS.labels("filter").observe(perf_counter() - t)
+    metrics.child(metrics.STAGE_SECONDS, "filter").observe(perf_counter() - t)
 
     index = await audit(asked, "allowed", None, outcome)
     _record_decision(request, "allowed", None, index, policy.version, query.type, outcome)
@@ -161,7 +161,7 @@ def _record_decision(
     """Metrics and the search's log line, once its audit entry has committed. Never the plate,
     pattern, case number or justification: those are for the audit log only."""
     request[DECISION] = decision
-    metrics.SEARCHES.labels(decision, reason or "none").inc()
+    metrics.child(metrics.SEARCHES, decision, reason or "none").inc()
     fields: dict[str, Any] = {
         "request_id": request_id(request),
         "decision": decision,
@@ -170,10 +170,10 @@ def _record_decision(
         "policy_version": policy_version,
     }
     if outcome is not None:
-        metrics.READS.labels("returned").inc(outcome["returned"])
+        metrics.child(metrics.READS, "returned").inc(outcome["returned"])
         for why, n in outcome["withheld"].items():
             if n:
-                metrics.READS.labels(why).inc(n)
+                metrics.child(metrics.READS, why).inc(n)
         fields.update(
             search_type=search_type,
             matched=outcome["matched"],

@@ -13,6 +13,7 @@ import pytest
 from proxy.audit import pg, tree
 from proxy.audit.entry import Record
 from proxy.audit.writer import AuditWriter
+from proxy.errors import ProxyError
 from tests.pg import Databases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,3 +210,21 @@ async def test_store_role_is_read_only(dbs: Databases):
             )
     finally:
         await conn.close()
+
+
+async def test_waiter_gives_up_after_wait_timeout_but_its_entry_still_commits(dbs: Databases):
+    admin, dsn = await dbs.fresh_audit()
+    blocker = await asyncpg.connect(admin)
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
+        writer = AuditWriter(pool, wait_timeout_s=0.3)
+        await writer.start()
+        async with blocker.transaction():
+            await blocker.execute("SELECT pg_advisory_xact_lock($1)", pg.APPEND_LOCK)
+            with pytest.raises(ProxyError) as failed:
+                await writer.append(record(0))  # the batch waits for the lock
+            assert failed.value.code == "audit_unavailable"
+        # Lock released: the batch commits; the next waiter is answered normally.
+        assert await writer.append(record(1)) == 1
+        await writer.close()
+    await blocker.close()
+    assert await stored_root_matches_entries(admin) == 2
