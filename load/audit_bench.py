@@ -6,14 +6,15 @@
 
 `fill` makes an embedded PostgreSQL in DIR (default /var/tmp/alpr-proxy-audit10m, kept: it is
 made once), migrates an audit database and COPYs load.report_bench's synthetic search entries
-(real canonical bodies and derived columns) with every stored tree hash (tree.append_batch per
-chunk, carrying the right edge forward), a signed checkpoint every K entries and at the end. It
-records the roots at 1000 random sizes, computed from the entries as it goes, so that every
-timed proof is verified against a root the database did not supply. `proofs` times inclusion
-proofs at the full size and consistency proofs from random sizes to it: as the proof handlers
-(proxy/http/log.py) compute them, through an asyncpg pool, then over HTTP against `alpr-proxy
-serve` (which appends its policy_loaded entry and a checkpoint). `verify` times `alpr-proxy
-audit verify` in a fresh process. Results: load/results/audit-<time>-<command>.{md,json}.
+(real canonical bodies, each with the stored tree hashes it completes, the right edge carried
+from chunk to chunk), a signed checkpoint every K entries and at the end, then derives their
+facts and rollups with the proxy's own catch-up. It records the roots at 1000 random sizes,
+computed from the entries as it goes, so that every timed proof is verified against a root the
+database did not supply. `proofs` times inclusion proofs at the full size and consistency
+proofs from random sizes to it: as the proof handlers (proxy/http/log.py) compute them, through
+an asyncpg pool, then over HTTP against `alpr-proxy serve` (which appends its policy_loaded
+entry and a checkpoint). `verify` times `alpr-proxy audit verify` in a fresh process.
+Results: load/results/audit-<time>-<command>.{md,json}.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import aiohttp
 import asyncpg
 
 from load import bench
-from load.report_bench import COLUMNS, synthetic
+from load.report_bench import COLUMNS, catch_up_in_bulk, synthetic
 from proxy.audit import pg, tree, verify
 from proxy.audit.note import Signer, generate_signer_key, sign_checkpoint
 from proxy.auth.tokens import generate_dev_keypair
@@ -53,23 +54,31 @@ DEFAULT_DIR = Path("/var/tmp/alpr-proxy-audit10m")  # noqa: S108 - kept across r
 RESULTS = Path(__file__).resolve().parent / "results"
 ORIGIN = bench.ORIGIN  # bench._config's [log] origin, so that `proofs` can serve this log
 Roots = dict[int, bytes]  # tree size -> root, computed from the entries by the fill
-Chunk = tuple[list[Any], dict[int, bytes], Roots]
+Chunk = tuple[list[tuple[int, bytes, bytes]], Roots]
 Case = tuple[str, int, int]  # ("inclusion", index, size) or ("consistency", old, size)
 GetProof = Callable[[str, int, int], Awaitable[list[bytes]]]
 
 
+def _stored(rows: Sequence[tuple[int, bytes, bytes]]) -> dict[int, bytes]:
+    """The stored hashes the rows carry, by stored-hash index."""
+    return {
+        tree.stored_hash_index(0, n) + j: blob[32 * j : 32 * j + 32]
+        for n, _, blob in rows
+        for j in range(len(blob) // 32)
+    }
+
+
 def _chunks(n: int, chunk: int, stops: set[int], want: set[int]) -> Iterator[Chunk]:
-    """COPY rows, their new stored hashes and the roots at the wanted sizes, chunk by chunk,
-    a chunk ending at each of `stops`. The old tree's right edge is all a chunk needs."""
+    """COPY rows and the roots at the wanted sizes, chunk by chunk, a chunk ending at each of
+    `stops`. The old tree's right edge is all a chunk needs."""
     rows, carry, size, ends = synthetic(n, 91), dict[int, bytes](), 0, sorted(stops)
     while size < n:
         end = min(size + chunk, next((s for s in ends if s > size), n))
         batch = list(islice(rows, end - size))
-        new = tree.append_batch(size, [r[1] for r in batch], carry)
-        both = ChainMap(new, carry)
+        both = ChainMap(_stored(batch), carry)
         roots = {s: tree.tree_hash(s, both) for s in range(size + 1, end + 1) if s in want}
         carry, size = {i: both[i] for i in tree.tree_hash_needed(end)}, end
-        yield batch, new, roots
+        yield batch, roots
 
 
 async def fill(
@@ -77,29 +86,21 @@ async def fill(
     checkpoint_every: int = 100_000, samples: int = 1000,
 ) -> dict[str, Any]:  # fmt: skip
     """Bulk-load a valid log of n entries into the migrated, empty audit database at `dsn`
-    (a superuser). The secondary indexes are dropped for the load and built again after."""
+    (a superuser); then its facts and rollups (the facts' indexes are built after them)."""
     started = time.perf_counter()
     cps = {*range(checkpoint_every, n, checkpoint_every), n} - {0}
     sampled = set(random.Random(7).sample(range(1, n + 1), min(samples, n)))
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB'")
-        indexes = await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'audit'"
-            " AND tablename = 'entries' AND indexname <> 'entries_pkey'"
-        )
-        for name, _ in indexes:
-            await conn.execute(f'DROP INDEX audit."{name}"')
         gen, roots = _chunks(n, chunk, cps, cps | sampled), Roots()
         # The next chunk is generated (Python) while this one is copied (the server's CPU).
         step = asyncio.ensure_future(asyncio.to_thread(next, gen, None))
         while (got := await step) is not None:
-            batch, hashes, new_roots = got
+            batch, new_roots = got
             step = asyncio.ensure_future(asyncio.to_thread(next, gen, None))
             await conn.copy_records_to_table("entries", schema_name="audit", records=batch,
                                              columns=COLUMNS)  # fmt: skip
-            await conn.copy_records_to_table("tree_hashes", schema_name="audit",
-                                             records=list(hashes.items()))  # fmt: skip
             roots |= new_roots
             for s in sorted(cps & new_roots.keys()):
                 note = sign_checkpoint(origin, s, roots[s], signer).decode()
@@ -107,10 +108,7 @@ async def fill(
                 await conn.execute(sql, s, roots[s], note)
             if (end := batch[-1][0] + 1) % 1_000_000 == 0 or end == n:
                 print(f"  {end:,} entries, {time.perf_counter() - started:.0f} s", flush=True)
-        for _, indexdef in indexes:
-            await conn.execute(indexdef)
-        if await conn.fetchval("SELECT to_regproc('audit.roll_up') IS NOT NULL"):
-            await conn.fetchval("SELECT audit.roll_up()")  # the report rollups, as the proxy does
+        await catch_up_in_bulk(conn)  # the facts and report rollups, as the proxy makes them
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()

@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 
 from proxy import metrics
-from proxy.audit import pg
+from proxy.audit import facts
 from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.keys import key_source_from_config
@@ -141,7 +141,8 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Audit the policy in force at start; reload it on SIGHUP."""
     holder = app[POLICY]
-    previous = await pg.latest_of_event(app[AUDIT_POOL], "policy_loaded")
+    async with app[AUDIT_POOL].acquire() as conn:  # facts first catch up with the log
+        previous = await facts.latest_of_event(conn, "policy_loaded")
     await holder.record_startup(app[AUDIT_WRITER], app[CLOCK](), previous)
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[object]] = set()

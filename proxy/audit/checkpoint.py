@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 
 from proxy import metrics
-from proxy.audit import pg, tree
+from proxy.audit import facts, pg, tree
 from proxy.audit.note import Signer, sign_checkpoint
 
 log = logging.getLogger("alpr_proxy.audit")
@@ -93,9 +93,9 @@ class Checkpointer:
     async def run_once(self) -> StoredCheckpoint | None:
         async with self._pool.acquire() as conn:
             made = await make_checkpoint(conn, self._signer, self._origin)
-            # Keep the report rollups close behind the log, so a report's own catch-up
-            # (oversight.period.snapshot) has little to do.
-            await conn.fetchval("SELECT audit.roll_up()")
+            # Keep the facts and the report rollups close behind the log, so a report's own
+            # catch-up (oversight.period.snapshot) has little to do.
+            await facts.catch_up(conn)
         self.last_success_at = time.time()
         self.last_error = None
         metrics.CHECKPOINT_LAST_SUCCESS.set(self.last_success_at)

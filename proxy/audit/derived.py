@@ -1,9 +1,9 @@
-"""Columns derived from an entry at write time, so oversight can filter and report in SQL.
+"""Facts derived from an entry's canonical bytes, so oversight can filter and report in SQL.
 
-They are a convenience copy of what the canonical bytes say: the verifier never reads them,
-and anything that matters for evidence is read back from `body`. One function derives them for
-every event, so the search path, the audit-access path and the migration's backfill agree on
-what, say, "the agencies an entry concerns" means.
+They are a convenience copy of what the bytes say: the verifier never reads them, and anything
+that matters for evidence is read back from `body`. One function derives them for every event
+(proxy.audit.facts stores them in audit.entry_facts, behind the log), so listings, reports and
+the access checks agree on what, say, "the agencies an entry concerns" means.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ _DIGITS = re.compile(r"\d+")
 
 @dataclass(frozen=True, slots=True)
 class Derived:
+    event: str | None = None
+    request_id: str | None = None
+    agency: str | None = None  # the requester (the caller's agency for non-search events)
+    decision: str | None = None
+    reason: str | None = None
     at: datetime | None = None  # the entry's `time`
     subject: str | None = None
     purpose: str | None = None
@@ -106,6 +111,11 @@ def derive(entry: Mapping[str, Any]) -> Derived:
     justification = _str(entry.get("justification"))
     review = entry.get("event") == "review"
     return Derived(
+        event=_str(entry.get("event")),
+        request_id=_str(entry.get("request_id")),
+        agency=_str(entry.get("agency")),
+        decision=_str(entry.get("decision")),
+        reason=_str(entry.get("reason")),
         at=at,
         subject=_str(entry.get("subject")),
         purpose=_str(entry.get("purpose")),
@@ -122,7 +132,7 @@ def derive(entry: Mapping[str, Any]) -> Derived:
 
 
 def derive_body(body: bytes) -> Derived:
-    """For records built without derived columns: parse the bytes; anything else is empty."""
+    """The facts of an entry as stored: its bytes parsed; anything but a JSON object is empty."""
     try:
         entry = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from proxy.audit.derived import Derived, derive
 from proxy.model import Principal
 
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -31,16 +30,12 @@ def timestamp(at: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One entry ready to append: its canonical bytes plus columns derived for queries."""
+    """One entry ready to append: its canonical bytes, which are all the log stores. What
+    oversight queries is derived from them later, off the request path (proxy.audit.facts)."""
 
     body: bytes
     event: str
-    request_id: str | None
-    agency: str | None
-    decision: str | None
-    reason: str | None
-    # Oversight's query columns (proxy.audit.derived); None: pg.append derives them from body.
-    derived: Derived | None = None
+    request_id: str | None = None
 
 
 def _principal_fields(p: Principal) -> dict[str, Any]:
@@ -80,9 +75,7 @@ def search_entry(
         "policy_version": policy_version,
         "outcome": dict(outcome) if outcome is not None else None,
     }
-    return Record(
-        canonical(entry), "search", request_id, principal.ori, decision, reason, derive(entry)
-    )
+    return Record(canonical(entry), "search", request_id)
 
 
 def auth_failure_entry(
@@ -99,15 +92,7 @@ def auth_failure_entry(
         "reason": "unauthenticated",
         "detail": reason,
     }
-    return Record(
-        canonical(entry),
-        "auth_failure",
-        request_id,
-        None,
-        "refused",
-        "unauthenticated",
-        derive(entry),
-    )
+    return Record(canonical(entry), "auth_failure", request_id)
 
 
 def policy_loaded_entry(
@@ -128,7 +113,7 @@ def policy_loaded_entry(
         "diff": dict(diff),
         "policy": policy_text,
     }
-    return Record(canonical(entry), "policy_loaded", None, None, None, None, derive(entry))
+    return Record(canonical(entry), "policy_loaded")
 
 
 def audit_access_entry(
@@ -156,16 +141,7 @@ def audit_access_entry(
         "decision": "refused" if refused else "allowed",
         "reason": refused,
     }
-    decision = entry["decision"]
-    return Record(
-        canonical(entry),
-        "audit_access",
-        request_id,
-        principal.ori,
-        decision,
-        refused,
-        derive(entry),
-    )
+    return Record(canonical(entry), "audit_access", request_id)
 
 
 def review_entry(
@@ -190,7 +166,7 @@ def review_entry(
         "disposition": disposition,
         "note": note,
     }
-    return Record(canonical(entry), "review", request_id, principal.ori, None, None, derive(entry))
+    return Record(canonical(entry), "review", request_id)
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -1,9 +1,11 @@
 """Verify the whole audit log in PostgreSQL, trusting nothing stored there: the RFC 6962 tree is
 rebuilt from the entries alone (streamed into a compact range: O(log n) memory) and compared with
 every stored hash and checkpoint, in one REPEATABLE READ snapshot (concurrent appends cause no
-false alarms). Stored checkpoints need no consistency proofs between them: all are compared with
-one rebuilt tree, whose prefixes are consistent by construction. An external checkpoint also
-gets a consistency proof from stored hashes, as a client of the server would check it."""
+false alarms). Each entry's row carries the stored hashes appending it completed, so one pass
+over the rows checks both. Stored checkpoints need no consistency proofs between them: all are
+compared with one rebuilt tree, whose prefixes are consistent by construction. An external
+checkpoint also gets a consistency proof from stored hashes, as a client of the server would
+check it."""
 
 from __future__ import annotations
 
@@ -22,29 +24,13 @@ from proxy.audit import verify as v
 
 _SHA = hashlib.sha256
 # One query streams everything, a chunk per round trip, so the server reads the next chunk while
-# this one is hashed. A NULL body hashes as empty, so it fails as an altered entry. The first row
-# of each chunk (idx a multiple of $1) also carries the stored hashes 2*idx .. 2*(idx+$1)-1 as one
-# bytea, if they are exactly those rows (the primary key may have been dropped): entry n's hashes
-# start at stored_hash_count(n) <= 2n, so a chunk's are the end of the previous blob and the start
-# of its own. Otherwise (a gap, a tampered table, idx >= $2) _HASH_BLOB or _HASHES reads them.
+# this one is hashed. A NULL body hashes as empty, so it fails as an altered entry; NULL hashes
+# are missing ones.
 _ENTRIES = """
-SELECT e.idx, coalesce(e.body, ''::bytea),
-  CASE WHEN e.idx % $1 = 0 AND e.idx BETWEEN 0 AND $2 THEN (
-  SELECT CASE WHEN count(*) = count(DISTINCT h.idx) AND min(h.idx) = 2 * e.idx
-           AND max(h.idx) = 2 * e.idx + count(*) - 1 AND bool_and(length(h.hash) = 32)
-         THEN string_agg(h.hash, ''::bytea ORDER BY h.idx) END
-  FROM audit.tree_hashes h WHERE h.idx >= 2 * e.idx AND h.idx < 2 * (e.idx + $1)) END
-FROM audit.entries e ORDER BY e.idx
+SELECT idx, coalesce(body, ''::bytea), coalesce(hashes, ''::bytea)
+FROM audit.entries ORDER BY idx
 """
-_HIGHEST = 2**61  # no chunk blob beyond: 2 * (idx + chunk) must fit a bigint
 _STEP = 500  # entries hashed between two turns of the event loop
-_HASHES = "SELECT idx, hash FROM audit.tree_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx"
-# One bytea per chunk decodes far faster than a row per hash. The counts prove it holds exactly
-# rows lo..hi-1 (the primary key may have been dropped); if not, _HASHES gives the evidence.
-_HASH_BLOB = (
-    "SELECT string_agg(hash, ''::bytea ORDER BY idx), count(*), count(DISTINCT idx),"
-    " bool_and(length(hash) = 32) FROM audit.tree_hashes WHERE idx >= $1 AND idx < $2"
-)
 _CHECKPOINTS = "SELECT size, root, note FROM audit.checkpoints ORDER BY size"
 
 
@@ -90,10 +76,11 @@ class StoredHashMismatch(LogVerificationError):
 
 
 class ExtraStoredHashesError(LogVerificationError):
-    """stored tree hash {stored_index} is beyond the log's {log_size} entries (tail removed)"""
+    """entry {index} carries {length} bytes of stored hashes, {expected} expected"""
 
-    log_size: int
-    stored_index: int
+    index: int
+    length: int
+    expected: int  # 32 per stored hash appending the entry completed
 
 
 class StoredTreeMismatch(LogVerificationError):
@@ -165,64 +152,36 @@ def _root(stack: Sequence[bytes]) -> bytes:
     return h
 
 
-def _absorb(
-    stack: list[bytes], rows: Sequence[Any], start: int, lo: int, hi: int, stored: Sequence[Any]
-) -> None:
+def _mismatch(n: int, computed: bytes, stored: bytes) -> LogVerificationError:
+    """Entry n's stored hashes differ from those computed: the first that does, as evidence
+    (None for one that is missing), or the bytes beyond them."""
+    for offset in range(0, len(computed), 32):
+        got, want = stored[offset : offset + 32], computed[offset : offset + 32]
+        if got != want:
+            piece = got if len(got) == 32 else None
+            if offset == 0:
+                return LeafMismatchError(n, piece, want)
+            return StoredHashMismatch(tree.stored_hash_index(0, n) + offset // 32, piece, want)
+    return ExtraStoredHashesError(n, len(stored), len(computed))
+
+
+def _absorb(stack: list[bytes], rows: Sequence[Any], start: int, lo: int, hi: int) -> None:
     """Append entries lo..hi-1 to the compact range, checking each index and every stored hash
-    the entry completes; rows[0] and stored[0] belong to entry ``start``."""
-    base = tree.stored_hash_count(start)
-    j = tree.stored_hash_count(lo) - base
+    the entry completes against its row's own; rows[0] is entry ``start``."""
     push, pop, sha = stack.append, stack.pop, _SHA
-    for n in range(lo, hi):  # the hot loop: locals only, one comparison per hash
-        idx, body, _ = rows[n - start]
+    for n in range(lo, hi):  # the hot loop: locals only, one comparison per entry
+        idx, body, stored = rows[n - start]
         if idx != n:
             raise EntryGapError(n, idx)
-        h = sha(b"\x00" + body).digest()
-        if h != stored[j]:
-            raise LeafMismatchError(n, stored[j], h)
-        j += 1
+        h = computed = sha(b"\x00" + body).digest()
         m = n
         while m & 1:  # each trailing 1 bit completes a subtree with the stack's top
             h = sha(b"\x01" + pop() + h).digest()
-            if h != stored[j]:
-                raise StoredHashMismatch(base + j, stored[j], h)
-            j += 1
+            computed += h
             m >>= 1
+        if computed != stored:
+            raise _mismatch(n, computed, stored)
         push(h)
-
-
-def _split(blob: bytes) -> list[bytes | None]:
-    return [blob[i : i + 32] for i in range(0, len(blob), 32)]
-
-
-class _Stored:
-    """Stored hashes read ahead: ``blob`` holds hashes ``base``.. (32 bytes each) in order."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn, self.base, self.blob = conn, 0, b""
-
-    async def take(self, start: int, end: int, ahead: bytes | None) -> list[bytes | None]:
-        """Stored hashes of entries start..end-1 in order; None marks a missing or duplicated
-        row. ``ahead``: the blob of hashes from 2*start that came with the chunk, if any."""
-        lo, hi = tree.stored_hash_count(start), tree.stored_hash_count(end)
-        if ahead is not None:
-            if self.base + len(self.blob) // 32 == 2 * start and self.base <= lo:
-                self.blob, self.base = self.blob[32 * (lo - self.base) :] + ahead, lo
-            else:
-                self.blob, self.base = ahead, 2 * start
-        if self.base <= lo and hi <= self.base + len(self.blob) // 32:
-            return _split(self.blob[32 * (lo - self.base) : 32 * (hi - self.base)])
-        # Read from the table, through 2*end so that the next chunk's blob continues this one.
-        upto = max(hi, 2 * end)
-        blob, count, distinct, sized = await self.conn.fetchrow(_HASH_BLOB, lo, upto)
-        if count == distinct == upto - lo and sized and len(blob) == 32 * count:
-            self.blob, self.base = blob, lo
-            return _split(blob[: 32 * (hi - lo)])
-        self.blob, self.base = b"", 0
-        by_idx: dict[int, bytes | None] = {}
-        for i, h in await self.conn.fetch(_HASHES, lo, hi):  # only when tampered; chunk-sized
-            by_idx[i] = None if i in by_idx else h
-        return [by_idx.get(i) for i in range(lo, hi)]
 
 
 def _open(note: object, size: int | None, key: v.Verifier, origin: str | None) -> v.Checkpoint:
@@ -269,14 +228,11 @@ class _Run:
         self._cps = await self.conn.cursor(_CHECKPOINTS)
         await self._load(0)
         self._reached()  # checkpoints of the empty tree
-        entries = await self.conn.cursor(_ENTRIES, chunk, _HIGHEST)
-        hashes = _Stored(self.conn)
+        entries = await self.conn.cursor(_ENTRIES)
         fetching = asyncio.ensure_future(entries.fetch(chunk))
         try:
             while rows := await fetching:
                 start, end = self.size, self.size + len(rows)
-                first, _, ahead = rows[0]
-                stored = await hashes.take(start, end, ahead if first == start else None)
                 await self._load(end)
                 # Ask for the next chunk before hashing this one, so the server reads it meanwhile;
                 # and read what has arrived every _STEP entries, so it never waits for the socket.
@@ -288,7 +244,7 @@ class _Run:
                         stop = min(stop, self._queue[0]["size"])
                     if (ext := self.external) is not None and ext.size > self.size:
                         stop = min(stop, ext.size)
-                    _absorb(self.stack, rows, start, self.size, stop, stored)
+                    _absorb(self.stack, rows, start, self.size, stop)
                     self.size = stop
                     self._reached()
         finally:  # the connection must be idle again before the transaction ends
@@ -302,9 +258,6 @@ class _Run:
         n, ext = self.size, self.external
         if ext is not None and ext.size > n:
             raise LogTruncatedError(n, ext.size, external=True)
-        sql = "SELECT min(idx) FROM audit.tree_hashes WHERE idx >= $1"
-        if (extra := await self.conn.fetchval(sql, tree.stored_hash_count(n))) is not None:
-            raise ExtraStoredHashesError(n, extra)
         root = _root(self.stack)
         # Redundant with the per-hash checks, but it is the code path the server's proofs use.
         stored = await pg.read_hashes(self.conn, tree.tree_hash_needed(n))

@@ -136,6 +136,32 @@ def append_batch(
     return new
 
 
+def append_to_edge(
+    start: int, leaves: Sequence[bytes], edge: Sequence[bytes]
+) -> tuple[list[bytes], list[bytes]]:
+    """What :func:`append_batch` computes, from the right edge alone and grouped by record:
+    for each leaf, the stored hashes appending it writes, concatenated (32 bytes each, level 0
+    first, at ``stored_hash_index(0, n)`` onwards); and the new right edge. ``edge`` holds the
+    hashes at :func:`tree_hash_needed` ``(start)``, in that order: the complete subtrees of the
+    old tree, left to right, so each completed subtree's left sibling is the last one."""
+    _check("start", start)
+    if len(edge) != start.bit_count():
+        raise ValueError(f"a tree of {start} records has {start.bit_count()} edge hashes")
+    stack = list(edge)
+    push, pop, sha = stack.append, stack.pop, hashlib.sha256
+    out: list[bytes] = []
+    for n, data in enumerate(leaves, start):  # the writer's hot loop: locals only
+        h = blob = sha(b"\x00" + data).digest()
+        m = n
+        while m & 1:  # each trailing 1 bit completes a subtree with the edge's last hash
+            h = sha(b"\x01" + pop() + h).digest()
+            blob += h
+            m >>= 1
+        push(h)
+        out.append(blob)
+    return out, stack
+
+
 # --- reading: tree hash and proofs -------------------------------------------------------------
 
 

@@ -2,8 +2,9 @@
 
 Both are generated per request from ``app[POLICY].current`` (the policy being enforced at that
 moment) and the audit database, read in one read-only snapshot so the activity and the
-checkpoint agree. Responses may be cached for ``MAX_AGE_S`` seconds: the pages are public, and a
-minute is the most a reader can lag behind a policy reload or a search.
+checkpoint agree, after the entries' facts have caught up with the log (proxy.audit.facts).
+Responses may be cached for ``MAX_AGE_S`` seconds: the pages are public, and a minute is the
+most a reader can lag behind a policy reload or a search.
 
 An unknown ORI is a 404: the SPEC's JSON error envelope by default (as every other error of the
 API), or a small HTML page when the client asks for HTML (``Accept`` names ``text/html``, as
@@ -20,6 +21,7 @@ import asyncpg
 from aiohttp import web
 
 from proxy.audit import checkpoint as checkpoints
+from proxy.audit import facts
 from proxy.errors import ProxyError
 from proxy.http.htmlkit import concat, el
 from proxy.http.transparency_agency import render_agency
@@ -103,12 +105,11 @@ async def agency(request: web.Request) -> web.Response:
         )
     since = window_start(now)
     try:
-        async with (
-            app[AUDIT_POOL].acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            activity: Activity = await fetch_activity(conn, ori, since)
-            cp = await checkpoints.latest(conn)
+        async with app[AUDIT_POOL].acquire() as conn:
+            await facts.catch_up_facts(conn)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                activity: Activity = await fetch_activity(conn, ori, since)
+                cp = await checkpoints.latest(conn)
     except _DB_ERRORS:
         return _unavailable(request)
     return _html(render_agency(build_page(policy, ori, now, activity, _view(cp))))

@@ -2,8 +2,8 @@
 
 Pages are in index order and the cursor is the last index served, so a client paging while
 new entries are appended neither skips nor repeats one: new entries only ever get larger
-indexes, and they appear on later pages if they match. Filters use the columns derived at
-write time; what is returned is each entry's canonical bytes, parsed.
+indexes, and they appear on later pages if they match. Filters use the facts derived from each
+entry (audit.entry_facts); what is returned is each entry's canonical bytes, parsed.
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ async def fetch_page(
         return [], None
     where, args = _where(query, scope, span)
     sql = (
-        f"SELECT e.idx, e.body FROM audit.entries e WHERE {where}"
-        f" ORDER BY e.idx LIMIT {query.limit + 1}"
+        f"SELECT e.idx, b.body FROM audit.entry_facts e JOIN audit.entries b ON b.idx = e.idx"
+        f" WHERE {where} ORDER BY e.idx LIMIT {query.limit + 1}"
     )
     rows = [(int(r["idx"]), bytes(r["body"])) for r in await conn.fetch(sql, *args)]
     if len(rows) > query.limit:

@@ -49,25 +49,26 @@ CATEGORIES: dict[str, str] = {
     "on_behalf_of": "e.event = 'search' AND e.on_behalf_of IS NOT NULL",
 }
 
-_UNREVIEWED = "NOT EXISTS (SELECT 1 FROM audit.entries r WHERE r.reviewed_index = e.idx)"
+_UNREVIEWED = "NOT EXISTS (SELECT 1 FROM audit.entry_facts r WHERE r.reviewed_index = e.idx)"
 
-_COUNT = "SELECT count(*) FROM audit.entries e WHERE {cond} AND " + IN_RANGE
+_COUNT = "SELECT count(*) FROM audit.entry_facts e WHERE {cond} AND " + IN_RANGE
 # Reviews are few (people write them), so count the reviewed from the reviews' side.
 _REVIEWED = (
-    "SELECT count(DISTINCT r.reviewed_index) FROM audit.entries r"
-    " JOIN audit.entries e ON e.idx = r.reviewed_index"
+    "SELECT count(DISTINCT r.reviewed_index) FROM audit.entry_facts r"
+    " JOIN audit.entry_facts e ON e.idx = r.reviewed_index"
     " WHERE r.reviewed_index IS NOT NULL AND {cond} AND " + IN_RANGE
 )
 # Pick the indexes first (index-only), then read only those bodies and their latest review.
 _LIST = (
     "WITH picked AS MATERIALIZED ("
-    " SELECT e.idx FROM audit.entries e WHERE {cond} AND " + IN_RANGE + " {unreviewed}"
+    " SELECT e.idx FROM audit.entry_facts e WHERE {cond} AND " + IN_RANGE + " {unreviewed}"
     " ORDER BY e.idx LIMIT $4)"
-    " SELECT e.idx, e.body, lr.idx AS review_index, lr.body AS review_body"
-    " FROM picked p JOIN audit.entries e ON e.idx = p.idx"
-    " LEFT JOIN LATERAL (SELECT r.idx, r.body FROM audit.entries r"
-    "  WHERE r.reviewed_index = e.idx ORDER BY r.idx DESC LIMIT 1) lr ON true"
-    " ORDER BY e.idx"
+    " SELECT p.idx, b.body, lr.idx AS review_index, rb.body AS review_body"
+    " FROM picked p JOIN audit.entries b ON b.idx = p.idx"
+    " LEFT JOIN LATERAL (SELECT r.idx FROM audit.entry_facts r"
+    "  WHERE r.reviewed_index = p.idx ORDER BY r.idx DESC LIMIT 1) lr ON true"
+    " LEFT JOIN audit.entries rb ON rb.idx = lr.idx"
+    " ORDER BY p.idx"
 )
 
 _VOLUME = f"""
@@ -79,7 +80,8 @@ WITH per_user AS (
     SELECT agency, subject, searches AS n FROM audit.daily_users
     WHERE {ROLLUP} AND NOT (day >= $8 AND day < $9)
     UNION ALL
-    SELECT coalesce(e.agency, ''), coalesce(e.subject, ''), 1 FROM audit.entries e WHERE {RAW}
+    SELECT coalesce(e.agency, ''), coalesce(e.subject, ''), 1 FROM audit.entry_facts e
+    WHERE {RAW}
   ) u
   GROUP BY 1, 2
 ), norms AS (
@@ -95,8 +97,8 @@ LIMIT $12
 """
 
 # Candidates are the keys used at least K times ever (a small, partially indexed table): only
-# reused texts are then counted in the range, index-only on entries_justification_idx. They go
-# in as an array and are counted one at a time.
+# reused texts are then counted in the range, index-only on entry_facts_justification_idx. They
+# go in as an array and are counted one at a time.
 _CANDIDATES = """
 SELECT key FROM audit.justification_totals WHERE searches >= $1 AND searches >= 2
 """
@@ -111,7 +113,7 @@ CROSS JOIN LATERAL (
   FROM (
     SELECT e.agency, e.subject, count(*) AS n, min(e.idx) AS first_index,
            max(e.idx) AS last_index
-    FROM audit.entries e
+    FROM audit.entry_facts e
     WHERE e.event = 'search' AND {IN_RANGE} AND e.justification_key = k.key
     GROUP BY 1, 2
   ) u

@@ -3,8 +3,8 @@
 A report covers the half-open range [from, to) of entry times and a scope: None for oversight
 (everything), or an ORI for an auditor (only entries that concern the agency: it is the
 requester, the on-behalf-of agency or a disclosing owner). Whole UTC days come from the daily
-rollups of sql/audit/003_oversight.sql, the partial days at either end from audit.entries, so
-the figures are exact for any range and a quarter costs a few thousand rollup rows.
+rollups of sql/audit/003_oversight.sql, the partial days at either end from audit.entry_facts,
+so the figures are exact for any range and a quarter costs a few thousand rollup rows.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
+
+from proxy.audit import facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +87,9 @@ async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection
     for the actual parameters every time: a cached generic plan cannot know whether a query is
     scoped to one agency or covers a day or a year, and picks badly for one or the other.
 
-    First the rollups catch up with the log (sql/audit/005_deferred_rollups.sql), in their own
-    transaction, so the snapshot sees every entry committed before the report was asked for."""
-    await conn.fetchval("SELECT audit.roll_up()")
+    First the facts and the rollups catch up with the log (proxy.audit.facts), in their own
+    transactions, so the snapshot sees every entry committed before the report was asked for."""
+    await facts.catch_up(conn)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(
             "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB'"

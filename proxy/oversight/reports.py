@@ -1,8 +1,8 @@
 """Oversight reports (SPEC §8), shared by the HTTP API and `alpr-proxy audit report`.
 
 Ranges, scopes and the rollup/raw split are in proxy.oversight.period; the flags report is in
-proxy.oversight.flags. Reports are a convenience view computed from columns derived at write
-time: the canonical entry bytes, which the verifier checks, are the record.
+proxy.oversight.flags. Reports are a convenience view computed from facts derived from each
+entry (proxy.audit.facts): the canonical entry bytes, which the verifier checks, are the record.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SELECT agency, purpose, decision, sum(n)::bigint AS searches, sum(r)::bigint AS 
   UNION ALL
   SELECT coalesce(e.agency, ''), coalesce(e.purpose, ''), coalesce(e.decision, ''), 1,
          coalesce(e.reads_returned, 0)
-  FROM audit.entries e WHERE {RAW}
+  FROM audit.entry_facts e WHERE {RAW}
 ) u
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
@@ -34,7 +34,7 @@ SELECT owner, recipient, sum(n)::bigint AS reads FROM (
   SELECT owner, recipient, reads AS n FROM audit.daily_disclosures WHERE {ROLLUP}
   UNION ALL
   SELECT o.owner, r.recipient, o.reads
-  FROM audit.entries e
+  FROM audit.entry_facts e
   CROSS JOIN LATERAL unnest(e.owners, e.owner_reads) o(owner, reads)
   CROSS JOIN LATERAL unnest(ARRAY[e.agency, nullif(e.on_behalf_of, e.agency)]) r(recipient)
   WHERE {RAW} AND r.recipient IS NOT NULL

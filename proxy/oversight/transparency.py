@@ -234,10 +234,11 @@ def build_index(policy: Policy, now: datetime) -> tuple[IndexRow, ...]:
 
 
 # --- the log ------------------------------------------------------------------------------
-# Both read the query columns derived from each entry at write time (sql/audit/003_oversight.sql:
-# `at` is the entry's `time`; `owners`/`owner_reads` its `outcome.disclosed_by_owner`), never the
-# rollups, so the window ends exactly at `since`. Each is one query on an index: the GIN index
-# on `owners` (with the btree on `at`) for disclosures, `(agency, at)` for refusals.
+# Both read the facts derived from each entry (audit.entry_facts, proxy.audit.facts: `at` is the
+# entry's `time`; `owners`/`owner_reads` its `outcome.disclosed_by_owner`), never the rollups,
+# so the window ends exactly at `since`. Each is one query on an index: the GIN index on
+# `owners` (with the btree on `at`) for disclosures, `(agency, at)` for refusals. The caller
+# catches the facts up first.
 
 _DISCLOSED_SQL = """
 SELECT e.agency AS requester,
@@ -245,7 +246,7 @@ SELECT e.agency AS requester,
        coalesce(e.purpose, '') AS purpose,
        count(*) AS searches,
        sum(e.owner_reads[array_position(e.owners, $1::text)]) AS reads
-FROM audit.entries e
+FROM audit.entry_facts e
 WHERE e.owners @> ARRAY[$1::text] AND e.at >= $2
   AND e.event = 'search' AND e.decision = 'allowed'
 GROUP BY 1, 2, 3
@@ -254,7 +255,7 @@ ORDER BY 4 DESC, 1, 2, 3
 
 _REFUSALS_SQL = """
 SELECT coalesce(e.reason, '') AS reason, count(*) AS searches
-FROM audit.entries e
+FROM audit.entry_facts e
 WHERE e.agency = $1 AND e.at >= $2 AND e.event = 'search' AND e.decision = 'refused'
 GROUP BY 1
 ORDER BY 2 DESC, 1

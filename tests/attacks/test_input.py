@@ -22,6 +22,7 @@ import asyncpg
 import orjson
 import pytest
 
+from proxy.audit import facts
 from tests.faults.harness import Keys, ProxyProcess, write_config
 from tests.http.search_helpers import bearer, body, entry, log_size
 from tests.pg import Databases
@@ -410,8 +411,10 @@ async def test_trickled_body_times_out_with_408_and_is_audited(live):
     assert other[0][0] == 200 and other[0][1] < READ_TIMEOUT_S
     conn = await asyncpg.connect(admin)
     try:
+        await facts.catch_up_facts(conn)
         raw_entry = await conn.fetchval(
-            "SELECT body FROM audit.entries WHERE subject = 'det.slow' ORDER BY idx DESC LIMIT 1"
+            "SELECT e.body FROM audit.entry_facts f JOIN audit.entries e ON e.idx = f.idx"
+            " WHERE f.subject = 'det.slow' ORDER BY f.idx DESC LIMIT 1"
         )
     finally:
         await conn.close()

@@ -37,7 +37,7 @@ from tests.conftest import LOG_ORIGIN
 from tests.pg import Databases, with_db
 
 CHECKPOINTS = (50, 120, 300)
-ALL_TABLES = ("entries", "tree_hashes", "checkpoints")
+ALL_TABLES = ("entries", "entry_facts", "checkpoints")
 
 
 def body(i: int, tag: str = "real") -> bytes:
@@ -64,7 +64,7 @@ async def append_log(
         writer = AuditWriter(pool, max_batch=64)
         await writer.start()
         for size in sizes:
-            recs = [Record(b, "test", None, None, None, None) for b in bodies[done:size]]
+            recs = [Record(b, "test") for b in bodies[done:size]]
             await asyncio.gather(*(writer.append(r) for r in recs))
             done = size
             async with pool.acquire() as conn:
@@ -112,15 +112,25 @@ async def tamper(log: Log, *sql: str | tuple[str, object]) -> None:
         await conn.close()
 
 
+def stored_blobs(bodies: Sequence[bytes]) -> list[bytes]:
+    """Each entry's stored hashes as its row holds them, from the in-memory tree."""
+    hashes = tree.InMemoryTree(bodies).hashes
+    return [
+        b"".join(
+            hashes[i] for i in range(tree.stored_hash_index(0, n), tree.stored_hash_count(n + 1))
+        )
+        for n in range(len(bodies))
+    ]
+
+
 async def rewrite_tree(log: Log, bodies: Sequence[bytes]) -> None:
     """The careful attacker: make every stored hash agree with the edited entries."""
-    hashes = tree.InMemoryTree(bodies).hashes
     conn = await asyncpg.connect(log.admin)
     try:
-        await conn.execute("ALTER TABLE audit.tree_hashes DISABLE TRIGGER ALL")
-        await conn.execute("DELETE FROM audit.tree_hashes")
+        await conn.execute("ALTER TABLE audit.entries DISABLE TRIGGER ALL")
         await conn.executemany(
-            "INSERT INTO audit.tree_hashes (idx, hash) VALUES ($1, $2)", list(hashes.items())
+            "UPDATE audit.entries SET hashes = $2 WHERE idx = $1",
+            list(enumerate(stored_blobs(bodies))),
         )
     finally:
         await conn.close()
@@ -185,7 +195,8 @@ async def test_deleted_entry(log: Log):
 
 
 async def test_entry_with_an_out_of_sequence_index(log: Log):
-    await tamper(log, ("INSERT INTO audit.entries (idx, body, event) VALUES (500, $1, 'x')", b"{}"))
+    forged = ("INSERT INTO audit.entries (idx, body, hashes) VALUES (500, $1, $2)", b"{}", b"")
+    await tamper(log, forged)
     with pytest.raises(EntryGapError) as e:
         await verify(log)
     assert (e.value.expected_index, e.value.found_index) == (300, 500)
@@ -194,8 +205,9 @@ async def test_entry_with_an_out_of_sequence_index(log: Log):
 async def test_duplicated_index_after_dropping_the_primary_key(log: Log):
     await tamper(
         log,
-        "ALTER TABLE audit.entries DROP CONSTRAINT entries_pkey",
-        ("INSERT INTO audit.entries (idx, body, event) VALUES (77, $1, 'x')", b"{}"),
+        "ALTER TABLE audit.entries DROP CONSTRAINT entries_pkey CASCADE",  # and the facts' key
+        "INSERT INTO audit.entries (idx, body, hashes) SELECT 77, '{}', hashes"
+        " FROM audit.entries WHERE idx = 77",
     )
     with pytest.raises(EntryGapError) as e:
         await verify(log, chunk=10)
@@ -229,7 +241,14 @@ async def insert_at(log: Log, index: int, forged: bytes) -> None:
         log,  # two steps: a single shift would collide with the primary key mid-update
         ("UPDATE audit.entries SET idx = idx + 1000000 WHERE idx >= $1", index),
         "UPDATE audit.entries SET idx = idx - 999999 WHERE idx >= 1000000",
-        ("INSERT INTO audit.entries (idx, body, event) VALUES ($1, $2, 'test')", index, forged),
+        # The inserted entry takes the stored hashes of the one it displaced; those shifted keep
+        # their own: the tree is left as it was.
+        (
+            "INSERT INTO audit.entries (idx, body, hashes)"
+            " SELECT $1::bigint, $2::bytea, hashes FROM audit.entries WHERE idx = $1 + 1",
+            index,
+            forged,
+        ),
     )
 
 
@@ -250,23 +269,16 @@ async def test_inserted_entry_with_rewritten_tree(log: Log):
 
 
 async def test_truncated_log_into_the_checkpointed_range(log: Log):
-    cut = tree.stored_hash_count(200)
-    await tamper(
-        log,
-        "DELETE FROM audit.entries WHERE idx >= 200",
-        ("DELETE FROM audit.tree_hashes WHERE idx >= $1", cut),
-    )
+    await tamper(log, "DELETE FROM audit.entries WHERE idx >= 200")
     with pytest.raises(LogTruncatedError) as e:
         await verify(log)
     assert (e.value.log_size, e.value.checkpoint_size, e.value.external) == (200, 300, False)
 
 
 async def test_truncation_that_also_removes_checkpoints_needs_the_external_one(log: Log):
-    cut = tree.stored_hash_count(200)
     await tamper(
         log,
         "DELETE FROM audit.entries WHERE idx >= 200",
-        ("DELETE FROM audit.tree_hashes WHERE idx >= $1", cut),
         "DELETE FROM audit.checkpoints WHERE size > 200",
     )
     report = await verify(log)  # what is left is a consistent, smaller log
@@ -276,11 +288,12 @@ async def test_truncation_that_also_removes_checkpoints_needs_the_external_one(l
     assert (e.value.log_size, e.value.checkpoint_size, e.value.external) == (200, 300, True)
 
 
-async def test_tail_removed_but_stored_hashes_left(log: Log):
-    await tamper(log, "DELETE FROM audit.entries WHERE idx >= 290", "DELETE FROM audit.checkpoints")
+async def test_bytes_appended_to_an_entrys_stored_hashes(log: Log):
+    await tamper(log, ("UPDATE audit.entries SET hashes = hashes || $1 WHERE idx = 100", bytes(32)))
     with pytest.raises(ExtraStoredHashesError) as e:
         await verify(log)
-    assert (e.value.log_size, e.value.stored_index) == (290, tree.stored_hash_count(290))
+    assert (e.value.index, e.value.length, e.value.expected) == (100, 64, 32)
+    assert "entry 100" in str(e.value)
 
 
 async def test_rebuilt_and_resigned_log_is_caught_only_by_the_external_checkpoint(
@@ -374,8 +387,14 @@ async def test_checkpoint_row_moved_to_another_size(log: Log):
 
 
 async def test_altered_interior_stored_hash(log: Log):
-    index = tree.stored_hash_index(2, 5)  # covers entries 20..23
-    await tamper(log, ("UPDATE audit.tree_hashes SET hash = $1 WHERE idx = $2", bytes(32), index))
+    index = tree.stored_hash_index(2, 5)  # covers entries 20..23; entry 23 wrote it, third
+    await tamper(
+        log,
+        (
+            "UPDATE audit.entries SET hashes = overlay(hashes PLACING $1 FROM 65) WHERE idx = 23",
+            bytes(32),
+        ),
+    )
     with pytest.raises(StoredHashMismatch) as e:
         await verify(log, chunk=9)
     assert (e.value.stored_index, e.value.stored_hash) == (index, bytes(32))
@@ -383,11 +402,22 @@ async def test_altered_interior_stored_hash(log: Log):
 
 
 async def test_missing_stored_leaf_hash(log: Log):
-    index = tree.stored_hash_index(0, 77)
-    await tamper(log, ("DELETE FROM audit.tree_hashes WHERE idx = $1", index))
+    await tamper(
+        log,
+        "ALTER TABLE audit.entries ALTER COLUMN hashes DROP NOT NULL",
+        "UPDATE audit.entries SET hashes = NULL WHERE idx = 77",
+    )
     with pytest.raises(LeafMismatchError) as e:
         await verify(log)
     assert (e.value.index, e.value.stored_hash) == (77, None)
+
+
+async def test_missing_stored_interior_hash(log: Log):
+    # Entry 77 completes the subtree of entries 76..77: its row holds two hashes; cut the second.
+    await tamper(log, "UPDATE audit.entries SET hashes = substring(hashes FOR 32) WHERE idx = 77")
+    with pytest.raises(StoredHashMismatch) as e:
+        await verify(log)
+    assert (e.value.stored_index, e.value.stored_hash) == (tree.stored_hash_index(1, 38), None)
 
 
 async def test_verification_reads_one_snapshot_while_the_log_grows(

@@ -281,6 +281,28 @@ def test_append_batch_equals_one_by_one_appends(seed: int) -> None:
     assert store == dict(FULL.hashes)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_append_to_edge_groups_append_batch_by_record(seed: int) -> None:
+    """What the writer stores per entry: the hashes append_batch writes for it, in stored-hash
+    order, computed from the right edge alone; and the edge it leaves is the stored one."""
+    rng = random.Random(seed)
+    edge: list[bytes] = []
+    for start, k in random_splits(rng, MAX_N):
+        assert edge == [FULL.hashes[i] for i in tree_hash_needed(start)]
+        blobs, edge = tree.append_to_edge(start, DATA[start : start + k], edge)
+        assert len(blobs) == k
+        for n, blob in enumerate(blobs, start):
+            first, end = stored_hash_index(0, n), stored_hash_count(n + 1)
+            assert blob == b"".join(FULL.hashes[i] for i in range(first, end))
+    assert edge == [FULL.hashes[i] for i in tree_hash_needed(MAX_N)]
+
+
+def test_append_to_edge_needs_the_whole_edge() -> None:
+    with pytest.raises(ValueError, match="has 2 edge hashes"):
+        tree.append_to_edge(5, DATA[5:6], [FULL.hashes[tree_hash_needed(5)[0]]])
+    assert tree.append_to_edge(5, [], [FULL.hashes[i] for i in tree_hash_needed(5)])[0] == []
+
+
 def test_append_batch_of_nothing_and_in_memory_append() -> None:
     assert append_batch(5, [], {}) == {} and append_batch_needed(5, 0) == []
     t = InMemoryTree()

@@ -75,20 +75,23 @@ async def test_filled_log_verifies(
     assert base64.b64encode(report.root).decode() == meta["root"]
     conn = await asyncpg.connect(admin)
     try:
-        # Real search entries with their derived columns, and every index the migrations made.
+        # Real search entries with their facts and rollups, and every index the migrations made.
         assert (
             await conn.fetchval(
-                "SELECT count(*) FROM audit.entries WHERE event = 'search' AND at IS NOT NULL"
+                "SELECT count(*) FROM audit.entry_facts WHERE event = 'search' AND at IS NOT NULL"
             )
             == ENTRIES
         )
+        rolled = "SELECT next_idx FROM audit.rollup_progress"
+        assert await conn.fetchval(rolled) == ENTRIES
         indexes = (
-            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'audit' AND tablename = 'entries'"
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'audit'"
+            " ORDER BY tablename, indexname"
         )
         fresh, _ = await dbs.fresh_audit()
         other = await asyncpg.connect(fresh)
         try:
-            assert await conn.fetchval(indexes) == await other.fetchval(indexes)
+            assert await conn.fetch(indexes) == await other.fetch(indexes)
         finally:
             await other.close()
         bodies = [

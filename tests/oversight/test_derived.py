@@ -1,5 +1,5 @@
-"""Derived columns: what they hold, that pg.append writes them, and that migration 003 derives
-the same from entries written before it existed."""
+"""Derived facts: what they hold, and that migration 003 derived the same from entries written
+before it existed (tests/audit/test_facts.py: that the catch-up stores them)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import orjson
 import pytest
 
 from proxy.audit.derived import Derived, derive, derive_body, justification_key
-from proxy.audit.entry import Record, audit_access_entry
+from proxy.audit.entry import audit_access_entry
 from proxy.migrate import migration_files
 from proxy.model import Principal
 from proxy.oversight.period import Period, bounds, months
-from tests.oversight.oversight_fixture import LOG, A, B, append, at, review, search
+from tests.oversight.oversight_fixture import LOG, A, B, at, review, search
 from tests.pg import Databases, with_db
 
 _COLUMNS = (
@@ -29,7 +29,12 @@ def test_search_entry_columns():
     r = search(
         at(3, 12), B, "carol", "HOMICIDE", "Witness  saw Car 12", disclosed={A: 3}, obo="CA0000003"
     )
-    assert r.derived == Derived(
+    assert derive_body(r.body) == Derived(
+        event="search",
+        request_id=f"{B}-carol-{at(3, 12).isoformat()}",
+        agency=B,
+        decision="allowed",
+        reason=None,
         at=at(3, 12),
         subject="carol",
         purpose="HOMICIDE",
@@ -76,30 +81,22 @@ def test_other_events_and_odd_bodies():
         filters={},
         returned=0,
     )
-    assert access.derived is not None and access.derived.concerns == (A,)
-    assert access.derived.reads_returned is None  # entries returned are not reads
-    rev = review(7, "violation", at(5))
-    assert rev.derived is not None
-    assert (rev.derived.reviewed_index, rev.derived.disposition) == (7, "violation")
+    facts = derive_body(access.body)
+    assert (facts.event, facts.agency, facts.decision, facts.concerns) == (
+        "audit_access",
+        A,
+        "allowed",
+        (A,),
+    )
+    assert facts.reads_returned is None  # entries returned are not reads
+    rev = derive_body(review(7, "violation", at(5)).body)
+    assert (rev.event, rev.agency, rev.decision) == ("review", "CA9999999", None)
+    assert (rev.reviewed_index, rev.disposition) == (7, "violation")
     assert derive_body(b"not json") == Derived() == derive_body(b"[1, 2]")
     assert derive({"time": "2026-03-01T00:00:00"}).at is None  # naive: not ours to guess
     # A disclosed count that is not a positive integer names nobody.
     odd = derive({"agency": A, "outcome": {"disclosed_by_owner": {B: 0, "X": "1", "": 2}}})
     assert odd.concerns == (A,) and odd.owners == ()
-
-
-async def test_append_derives_columns_for_records_built_without_them(dbs: Databases):
-    admin, dsn = await dbs.fresh_audit()
-    built = LOG[3]
-    bare = Record(built.body, "search", "rid", B, "allowed", None)  # no derived columns
-    await append(dsn, [built, bare])
-    conn = await asyncpg.connect(admin)
-    try:
-        rows = [tuple(r) for r in await conn.fetch(f"SELECT {_COLUMNS} FROM audit.entries")]
-    finally:
-        await conn.close()
-    assert rows[0] == rows[1]
-    assert rows[0][8] == [A, B, "CA0000003"]
 
 
 async def test_migration_backfills_entries_written_before_it(dbs: Databases):
@@ -114,10 +111,11 @@ async def test_migration_backfills_entries_written_before_it(dbs: Databases):
         await conn.execute(first.read_text())
         await conn.execute(second.read_text())
         for i, r in enumerate(LOG):  # as the proxy wrote them before 003
+            d = derive_body(r.body)
             await conn.execute(
                 "INSERT INTO audit.entries (idx, body, event, request_id, agency, decision, reason)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                *(i, r.body, r.event, r.request_id, r.agency, r.decision, r.reason),
+                *(i, r.body, r.event, r.request_id, d.agency, d.decision, d.reason),
             )
         await conn.execute(
             "INSERT INTO audit.entries (idx, body, event) VALUES ($1, 'not json', 'x')", len(LOG)

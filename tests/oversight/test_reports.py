@@ -15,6 +15,7 @@ import pytest
 from proxy.audit.derived import derive
 from proxy.audit.entry import Record
 from proxy.oversight import reports
+from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from tests.oversight.oversight_fixture import (
     FLAGGED,
@@ -193,6 +194,35 @@ async def test_reviews_flip_unreviewed_and_the_latest_counts(log: str):
     assert pending.refused.total == 2 and not pending.refused.truncated
 
 
+async def test_reports_and_listings_see_entries_appended_just_before_they_are_asked(
+    dbs: Databases,
+):
+    """Facts and rollups are made behind the log; a report or listing catches them up first,
+    so nothing committed before it was asked for is missing."""
+    _, dsn = await dbs.fresh_audit()
+    await append(dsn, LOG[:3])
+    assert (await run(dsn, "usage", WHOLE, None)).searches == 3  # facts and rollups for 0..2
+    await append(dsn, LOG[3:])  # no checkpoint, no catch-up since
+    assert usage_table(await run(dsn, "usage", WHOLE, None)) == {
+        (A, "HOMICIDE", "allowed"): (6, 3),
+        (A, "ROBBERY", "refused"): (1, 0),
+        (B, "HOMICIDE", "allowed"): (1, 3),
+        (B, "ROBBERY", "refused"): (1, 0),
+        (C, "AMBER_ALERT", "allowed"): (1, 0),
+    }
+    await append(dsn, [review(3, "violation", at(5))])
+    report = await run(dsn, "flags", WHOLE, None)
+    assert [(e.index, e.unreviewed) for e in report.on_behalf_of.entries] == [(3, False)]
+    await append(dsn, [search(at(4, 20), C, "zoe", "ROBBERY", "Late search", obo=A)])
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with snapshot(conn):
+            rows, _ = await fetch_page(conn, parse_query({"on_behalf_of": A}), None)
+    finally:
+        await conn.close()
+    assert [i for i, _ in rows] == [len(LOG) + 1]
+
+
 # --- rollups + raw edges == brute force ------------------------------------------------------
 
 AGENCIES = ["CA0000011", "CA0000012", "CA0000013", "CA0000014"]
@@ -233,12 +263,12 @@ def brute(records: list[Record], period: Period, scope: str | None):  # type: ig
         assert d.at is not None
         if not period.from_ <= d.at < period.to or (scope and scope not in d.concerns):
             continue
-        key = (r.agency or "", d.purpose, r.decision or "")
+        key = (d.agency or "", d.purpose, d.decision or "")
         usage[key] += 1
         reads[key] += d.reads_returned or 0
-        users[(r.agency or "", d.subject or "")] += 1
+        users[(d.agency or "", d.subject or "")] += 1
         for owner, n in zip(d.owners, d.owner_reads, strict=True):
-            disclosed[(owner, r.agency or "")] += n
+            disclosed[(owner, d.agency or "")] += n
             if d.on_behalf_of:
                 disclosed[(owner, d.on_behalf_of)] += n
     medians = {

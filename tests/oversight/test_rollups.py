@@ -1,5 +1,6 @@
-"""Deferred rollups (sql/audit/005_deferred_rollups.sql): audit.roll_up() folds each committed
-entry into the report rollups exactly once, whoever calls it and however often."""
+"""Deferred rollups (sql/audit/005_deferred_rollups.sql, 006_lean_log.sql): audit.roll_up()
+folds each entry's facts into the report rollups exactly once, whoever calls it and however
+often; facts.catch_up derives the facts first."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncpg
 import pytest
 
 from load.report_bench import synthetic_records
-from proxy.audit import pg
+from proxy.audit import facts, pg
 from tests.pg import Databases
 
 RECORDS = list(synthetic_records(120, days=3, seed=11))
@@ -29,7 +30,7 @@ async def _totals(conn: asyncpg.Connection) -> tuple[int, int, int]:
 
 async def _expected(conn: asyncpg.Connection, below: int) -> tuple[int, int, int]:
     row = await conn.fetchrow(
-        "SELECT count(*) AS s, coalesce(sum(reads_returned), 0) AS r FROM audit.entries"
+        "SELECT count(*) AS s, coalesce(sum(reads_returned), 0) AS r FROM audit.entry_facts"
         " WHERE event = 'search' AND idx < $1",
         below,
     )
@@ -44,14 +45,17 @@ async def test_appends_leave_rollups_alone_until_roll_up(dbs: Databases):
             await pg.append(conn, RECORDS[:50])
         assert await _totals(conn) == (0, 0, 0)  # nothing on the append path
         assert await conn.fetchval("SELECT next_idx FROM audit.rollup_progress") == 0
-        assert await conn.fetchval("SELECT audit.roll_up()") == 50
+        assert await conn.fetchval("SELECT audit.roll_up()") == 0  # it folds in facts only
+        assert await facts.catch_up(conn) == 50
         assert await _totals(conn) == await _expected(conn, 50)
         assert await conn.fetchval("SELECT next_idx FROM audit.rollup_progress") == 50
 
         async with conn.transaction():
             await pg.append(conn, RECORDS[50:80])
+        assert await facts.catch_up_facts(conn) == 80
         assert await conn.fetchval("SELECT audit.roll_up()") == 80
         assert await conn.fetchval("SELECT audit.roll_up()") == 80  # nothing twice
+        assert await facts.catch_up(conn) == 80
         assert await _totals(conn) == await _expected(conn, 80)
         searches, _, _ = await _totals(conn)
         assert searches == 80
@@ -70,11 +74,13 @@ async def test_concurrent_roll_ups_during_appends_count_each_entry_once(dbs: Dat
 
         async def roller() -> None:
             for _ in range(15):
-                await pool.fetchval("SELECT audit.roll_up()")
+                async with pool.acquire() as conn:
+                    await facts.catch_up(conn, chunk=7)
                 await asyncio.sleep(0)
 
         await asyncio.gather(appender(), roller(), roller())
-        assert await pool.fetchval("SELECT audit.roll_up()") == len(RECORDS)
+        async with pool.acquire() as conn:
+            assert await facts.catch_up(conn) == len(RECORDS)
         async with pool.acquire() as conn:
             assert await _totals(conn) == await _expected(conn, len(RECORDS))
 
