@@ -63,7 +63,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -
     holder.on_change(lambda p: metrics.set_policy_version(p.version))
     app[AUTH_FAILURE_LIMITER] = TokenBuckets(settings.auth.auth_failure_entries_per_minute)
     app.cleanup_ctx.extend(
-        [_store_pool, _audit, _token_verifier, _policy_lifecycle, _announce_lifecycle]
+        [
+            _store_pool,
+            _audit,
+            _token_verifier,
+            _policy_lifecycle,
+            _metrics_flusher,
+            _announce_lifecycle,
+        ]
     )
     app.router.add_post("/v1/search", search.search)
     app.router.add_get("/v1/log/checkpoint", log.checkpoint)
@@ -162,6 +169,25 @@ async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _metrics_flusher(app: web.Application) -> AsyncIterator[None]:
+    """Fold the request path's buffered metrics into prometheus-client every interval (a
+    scrape of this process folds them in as well), and once more at shutdown."""
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(metrics.FLUSH_INTERVAL_S)
+            metrics.flush()
+
+    task = asyncio.create_task(run(), name="metrics-flush")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        metrics.flush()
 
 
 async def _announce_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -2,23 +2,38 @@
 
 What is logged, and what never is (at info level or below): each request's line carries its
 request id, method, route template, status, decision and error code, and duration; a search adds
-its decision, reason, audit index and counts. Plates, patterns, case numbers and justifications
+its audit index, policy version and counts. Plates, patterns, case numbers and justifications
 are never passed to a logger: they belong to the audit log, whose access is itself controlled.
+
+Lines are written to stderr through a buffer that is flushed within FLUSH_DELAY_S, and at once
+for warnings and errors: one line per request would otherwise be one write(2) per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import logging
+import os
+import select
 import sys
 from datetime import UTC, datetime
 
 import orjson
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# LogRecord.__init__ sets these first, in this number; `extra` fields come after them.
+_SET_BY_INIT = len(vars(logging.makeLogRecord({})))
+FLUSH_DELAY_S = 0.1
+_MAX_BUFFERED = 1 << 16
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return self.format_bytes(record).decode()
+
+    def format_bytes(self, record: logging.LogRecord) -> bytes:
         out: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
@@ -26,17 +41,84 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,  # several workers share one stream
             "message": record.getMessage(),
         }
-        for key, value in vars(record).items():
+        for key, value in itertools.islice(vars(record).items(), _SET_BY_INIT, None):
             if key not in _STANDARD:
                 out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+        return orjson.dumps(out, default=str)
+
+
+class BufferedJsonHandler(logging.Handler):
+    """JSON lines to a file descriptor. Inside an event loop, info lines wait up to
+    FLUSH_DELAY_S to be written together; warnings, errors, lines from outside a loop and
+    logging.shutdown() flush at once. Each write(2) holds whole lines and at most PIPE_BUF
+    bytes, so workers sharing one pipe never interleave inside a line (a single longer line
+    is written alone, as an unbuffered handler would)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            formatter = self.formatter
+            if isinstance(formatter, JsonFormatter):
+                line = formatter.format_bytes(record) + b"\n"
+            else:
+                line = (self.format(record) + "\n").encode()
+            self._lines.append(line)
+            self._size += len(line)
+            if record.levelno >= logging.WARNING or self._size >= _MAX_BUFFERED:
+                self.flush()
+            elif not self._scheduled:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self.flush()
+                    return
+                self._scheduled = True
+                loop.call_later(FLUSH_DELAY_S, self.flush)
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        lines, self._lines, self._size = self._lines, [], 0
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) > select.PIPE_BUF:
+                self._write(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._write(b"".join(chunk))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        # A closed or broken stderr loses the lines, as it would for logging.StreamHandler
+        # (which reports to that same stderr); it must not raise into the event loop.
+        with contextlib.suppress(OSError):
+            while view:
+                view = view[os.write(self._fd, view) :]
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    # The pid is logged; thread and multiprocessing names are not: skip collecting them.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    handler: logging.Handler
+    try:
+        handler = BufferedJsonHandler(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # stderr replaced by something without a fd
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

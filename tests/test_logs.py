@@ -1,18 +1,23 @@
-"""Structured logs: one JSON line per request, the search's decision line, start and stop lines,
-and never a plate, pattern, case number or justification."""
+"""Structured logs: one JSON line per request (a search's carries its decision, audit index and
+counts), start and stop lines, and never a plate, pattern, case number or justification."""
 
 # ruff: noqa: F811
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import select
+import socket
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
 from proxy.keys import POLICY
-from proxy.logs import JsonFormatter
+from proxy.logs import FLUSH_DELAY_S, BufferedJsonHandler, JsonFormatter
 
 # The HTTP tests' fixtures, for this module outside tests/http (test arguments "redefine" them).
 from tests.http.conftest import make_client, seeded_store  # noqa: F401
@@ -35,7 +40,7 @@ def parsed(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in lines(caplog)]
 
 
-async def test_one_line_per_request_and_a_decision_line_per_search(
+async def test_one_line_per_request_with_the_search_decision(
     make_client, make_token, caplog: pytest.LogCaptureFixture
 ):
     client = await make_client()
@@ -67,15 +72,12 @@ async def test_one_line_per_request_and_a_decision_line_per_search(
     assert all(isinstance(r["duration_ms"], float) and r["duration_ms"] > 0 for r in requests)
     assert all(r["level"] == "info" and r["logger"] == "alpr_proxy.http" for r in requests)
 
-    searches = [r for r in records if r["message"] == "search"]
-    assert [(s["decision"], s["reason"], s["audit_index"]) for s in searches] == [
-        ("allowed", None, result["audit_index"]),
-        ("refused", "unknown_purpose", refused_index),
-    ]
-    allowed = searches[0]
-    assert allowed["request_id"] == ok["request_id"]
-    assert allowed["returned"] == len(result["reads"]) and allowed["withheld"] > 0
-    assert allowed["policy_version"] == result["policy_version"]
+    assert not [r for r in records if r["message"] == "search"]  # one line per search
+    assert (ok["audit_index"], bad["audit_index"]) == (result["audit_index"], refused_index)
+    assert ok["returned"] == len(result["reads"]) and ok["withheld"] > 0
+    assert ok["matched"] == ok["returned"] + ok["withheld"] and ok["search_type"] == "plate"
+    assert ok["policy_version"] == result["policy_version"] == bad["policy_version"]
+    assert "returned" not in bad and "audit_index" not in entry
 
 
 async def test_plates_and_justifications_never_reach_the_log(
@@ -137,3 +139,62 @@ def test_formatter_writes_one_json_object_with_extra_fields():
     assert out["logger"] == "alpr_proxy.test" and isinstance(out["pid"], int)
     assert "ValueError: boom" in out["exception"]
     assert out["time"].endswith("+00:00")
+
+
+@pytest.fixture
+def seqpacket() -> Iterator[tuple[socket.socket, logging.Logger]]:
+    """A logger whose handler writes to a socket that keeps write(2) boundaries (one recv is
+    one write), and the socket's other end."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.setblocking(False)
+    handler = BufferedJsonHandler(ours.fileno())
+    logger = logging.getLogger(f"alpr_proxy.test.{id(handler)}")
+    logger.propagate = False
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    with ours, theirs:
+        yield theirs, logger
+        logger.handlers.clear()
+
+
+def _writes(sock: socket.socket) -> list[bytes]:
+    out = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            out.append(sock.recv(1 << 20))
+    return out
+
+
+def test_outside_an_event_loop_every_line_is_written_at_once(seqpacket):
+    sock, logger = seqpacket
+    logger.info("one", extra={"n": 1})
+    (write,) = _writes(sock)
+    assert orjson.loads(write) | {"time": None, "pid": None} == {
+        "time": None,
+        "level": "info",
+        "logger": logger.name,
+        "pid": None,
+        "message": "one",
+        "n": 1,
+    }
+
+
+async def test_in_a_loop_lines_are_written_together_in_whole_lines_under_pipe_buf(seqpacket):
+    sock, logger = seqpacket
+    for i in range(200):  # about 100 bytes each: several PIPE_BUF-sized writes
+        logger.info("request", extra={"i": i, "pad": "x" * 20})
+    assert _writes(sock) == []  # buffered
+    await asyncio.sleep(FLUSH_DELAY_S * 3)
+    writes = _writes(sock)
+    assert 1 < len(writes) < 200
+    assert all(len(w) <= select.PIPE_BUF and w.endswith(b"\n") for w in writes)
+    lines = b"".join(writes).splitlines()
+    assert [orjson.loads(line)["i"] for line in lines] == list(range(200))
+
+
+async def test_a_warning_flushes_what_waits_before_it(seqpacket):
+    sock, logger = seqpacket
+    logger.info("first")
+    logger.warning("second")
+    lines = b"".join(_writes(sock)).splitlines()
+    assert [orjson.loads(line)["message"] for line in lines] == ["first", "second"]

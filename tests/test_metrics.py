@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy import metrics
@@ -169,3 +170,33 @@ def test_checkpoint_age_is_computed_at_scrape_time():
         assert value(s, "alpr_proxy_audit_checkpoint_age_seconds") == 7
     finally:
         metrics.CHECKPOINT_LAST_SUCCESS.set(saved)
+
+
+def test_buffered_children_expose_exactly_what_direct_calls_would():
+    """child() buffers; flush() folds the buffer in through Histogram internals (_sum,
+    _buckets). If a prometheus-client release changes those, this fails."""
+    direct, buffered = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.001, 0.01, 0.1, 1.0)
+    hd = Histogram("h", "h", ["stage"], buckets=buckets, registry=direct)
+    hb = Histogram("h", "h", ["stage"], buckets=buckets, registry=buffered)
+    cd = Counter("c", "c", ["k"], registry=direct)
+    cb = Counter("c", "c", ["k"], registry=buffered)
+    values = [0.0, 0.0005, 0.001, 0.002, 0.01, 0.5, 1.0, 7.0, 0.05, 0.0099]
+    for v in values:
+        hd.labels("store").observe(v)
+        metrics.child(hb, "store").observe(v)
+        cd.labels("x").inc(v)
+        metrics.child(cb, "x").inc(v)
+
+    def samples(registry: CollectorRegistry) -> Samples:
+        return {
+            k: v
+            for k, v in parse(generate_latest(registry).decode()).items()
+            if not k[0].endswith("_created")
+        }
+
+    assert samples(buffered) != samples(direct)
+    metrics.flush()
+    assert samples(buffered) == samples(direct)
+    metrics.flush()  # nothing new: nothing changes
+    assert samples(buffered) == samples(direct)

@@ -21,6 +21,7 @@ from proxy.audit.entry import Record
 from proxy.errors import ProxyError
 
 log = logging.getLogger("alpr_proxy.audit")
+_RELEASE_TIMEOUT_S = 1.0  # resetting a connection that failed; past this it is terminated
 
 
 @dataclass
@@ -63,6 +64,9 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         # The log's right edge after our last commit; None when unknown (start, any failure).
         self._edge: pg.RightEdge | None = None
+        # Held from one batch to the next (a pool round trip per batch showed in the profile);
+        # handed back to the pool after any failure, which replaces it if it is broken.
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
         self.stats = WriterStats()
 
     async def start(self) -> None:
@@ -76,6 +80,7 @@ class AuditWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self._release()
 
     @property
     def running(self) -> bool:
@@ -96,7 +101,6 @@ class AuditWriter:
             raise ProxyError(
                 "audit_unavailable", "the audit log is backlogged; nothing was returned"
             ) from None
-        metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
         # One timer handle per waiter (cheaper than asyncio.timeout on the request path). A
         # waiter that gives up (timeout, client gone) settles only its own future: the record
         # is still committed with its batch, and _commit skips futures already done.
@@ -122,19 +126,30 @@ class AuditWriter:
             metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
             await self._commit(batch)
 
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection is terminated instead
+                await self._pool.release(conn, timeout=_RELEASE_TIMEOUT_S)
+
     async def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
             columns = pg.Batch([p.record for p in batch])
             edge, self._edge = self._edge, None  # unknown until this commit's outcome is known
-            async with self._pool.acquire() as conn:
-                appended = None if edge is None else await columns.try_append(conn, edge)
-                if appended is None:  # first batch, after a failure, or another writer appended
-                    async with conn.transaction():
-                        appended = await columns.append_locked(conn)
+            if self._conn is not None and self._conn.is_closed():  # the server went away
+                await self._release()
+            if self._conn is None:
+                self._conn = await self._pool.acquire()
+            conn = self._conn
+            appended = None if edge is None else await columns.try_append(conn, edge)
+            if appended is None:  # first batch, after a failure, or another writer appended
+                async with conn.transaction():
+                    appended = await columns.append_locked(conn)
             self._edge = appended
             start = appended.size - len(batch)
         except Exception as exc:  # any failure means: not durable, fail every waiter closed
+            await self._release()
             self.stats.failures += 1
             metrics.AUDIT_FAILURES.inc()
             self.stats.last_error = f"{type(exc).__name__}: {exc}"

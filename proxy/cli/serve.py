@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -32,8 +33,19 @@ def _new_loop() -> object:
     return uvloop.new_event_loop()
 
 
+async def _freeze_startup_objects(app: web.Application) -> None:
+    """Runs after every resource is open. What exists now (modules, the policy, pools) lives as
+    long as the process: moved out of the collector's generations, full collections no longer
+    walk it. A request allocates many short-lived containers, so the youngest generation is
+    collected every 10,000 allocations instead of every 700: fewer, cheaper passes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def run_worker(settings: Settings, *, reuse_port: bool) -> None:
     app = create_app(settings)
+    app.on_startup.append(_freeze_startup_objects)
     web.run_app(
         app,
         host=settings.server.host,

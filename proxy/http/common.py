@@ -32,6 +32,8 @@ async def read_body(request: web.Request) -> bytes:
     """The whole body within server.read_timeout_s, else 408 invalid_request: a client that
     trickles its body holds a handler that long at most. Over max_body_bytes aiohttp raises
     HTTPRequestEntityTooLarge."""
+    if request.content.is_eof():  # it has all arrived (the usual case): nothing to wait for
+        return await request.read()
     limit = request.app[SETTINGS].server.read_timeout_s
     try:
         async with asyncio.timeout(limit):

@@ -6,7 +6,6 @@ and nothing is sent until that entry has committed.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
@@ -18,7 +17,7 @@ from proxy import metrics
 from proxy.audit.entry import search_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, read_body, request_id
-from proxy.http.middlewares import DECISION
+from proxy.http.middlewares import DECISION, SEARCH_LOG
 from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE_POOL
 from proxy.model import SearchQuery
 from proxy.policy.evaluate import Allowed, Refused, decide
@@ -37,8 +36,6 @@ _STORE_ERRORS = (
     asyncpg.InternalClientError,
     TimeoutError,
 )
-
-log = logging.getLogger("alpr_proxy.search")
 
 
 async def search(request: web.Request) -> web.Response:
@@ -158,30 +155,27 @@ def _record_decision(
     search_type: str | None = None,
     outcome: dict[str, Any] | None = None,
 ) -> None:
-    """Metrics and the search's log line, once its audit entry has committed. Never the plate,
-    pattern, case number or justification: those are for the audit log only."""
+    """Metrics, and what the request's log line adds, once the audit entry has committed.
+    Never the plate, pattern, case number or justification: those are for the audit log only."""
     request[DECISION] = decision
     metrics.child(metrics.SEARCHES, decision, reason or "none").inc()
-    fields: dict[str, Any] = {
-        "request_id": request_id(request),
-        "decision": decision,
-        "reason": reason,
-        "audit_index": audit_index,
-        "policy_version": policy_version,
-    }
+    # The reason is the line's error code already.
+    fields: dict[str, Any] = {"audit_index": audit_index, "policy_version": policy_version}
     if outcome is not None:
         metrics.child(metrics.READS, "returned").inc(outcome["returned"])
+        withheld = 0
         for why, n in outcome["withheld"].items():
             if n:
                 metrics.child(metrics.READS, why).inc(n)
+                withheld += n
         fields.update(
             search_type=search_type,
             matched=outcome["matched"],
             returned=outcome["returned"],
-            withheld=sum(outcome["withheld"].values()),
+            withheld=withheld,
             truncated=outcome["truncated"],
         )
-    log.info("search", extra=fields)
+    request[SEARCH_LOG] = fields
 
 
 async def _query(pool: asyncpg.Pool, query: SearchQuery, limit: int) -> store.Rows:

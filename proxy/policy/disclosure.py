@@ -102,7 +102,9 @@ class Disclosure:
         """Why this read must be withheld, or None to disclose it."""
         if observed_at < self.retention_cutoff:
             return "retention"
-        if not self.shares(owner):
+        # shares(), inlined for the cached case: this runs for every candidate read.
+        shared = self._shared.get(owner)
+        if not (self.shares(owner) if shared is None else shared):
             return "sharing"
         geofence = self.policy.geofence
         if self.withhold_sensitive and geofence.contains(lat, lon, observed_at) is not None:

@@ -141,6 +141,9 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
 
 
 _WORD = re.compile(r"\w+")
+# \w minus "_": what _PUNCT leaves of a word. Folded text can hold non-ASCII letters and digits.
+_NON_ALNUM = re.compile(r"[\W_]+")
+_ALNUM = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +158,26 @@ class TermMatcher:
     # First folded word of a term -> (all its folded words, its position in `terms`) for each
     # term starting with that word: one dict lookup per word of the text, most of them misses.
     _by_first: dict[str, tuple[tuple[tuple[str, ...], int], ...]]
+    # The first words again, when all are letters and digits only (else empty: no prefilter).
+    _alnum_firsts: tuple[str, ...] = ()
 
     def find(self, text: str) -> str | None:
         """The first prohibited term (as configured) occurring in ``text``, or None."""
         by_first = self._by_first
         if not by_first:
             return None
+        firsts = self._alnum_firsts
+        if firsts:
+            # Every word of every spelling is a run of the text's letters and digits in order,
+            # so a first word that is not a substring of them all run together cannot match:
+            # most justifications are cleared here, without building the four spellings.
+            squeezed = _NON_ALNUM.sub("", fold(text))
+            if not any(first in squeezed for first in firsts):
+                return None
         for spelling in dict.fromkeys(spellings(text)):  # identical spellings checked once
             words = _WORD.findall(spelling)
+            if by_first.keys().isdisjoint(words):
+                continue
             for i, word in enumerate(words):
                 for term_words_, position in by_first.get(word, ()):
                     if (
@@ -188,7 +203,12 @@ def compile_terms(terms: Iterable[str]) -> TermMatcher:
             seen.add(words)
             by_first.setdefault(words[0], []).append((words, len(kept)))
             kept.append(term)
-    return TermMatcher(tuple(kept), {w: tuple(c) for w, c in by_first.items()})
+    alnum = all(_ALNUM.fullmatch(first) for first in by_first)
+    return TermMatcher(
+        tuple(kept),
+        {w: tuple(c) for w, c in by_first.items()},
+        tuple(by_first) if alnum else (),
+    )
 
 
 @lru_cache(maxsize=16)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
-from proxy.policy.text import find_prohibited_term, normalize_plate
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.policy.text import compile_terms, find_prohibited_term, normalize_plate
 
 TERMS = ["immigration", "ICE", "ERO", "deport", "deportation", "illegal alien"]
 
@@ -62,3 +66,54 @@ def test_ordinary_words_are_not_flagged(text: str):
 )
 def test_plates_after_normalisation_must_be_plain_ascii(raw: str, plate: str | None):
     assert normalize_plate(raw) == plate
+
+
+# Text built from pieces that exercise every spelling: terms and near-misses, punctuation inside
+# and between words, spelled-out letters, underscores, marks, full-width and zero-width chars.
+_PIECES = st.sampled_from(
+    [
+        "ice",
+        "ICE",
+        "I.C.E.",
+        "i c e",
+        "I_C_E",
+        "police",
+        "justice",
+        "de-port",
+        "deport",
+        "deportation",
+        "illegal",
+        "alien",
+        "illegal-alien",
+        "ero",
+        "hero",
+        "e.r.o",
+        "im",
+        "migration",
+        "\uff29\uff23\uff25",
+        "I\u200bCE",
+        "I\u0301CE",
+        "_",
+        "-",
+        ".",
+        " ",
+        "  ",
+        "\t",
+        "1/14",
+        "x",
+        "a b",
+        "case 26-004211",
+        "homicide,",
+        "witness",
+        "\u00ad",
+    ]
+)
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_the_substring_prefilter_never_changes_the_answer(text: str):
+    fast = compile_terms(TERMS)
+    assert fast._alnum_firsts  # the prefilter is in use for these terms
+    full = dataclasses.replace(fast, _alnum_firsts=())
+    assert fast.find(text) == full.find(text)
