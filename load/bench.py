@@ -41,6 +41,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from load import profile
 from load.loadgen import Mix, SearchTemplate, search_specs, write_spec
 from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair, mint_token
@@ -420,6 +421,33 @@ class Bench:
         }
         return result
 
+    def start_profile(self, name: str, pid: int) -> subprocess.Popen[bytes]:
+        """py-spy on the server's processes over the measured window (after the warm-up),
+        on the generator's CPU so the sampler does not take the server's."""
+        a = self.args
+        proc = profile.record(
+            pid, a.duration - 0.5, self.work / f"profile-{name}.raw", delay_s=a.warmup + 0.25
+        )
+        if self.generator_cpu is not None:
+            os.sched_setaffinity(proc.pid, {self.generator_cpu})
+        return proc
+
+    def finish_profile(
+        self, name: str, proc: subprocess.Popen[bytes], result: dict[str, Any]
+    ) -> dict[str, Any]:
+        _, err = proc.communicate(timeout=60)
+        raw = self.work / f"profile-{name}.raw"
+        if proc.returncode != 0 or not raw.exists():
+            return {"error": err.decode(errors="replace").strip()[-500:] or "py-spy failed"}
+        summary = profile.summarize(raw.read_text())
+        app_ms = result["cpu_ms_per_request"].get("app")
+        return {
+            "samples": summary.samples,
+            "inclusive": summary.inclusive_top,
+            "self": summary.self_top,
+            "markdown": profile.markdown(summary, app_ms),
+        }
+
     def run(self) -> dict[str, Any]:
         a = self.args
         started_at = datetime.now(UTC)
@@ -490,7 +518,12 @@ class Bench:
             if name != "baseline":
                 before = _scrape(url)
                 lo = asyncio.run(_audit_size(audit_dsn))
+            sampler = None
+            if a.profile and mode == "closed" and name in ("baseline", "proxy"):
+                sampler = self.start_profile(name, pid)
             result = self.loadgen(name, url, spec, pid, mode, rate)
+            if sampler is not None:
+                result["profile"] = self.finish_profile(name, sampler, result)
             if name != "baseline":
                 time.sleep(0.5)  # the last batches commit
                 delta = _metrics_delta(before, _scrape(url))
@@ -699,6 +732,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {label} | {b['db']['entries']} | {b['db']['batches']} | {b['metrics_mean']} "
             f"| {b['db']['mean']} | {b['db']['max']} | {stages} |"
         )
+    for name in ("baseline", "proxy"):
+        prof = c[name].get("profile")
+        if prof is None:
+            continue
+        lines += ["", f"#### Profile of the {name}, closed loop (py-spy)", ""]
+        lines.append(prof.get("markdown") or f"Not recorded: {prof.get('error')}")
     errors = []
     for label, row in [("closed", c), *[(f"open {r['rate']:g}/s", r) for r in report["open"]]]:
         for name in ("baseline", "proxy"):
@@ -784,8 +823,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample", type=int, default=5000, help="reads sampled for hit plates")
     p.add_argument("--requests", type=int, default=20_000, help="distinct requests in the mix")
     p.add_argument("--no-pin", action="store_true", help="do not pin generator and servers")
+    p.add_argument(
+        "--profile", action="store_true", help="py-spy the closed-loop baseline and proxy runs"
+    )
     p.add_argument("--out", type=Path, default=Path("load/results"))
     args = p.parse_args(argv)
+    if args.profile and not profile.available():
+        p.error("--profile needs py-spy (pip install -e '.[load]')")
     if args.workers < 1 or args.pool < 1 or args.users < 1 or args.reads < 1000:
         p.error("--workers, --pool, --users must be >= 1 and --reads >= 1000")
     if not 1 <= args.window_days <= 365:
