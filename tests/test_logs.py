@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import select
 import socket
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from proxy import logs
 from proxy.keys import POLICY
 from proxy.logs import FLUSH_DELAY_S, BufferedJsonHandler, JsonFormatter
 
@@ -198,3 +200,33 @@ async def test_a_warning_flushes_what_waits_before_it(seqpacket):
     logger.warning("second")
     lines = b"".join(_writes(sock)).splitlines()
     assert [orjson.loads(line)["message"] for line in lines] == ["first", "second"]
+
+
+def test_direct_lines_equal_logged_lines_and_fall_back_under_other_handlers(
+    seqpacket, monkeypatch: pytest.MonkeyPatch
+):
+    sock, logger = seqpacket
+    (handler,) = logger.handlers
+    # As configure_logging leaves it: our handler alone, at the root.
+    monkeypatch.setattr(logging.root, "handlers", [handler])
+    monkeypatch.setattr(logs, "_direct", handler)
+    logger.handlers.clear()
+    logger.propagate = True
+    fields = {"request_id": "ab" * 16, "status": 200, "code": None, "duration_ms": 1.5}
+    logs.log_line(logger, logging.INFO, "request", fields)
+    logger.info("request", extra=fields)
+    logs.log_line(logger, logging.DEBUG, "request", fields)  # below the level: nothing
+    handler.flush()
+    direct, logged = (orjson.loads(line) for line in b"".join(_writes(sock)).splitlines())
+    assert direct.pop("time") and logged.pop("time")
+    assert direct == logged == {
+        "level": "info", "logger": logger.name, "pid": os.getpid(), "message": "request", **fields
+    }  # fmt: skip
+
+    # Any other handler in the chain (a test's capture, an operator's): the usual way.
+    seen: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = seen.append  # type: ignore[method-assign]
+    logger.addHandler(capture)
+    logs.log_line(logger, logging.INFO, "request", fields)
+    assert [(r.getMessage(), r.status) for r in seen] == [("request", 200)]  # type: ignore[attr-defined]

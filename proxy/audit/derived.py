@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,8 +21,10 @@ from proxy.policy.text import normalize_pattern, normalize_plate, strip_format
 _DIGITS = re.compile(r"\d+")
 
 
-@dataclass(frozen=True, slots=True)
-class Derived:
+class Derived(NamedTuple):
+    """An entry's facts. A named tuple rather than a frozen dataclass: the facts catch-up
+    builds one per entry, and this is several times cheaper to construct."""
+
     event: str | None = None
     request_id: str | None = None
     agency: str | None = None  # the requester (the caller's agency for non-search events)
@@ -93,8 +94,12 @@ def on_behalf_of_ori(entry: Mapping[str, Any]) -> str | None:
 def concerns(entry: Mapping[str, Any]) -> frozenset[str]:
     """The agencies an entry concerns (SPEC §8): requester, on-behalf-of agency, every owner
     whose reads it disclosed. An auditor of one of these agencies may see the entry."""
+    return _concerns(entry, _disclosed(entry))
+
+
+def _concerns(entry: Mapping[str, Any], disclosed: list[tuple[str, int]]) -> frozenset[str]:
     named = {_str(entry.get("agency")), on_behalf_of_ori(entry)}
-    named.update(owner for owner, _ in _disclosed(entry))
+    named.update(owner for owner, _ in disclosed)
     return frozenset(a for a in named if a)
 
 
@@ -124,7 +129,7 @@ def derive(entry: Mapping[str, Any]) -> Derived:
         reads_returned=_int(outcome.get("returned")) if isinstance(outcome, dict) else None,
         owners=tuple(owner for owner, _ in disclosed),
         owner_reads=tuple(n for _, n in disclosed),
-        concerns=tuple(sorted(concerns(entry))),
+        concerns=tuple(sorted(_concerns(entry, disclosed))),
         justification_key=justification_key(justification) if justification else None,
         reviewed_index=_int(entry.get("reviewed_index")) if review else None,
         disposition=_str(entry.get("disposition")) if review else None,

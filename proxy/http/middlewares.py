@@ -9,6 +9,8 @@ details, so a stack trace never reaches a client.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import logging
 import os
 from time import perf_counter
@@ -21,6 +23,7 @@ from proxy import metrics
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import json_response
 from proxy.keys import REQUEST_ID
+from proxy.logs import log_line
 
 log = logging.getLogger("alpr_proxy.http")
 
@@ -30,11 +33,25 @@ DECISION = web.RequestKey("decision", str)
 SEARCH_LOG: web.RequestKey[dict[str, Any]] = web.RequestKey("search_log")
 
 
+_id_key = os.urandom(32)
+_id_counter = itertools.count()
+
+
+def _new_id_key() -> None:
+    global _id_key, _id_counter
+    _id_key, _id_counter = os.urandom(32), itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_id_key)  # a forked child must not repeat our ids
+
+
 def new_request_id() -> str:
-    """128 bits from the OS, as 32 hex digits: the shape of uuid4().hex at a quarter of its
-    cost. Not a counter or a seeded PRNG, whose outputs would let a client who collects ids
-    work out how many searches others ran in between."""
-    return os.urandom(16).hex()
+    """32 hex digits, the shape of uuid4().hex: a per-process counter under keyed BLAKE2b with
+    a random per-process key. Unique, and as unpredictable as random ids (a client collecting
+    them learns nothing, e.g. not how many searches others ran in between), without a system
+    call per request (os.urandom's showed in the profile)."""
+    counter = next(_id_counter).to_bytes(8, "little")
+    return hashlib.blake2b(counter, key=_id_key, digest_size=16).hexdigest()
 
 
 _HTTP_CODES: dict[int, ErrorCode] = {
@@ -104,4 +121,4 @@ def _observe(request: web.Request, status: int, code: str | None, seconds: float
     search = request.get(SEARCH_LOG)
     if search is not None:
         fields.update(search)
-    log.log(level, "request", extra=fields)
+    log_line(log, level, "request", fields)
