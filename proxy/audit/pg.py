@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import asyncpg
 
@@ -82,7 +83,7 @@ class RightEdge:
 EMPTY = RightEdge(0, {})
 
 
-_APPEND = "SELECT audit.append_entries($1, $2, $3)"
+_APPEND = "SELECT audit.append_entries($1, $2, $3, $4, $5)"
 
 
 class Batch:
@@ -95,7 +96,14 @@ class Batch:
         """Append at ``edge.size`` in one statement; the new right edge, or None when the log
         no longer has that size (another writer appended: nothing was written)."""
         blobs, after = edge.extend(self.bodies)
-        found = await conn.fetchval(_APPEND, edge.size, self.bodies, blobs)
+        found = await conn.fetchval(
+            _APPEND,
+            edge.size,
+            b"".join(self.bodies),
+            list(accumulate(map(len, self.bodies))),
+            b"".join(blobs),
+            list(accumulate(map(len, blobs))),
+        )
         return after if found == edge.size else None
 
     async def append_locked(self, conn: asyncpg.Connection) -> RightEdge:

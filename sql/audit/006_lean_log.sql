@@ -131,13 +131,17 @@ ALTER TABLE audit.entry_facts ENABLE ALWAYS TRIGGER entry_facts_no_truncate;
 REVOKE ALL ON audit.entry_facts FROM alpr_proxy_audit;
 GRANT SELECT, INSERT ON audit.entry_facts TO alpr_proxy_audit;
 
--- 4. One batch, one statement (proxy/audit/pg.py), as in 004 but with two arrays: each entry's
--- body and its stored hashes. Takes the sequence lock ("log1", proxy.audit.pg.APPEND_LOCK),
--- returns the size it found, and appends only when that is expected_size.
+-- 4. One batch, one statement (proxy/audit/pg.py), as in 004 but with the entries' bodies, and
+-- the stored hashes each completed, as two byte strings with each entry's end offset in them:
+-- asyncpg encodes one large bytea far faster than a bytea[] of thousands (its send buffer grows
+-- in small steps), and PostgreSQL slices it for less than it unpacks an array. Takes the
+-- sequence lock ("log1", proxy.audit.pg.APPEND_LOCK), returns the size it found, and appends
+-- only when that is expected_size.
 DROP FUNCTION audit.append_entries(bigint, bytea[], text[], text[], text[], text[], text[],
   timestamptz[], text[], text[], text[], text[], integer[], text[], integer[], integer[],
   integer[], text[], integer[], integer[], bytea[], bigint[], text[], bigint[], bytea[]);
-CREATE FUNCTION audit.append_entries(expected_size bigint, bodies bytea[], hashes bytea[])
+CREATE FUNCTION audit.append_entries(expected_size bigint, bodies bytea, body_ends integer[],
+                                     hashes bytea, hash_ends integer[])
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -148,14 +152,21 @@ BEGIN
   IF found_size <> expected_size THEN
     RETURN found_size;
   END IF;
+  -- Entry n (1-based) spans (ends[n-1], ends[n]]; ends[0] is NULL, i.e. 0.
   INSERT INTO audit.entries (idx, body, hashes)
-  SELECT expected_size + u.n - 1, u.body, u.hashes
-  FROM unnest(bodies, hashes) WITH ORDINALITY AS u(body, hashes, n);
+  SELECT expected_size + u.n - 1,
+         substring(bodies FROM coalesce(body_ends[u.n - 1], 0) + 1
+                          FOR u.body_end - coalesce(body_ends[u.n - 1], 0)),
+         substring(hashes FROM coalesce(hash_ends[u.n - 1], 0) + 1
+                          FOR u.hash_end - coalesce(hash_ends[u.n - 1], 0))
+  FROM unnest(body_ends, hash_ends) WITH ORDINALITY AS u(body_end, hash_end, n);
   RETURN found_size;
 END
 $$;
-REVOKE ALL ON FUNCTION audit.append_entries(bigint, bytea[], bytea[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit.append_entries(bigint, bytea[], bytea[]) TO alpr_proxy_audit;
+REVOKE ALL ON FUNCTION audit.append_entries(bigint, bytea, integer[], bytea, integer[])
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.append_entries(bigint, bytea, integer[], bytea, integer[])
+  TO alpr_proxy_audit;
 
 -- 5. Rollups fold in facts, not entries: as 005, up to the last fact instead of the last entry
 -- (facts, too, are committed as a prefix of the log, under the catch-up's lock).
