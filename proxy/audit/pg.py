@@ -10,9 +10,10 @@ stored hashes appending it completed (sql/audit/006_lean_log.sql). What oversigh
 derived behind the log, in bulk (proxy.audit.facts).
 
 A writer remembers the right edge it last committed (:class:`RightEdge`), so while it is the
-only writer a batch is one statement and one round trip (audit.append_entries); when another
-writer appended meanwhile, the function writes nothing and the batch is appended again with the
-edge read under the lock.
+only writer a batch is one statement and one round trip (audit.append_entries). When another
+writer appended meanwhile, the function writes nothing and returns the size it found; the
+writer reads the edge at that size and tries once more (two more round trips), and only if it
+lost the race again appends with the edge read under the lock.
 """
 
 from __future__ import annotations
@@ -92,9 +93,9 @@ class Batch:
     def __init__(self, records: Sequence[Record]) -> None:
         self.bodies = [r.body for r in records]
 
-    async def try_append(self, conn: asyncpg.Connection, edge: RightEdge) -> RightEdge | None:
-        """Append at ``edge.size`` in one statement; the new right edge, or None when the log
-        no longer has that size (another writer appended: nothing was written)."""
+    async def try_append(self, conn: asyncpg.Connection, edge: RightEdge) -> RightEdge | int:
+        """Append at ``edge.size`` in one statement; the new right edge, or, when the log no
+        longer has that size (another writer appended: nothing was written), the size it has."""
         blobs, after = edge.extend(self.bodies)
         found = await conn.fetchval(
             _APPEND,
@@ -104,17 +105,21 @@ class Batch:
             b"".join(blobs),
             list(accumulate(map(len, blobs))),
         )
-        return after if found == edge.size else None
+        return after if found == edge.size else int(found)
 
     async def append_locked(self, conn: asyncpg.Connection) -> RightEdge:
         """In the caller's transaction: lock, read the right edge, append; the new right edge."""
         await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
-        start = await size(conn)
-        edge = RightEdge(start, await read_hashes(conn, tree.tree_hash_needed(start)))
-        appended = await self.try_append(conn, edge)
-        if appended is None:  # cannot happen while we hold the lock
+        appended = await self.try_append(conn, await edge_at(conn, await size(conn)))
+        if not isinstance(appended, RightEdge):  # cannot happen while we hold the lock
             raise RuntimeError("audit log size changed under the append lock")
         return appended
+
+
+async def edge_at(conn: asyncpg.Connection, size: int) -> RightEdge:
+    """The right edge of the log at ``size`` committed entries. Needs no lock: the stored hash
+    of a complete subtree never changes once written."""
+    return RightEdge(size, await read_hashes(conn, tree.tree_hash_needed(size)))
 
 
 async def append(conn: asyncpg.Connection, records: Sequence[Record]) -> int:

@@ -143,7 +143,9 @@ class AuditWriter:
                 self._conn = await self._pool.acquire()
             conn = self._conn
             appended = None if edge is None else await columns.try_append(conn, edge)
-            if appended is None:  # first batch, after a failure, or another writer appended
+            if isinstance(appended, int):  # another writer appended: follow it
+                appended = await columns.try_append(conn, await pg.edge_at(conn, appended))
+            if not isinstance(appended, pg.RightEdge):  # first batch, a failure, or raced again
                 async with conn.transaction():
                     appended = await columns.append_locked(conn)
             self._edge = appended

@@ -58,12 +58,12 @@ async def test_batch_is_one_statement_while_the_edge_is_current(dbs: Databases):
     conn = await asyncpg.connect(dsn)
     try:
         edge = await pg.Batch([record(i) for i in range(3)]).try_append(conn, pg.EMPTY)
-        assert edge is not None and edge.size == 3
+        assert isinstance(edge, pg.RightEdge) and edge.size == 3
         # Only the right edge is kept, and it is exactly what the stored tree holds.
         assert sorted(edge.hashes) == tree.tree_hash_needed(3)
         assert dict(edge.hashes) == await pg.read_hashes(conn, tree.tree_hash_needed(3))
         edge = await pg.Batch([record(i) for i in range(3, 8)]).try_append(conn, edge)
-        assert edge is not None and edge.size == 8
+        assert isinstance(edge, pg.RightEdge) and edge.size == 8
     finally:
         await conn.close()
     assert await stored_root_matches_entries(admin) == 8
@@ -74,21 +74,28 @@ async def test_stale_edge_writes_nothing_and_locked_append_recovers(dbs: Databas
     conn = await asyncpg.connect(dsn)
     try:
         stale = await pg.Batch([record(0), record(1)]).try_append(conn, pg.EMPTY)
-        assert stale is not None
+        assert isinstance(stale, pg.RightEdge)
         await pg.Batch([record(2)]).try_append(conn, stale)  # "another writer" moves the log
-        assert await pg.Batch([record(3)]).try_append(conn, stale) is None
+        assert await pg.Batch([record(3)]).try_append(conn, stale) == 3  # nothing written
         assert await pg.size(conn) == 3  # the stale batch wrote neither entries nor hashes
         stored = await conn.fetchval("SELECT sum(length(hashes)) / 32 FROM audit.entries")
         assert stored == tree.stored_hash_count(3)
         async with conn.transaction():
             edge = await pg.Batch([record(3)]).append_locked(conn)
         assert edge.size == 4
+        # Or follow the other writer without the lock: the edge at the size it reported.
+        await pg.Batch([record(4), record(5)]).try_append(conn, edge)
+        found = await pg.Batch([record(6)]).try_append(conn, edge)
+        assert found == 6
+        followed = await pg.Batch([record(6)]).try_append(conn, await pg.edge_at(conn, found))
+        assert isinstance(followed, pg.RightEdge) and followed.size == 7
+        assert followed == await pg.edge_at(conn, 7)
     finally:
         await conn.close()
-    assert await stored_root_matches_entries(admin) == 4
+    assert await stored_root_matches_entries(admin) == 7
 
 
-async def test_writers_sharing_one_log_fall_back_to_the_lock(dbs: Databases):
+async def test_writers_sharing_one_log_follow_each_other(dbs: Databases):
     admin, dsn = await dbs.fresh_audit()
     async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
         writers = [AuditWriter(pool, max_batch=8) for _ in range(2)]
