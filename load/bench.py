@@ -422,8 +422,8 @@ class Bench:
         return result
 
     def start_profile(self, name: str, pid: int) -> subprocess.Popen[bytes]:
-        """py-spy on the server's processes over the measured window (after the warm-up),
-        on the generator's CPU so the sampler does not take the server's."""
+        """py-spy on the server's processes over a run's window (after the warm-up), on the
+        generator's CPU so the sampler does not take the server's."""
         a = self.args
         proc = profile.record(
             pid, a.duration - 0.5, self.work / f"profile-{name}.raw", delay_s=a.warmup + 0.25
@@ -442,6 +442,8 @@ class Bench:
         summary = profile.summarize(raw.read_text())
         app_ms = result["cpu_ms_per_request"].get("app")
         return {
+            "throughput_rps_while_sampled": result["throughput_rps"],
+            "app_cpu_ms_per_request": app_ms,
             "samples": summary.samples,
             "inclusive": summary.inclusive_top,
             "self": summary.self_top,
@@ -518,12 +520,7 @@ class Bench:
             if name != "baseline":
                 before = _scrape(url)
                 lo = asyncio.run(_audit_size(audit_dsn))
-            sampler = None
-            if a.profile and mode == "closed" and name in ("baseline", "proxy"):
-                sampler = self.start_profile(name, pid)
             result = self.loadgen(name, url, spec, pid, mode, rate)
-            if sampler is not None:
-                result["profile"] = self.finish_profile(name, sampler, result)
             if name != "baseline":
                 time.sleep(0.5)  # the last batches commit
                 delta = _metrics_delta(before, _scrape(url))
@@ -558,6 +555,15 @@ class Bench:
             for name, url, spec, pid in servers:
                 row[name] = one(name, url, spec, pid, "open", rate)
             open_runs.append(row)
+        if a.profile:
+            # Extra closed-loop runs with the sampler attached, after the measured ones: py-spy
+            # pauses the server for each sample, which must not touch the figures above.
+            print("profiles: closed loop with py-spy attached", flush=True)
+            for name, url, spec, pid in servers:
+                time.sleep(_SETTLE_S)
+                sampler = self.start_profile(name, pid)
+                sampled = self.loadgen(name, url, spec, pid, "closed", None)
+                closed[name]["profile"] = self.finish_profile(name, sampler, sampled)
 
         base_rps = closed["baseline"]["throughput_rps"]
         return {
@@ -736,7 +742,7 @@ def markdown(report: dict[str, Any]) -> str:
         prof = c[name].get("profile")
         if prof is None:
             continue
-        lines += ["", f"#### Profile of the {name}, closed loop (py-spy)", ""]
+        lines += ["", f"#### Profile of the {name}, closed loop (py-spy, an extra run)", ""]
         lines.append(prof.get("markdown") or f"Not recorded: {prof.get('error')}")
     errors = []
     for label, row in [("closed", c), *[(f"open {r['rate']:g}/s", r) for r in report["open"]]]:
@@ -824,7 +830,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=20_000, help="distinct requests in the mix")
     p.add_argument("--no-pin", action="store_true", help="do not pin generator and servers")
     p.add_argument(
-        "--profile", action="store_true", help="py-spy the closed-loop baseline and proxy runs"
+        "--profile",
+        action="store_true",
+        help="then one more closed loop per server with py-spy attached: where the CPU goes",
     )
     p.add_argument("--out", type=Path, default=Path("load/results"))
     args = p.parse_args(argv)

@@ -2,8 +2,9 @@
 
     python -m load.profile --pid PID --duration 10 [--out profile.txt]
 
-`record` samples every thread of a process tree with py-spy (`--nonblocking`: the target is
-never paused, so the figures are not inflated by the sampler) and keeps the collapsed stacks;
+`record` samples every thread of a process tree with py-spy and keeps the collapsed stacks
+(py-spy pauses the target for each sample, about 1 % of its time at 250 Hz: without pausing,
+it reads stacks that change under it, and about half of them come out truncated);
 `summarize` turns them into the two views a profile is read by: *self* (the line a sample was
 in) and *inclusive* (every function on the stack). Shares are of the samples in which the
 process was running Python, which is what "app CPU per request" in the reports measures, so
@@ -49,7 +50,6 @@ def record(
         "--output",
         str(out),
         "--subprocesses",
-        "--nonblocking",
     ]
     # A shell for the delay, so the warm-up is not sampled and nothing here has to wait.
     script = f"sleep {delay_s:.3f}; exec " + " ".join(cmd)
@@ -95,7 +95,11 @@ def summarize(raw: str, top: int = 25) -> Profile:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread ")) and f]
+        # With --subprocesses each stack starts with `process PID:"command line"`, and a
+        # spawned worker's command line holds semicolons of its own.
+        if stack.startswith("process ") and '";' in stack:
+            stack = stack.split('";', 1)[1]
+        frames = [f for f in stack.split(";") if f and not f.startswith("thread ")]
         if not frames:
             continue
         total += n

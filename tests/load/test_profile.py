@@ -19,7 +19,7 @@ RAW = "\n".join(
     [
         f"{_HEAD}{_LOOP};{_SEARCH.format(52)};{_DECIDE} 30",
         f"{_HEAD}{_LOOP};{_SEARCH.format(60)} 10",
-        f"{_HEAD}{_LOOP} 60",
+        f'process 2:"python -c from x import spawn_main; spawn_main(7)";{_LOOP} 60',
         "not a stack line",
     ]
 )
