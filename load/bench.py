@@ -40,6 +40,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import psutil
 
 from load import profile
 from load.loadgen import Mix, SearchTemplate, search_specs, write_spec
@@ -421,6 +422,17 @@ class Bench:
         }
         return result
 
+    def move_postgres(self, cpus: set[int]) -> bool:
+        """Pin the postmaster and every backend to ``cpus`` (new backends inherit it)."""
+        assert self.pg is not None
+        postmaster = psutil.Process(
+            int((self.pg.data_dir / "postmaster.pid").read_text().split()[0])
+        )
+        for proc in [postmaster, *postmaster.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error, OSError):
+                os.sched_setaffinity(proc.pid, cpus)
+        return True
+
     def start_profile(self, name: str, pid: int) -> subprocess.Popen[bytes]:
         """py-spy on the server's processes over a run's window (after the warm-up), on the
         generator's CPU so the sampler does not take the server's."""
@@ -447,6 +459,7 @@ class Bench:
             "samples": summary.samples,
             "inclusive": summary.inclusive_top,
             "self": summary.self_top,
+            "project": summary.project,
             "markdown": profile.markdown(summary, app_ms),
         }
 
@@ -557,13 +570,19 @@ class Bench:
             open_runs.append(row)
         if a.profile:
             # Extra closed-loop runs with the sampler attached, after the measured ones: py-spy
-            # pauses the server for each sample, which must not touch the figures above.
+            # pauses the server for each sample, which must not touch the figures above. When
+            # PostgreSQL shares the servers' CPU it moves to the generator's meanwhile: a server
+            # preempted by it would be sampled, waiting, at whatever line it was preempted.
             print("profiles: closed loop with py-spy attached", flush=True)
+            moved = self.move_postgres({self.generator_cpu}) if self.generator_cpu else False
             for name, url, spec, pid in servers:
                 time.sleep(_SETTLE_S)
                 sampler = self.start_profile(name, pid)
                 sampled = self.loadgen(name, url, spec, pid, "closed", None)
                 closed[name]["profile"] = self.finish_profile(name, sampler, sampled)
+                closed[name]["profile"]["postgres_on_generator_cpu"] = moved
+            if moved and self.server_cpus:
+                self.move_postgres(self.server_cpus)
 
         base_rps = closed["baseline"]["throughput_rps"]
         return {
@@ -742,7 +761,12 @@ def markdown(report: dict[str, Any]) -> str:
         prof = c[name].get("profile")
         if prof is None:
             continue
-        lines += ["", f"#### Profile of the {name}, closed loop (py-spy, an extra run)", ""]
+        where = (
+            ", PostgreSQL moved to the generator's CPU"
+            if prof.get("postgres_on_generator_cpu")
+            else ""
+        )
+        lines += ["", f"#### Profile of the {name}, closed loop (py-spy, an extra run{where})", ""]
         lines.append(prof.get("markdown") or f"Not recorded: {prof.get('error')}")
     errors = []
     for label, row in [("closed", c), *[(f"open {r['rate']:g}/s", r) for r in report["open"]]]:

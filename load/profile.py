@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RATE_HZ = 250
@@ -67,6 +67,13 @@ class Profile:
     samples: int
     self_top: list[tuple[str, float]]  # (function and line, share of samples)
     inclusive_top: list[tuple[str, float]]  # (function and file, share of samples)
+    # Inclusive shares of this project's own functions (proxy/, load/), down to 0.5 %: where
+    # the protection's cost is, function by function, below the library frames above it.
+    project: list[tuple[str, float]] = field(default_factory=list)
+
+
+_PROJECT = ("(proxy/", "(load/", "/proxy/", "/load/")
+_PROJECT_MIN_SHARE = 0.005
 
 
 def _frame_name(frame: str, *, line: bool) -> str:
@@ -110,10 +117,18 @@ def summarize(raw: str, top: int = 25) -> Profile:
         return Profile(0, [], [])
     # Frames on every sample (the interpreter's entry, the event loop) say nothing.
     skip = {name for name, n in inclusive.items() if n == total}
+    ranked = [(name, n / total) for name, n in inclusive.most_common() if name not in skip]
     return Profile(
         total,
         [(name, n / total) for name, n in own.most_common(top)],
-        [(name, n / total) for name, n in inclusive.most_common() if name not in skip][:top],
+        ranked[:top],
+        [
+            (name, share)
+            for name, share in ranked
+            if share >= _PROJECT_MIN_SHARE
+            and any(m in name for m in _PROJECT)
+            and not name.startswith(("main ", "serve ", "run_worker ", "_worker_main "))
+        ],
     )
 
 
@@ -134,6 +149,8 @@ def markdown(profile: Profile, app_ms_per_request: float | None = None) -> str:
 
     lines = [f"{profile.samples} samples at {RATE_HZ} Hz.", ""]
     lines += table("inclusive (function and everything it calls)", profile.inclusive_top)
+    if profile.project:
+        lines += ["", *table("this project's functions, inclusive (>= 0.5 %)", profile.project)]
     lines += ["", *table("self (the line running when sampled)", profile.self_top)]
     return "\n".join(lines) + "\n"
 

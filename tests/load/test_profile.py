@@ -18,7 +18,7 @@ _DECIDE = "decide (/work/main/proxy/policy/evaluate.py:90)"
 RAW = "\n".join(
     [
         f"{_HEAD}{_LOOP};{_SEARCH.format(52)};{_DECIDE} 30",
-        f"{_HEAD}{_LOOP};{_SEARCH.format(60)} 10",
+        f"{_HEAD}{_LOOP};{_SEARCH.format(60)};fetch (/x/site-packages/asyncpg/pool.py:746) 10",
         f'process 2:"python -c from x import spawn_main; spawn_main(7)";{_LOOP} 60',
         "not a stack line",
     ]
@@ -31,13 +31,16 @@ def test_shares_of_own_and_inclusive_time():
     assert p.self_top == [
         ("run_app (aiohttp/web.py:502)", 0.6),
         ("decide (main/proxy/policy/evaluate.py:90)", 0.3),
-        ("search (main/proxy/http/search.py:60)", 0.1),
+        ("fetch (asyncpg/pool.py:746)", 0.1),
     ]
     # run_app is on every sample: it says nothing and is left out.
     assert p.inclusive_top == [
         ("search (main/proxy/http/search.py)", 0.4),
         ("decide (main/proxy/policy/evaluate.py)", 0.3),
+        ("fetch (asyncpg/pool.py)", 0.1),
     ]
+    # This project's own frames (proxy/, load/), without the library ones.
+    assert p.project == p.inclusive_top[:2]
     text = profile.markdown(p, app_ms_per_request=0.5)
     assert "| `search (main/proxy/http/search.py)` | 40.0% | 200.0 |" in text
     assert profile.markdown(profile.summarize("")).startswith("No samples")
