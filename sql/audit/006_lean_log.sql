@@ -169,8 +169,12 @@ GRANT EXECUTE ON FUNCTION audit.append_entries(bigint, bytea, integer[], bytea, 
   TO alpr_proxy_audit;
 
 -- 5. Rollups fold in facts, not entries: as 005, up to the last fact instead of the last entry
--- (facts, too, are committed as a prefix of the log, under the catch-up's lock).
-CREATE OR REPLACE FUNCTION audit.roll_up() RETURNS bigint
+-- (facts, too, are committed as a prefix of the log, under the catch-up's lock), and at most
+-- max_entries of them per call (NULL: all). The proxy's background catch-up rolls up in such
+-- steps with pauses between them, so the audit database never spends a long burst of CPU on
+-- rollups while searches wait for it; a report rolls up everything before it reads.
+DROP FUNCTION audit.roll_up();
+CREATE FUNCTION audit.roll_up(max_entries bigint DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   lo bigint;
@@ -179,6 +183,9 @@ DECLARE
 BEGIN
   SELECT next_idx INTO lo FROM audit.rollup_progress FOR UPDATE;
   SELECT coalesce(max(idx) + 1, 0) INTO hi FROM audit.entry_facts;
+  IF max_entries IS NOT NULL THEN
+    hi := least(hi, lo + greatest(max_entries, 1));
+  END IF;
   IF hi > lo THEN
     FOREACH q IN ARRAY audit.rollup_statements(
         format('(SELECT * FROM audit.entry_facts WHERE idx >= %s AND idx < %s)', lo, hi)) LOOP
@@ -189,6 +196,8 @@ BEGIN
   RETURN greatest(lo, hi);
 END
 $$;
+REVOKE ALL ON FUNCTION audit.roll_up(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.roll_up(bigint) TO alpr_proxy_audit;
 
 -- No ANALYZE here: a table analyzed while empty gives every session a cached plan that finds
 -- max(idx) by a sequential scan (the append function's, pg.size's), for as long as it lives.

@@ -85,6 +85,41 @@ async def test_concurrent_roll_ups_during_appends_count_each_entry_once(dbs: Dat
             assert await _totals(conn) == await _expected(conn, len(RECORDS))
 
 
+async def _rollup_rows(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
+    tables = ("daily_usage", "daily_disclosures", "daily_users", "monthly_users",
+              "justification_totals", "hour_index_range")  # fmt: skip
+    return {
+        t: sorted((tuple(r) for r in await conn.fetch(f"SELECT * FROM audit.{t}")), key=repr)
+        for t in tables
+    }
+
+
+async def test_rolling_up_in_steps_gives_the_rollups_of_one_roll_up(
+    dbs: Databases, monkeypatch: pytest.MonkeyPatch
+):
+    _, stepped_dsn = await dbs.fresh_audit()
+    _, whole_dsn = await dbs.fresh_audit()
+    stepped, whole = await asyncpg.connect(stepped_dsn), await asyncpg.connect(whole_dsn)
+    try:
+        for conn in (stepped, whole):
+            async with conn.transaction():
+                await pg.append(conn, RECORDS)
+            assert await facts.catch_up_facts(conn) == len(RECORDS)
+        # audit.roll_up(n) folds in at most n more entries and says how far it got.
+        assert await stepped.fetchval("SELECT audit.roll_up(25)") == 25
+        assert await stepped.fetchval("SELECT audit.roll_up(25)") == 50
+        assert await _totals(stepped) == await _expected(stepped, 50)
+        # The background catch-up goes on in paced steps to the end.
+        monkeypatch.setattr(facts, "ROLLUP_STEP", 17)
+        assert await facts.catch_up(stepped, paced=True) == len(RECORDS)
+        assert await stepped.fetchval("SELECT next_idx FROM audit.rollup_progress") == 120
+        assert await whole.fetchval("SELECT audit.roll_up()") == len(RECORDS)
+        assert await _rollup_rows(stepped) == await _rollup_rows(whole)
+    finally:
+        await stepped.close()
+        await whole.close()
+
+
 @pytest.mark.parametrize(
     "statement",
     [
