@@ -74,6 +74,7 @@ class Profile:
 
 _PROJECT = ("(proxy/", "(load/", "/proxy/", "/load/")
 _PROJECT_MIN_SHARE = 0.005
+_ENTRY_POINTS = ("<module> ", "main ", "serve ", "run_worker ", "_worker_main ")  # every sample
 
 
 def _frame_name(frame: str, *, line: bool) -> str:
@@ -127,7 +128,7 @@ def summarize(raw: str, top: int = 25) -> Profile:
             for name, share in ranked
             if share >= _PROJECT_MIN_SHARE
             and any(m in name for m in _PROJECT)
-            and not name.startswith(("main ", "serve ", "run_worker ", "_worker_main "))
+            and not name.startswith(_ENTRY_POINTS)
         ],
     )
 

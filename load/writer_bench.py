@@ -12,7 +12,7 @@ request path's work, not the writer's), then:
    record after another, as request handlers do; entries/s = entries / wall time, every one
    committed (synchronous_commit on) before its caller learns its index;
 2. **catch-up**: the facts of all of them derived and stored (`facts.catch_up_facts`, chunks
-   of 10,000, every index in place), then one `audit.roll_up()` folding them into the report
+   of facts.CHUNK, every index in place), then one `audit.roll_up()` folding them into the report
    rollups: what the proxy does after each checkpoint, off the append path;
 3. **naive**: the same records, one transaction per entry (`pg.append` in its own
    transaction on a pool of --pool connections): what an audit log without group commit costs.
@@ -187,7 +187,7 @@ def markdown(report: dict[str, Any]) -> str:
             "|---|---:|---:|---:|",
             f"| group commit, {g['appenders']} appenders, max batch {g['max_batch']} | "
             f"{g['entries']:,} | {g['entries_per_s']:,.0f} | {g['mean_batch']:.0f} |",
-            f"| facts afterwards (`facts.catch_up_facts`, chunks of 10,000) | "
+            f"| facts afterwards (`facts.catch_up_facts`, chunks of {facts.CHUNK:,}) | "
             f"{report['facts']['entries']:,} | {report['facts']['entries_per_s']:,.0f} | |",
             f"| report rollups afterwards (`audit.roll_up()`, one call) | "
             f"{report['roll_up']['entries']:,} | {report['roll_up']['entries_per_s']:,.0f} | |",

@@ -18,7 +18,7 @@ lost the race again appends with the edge read under the lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -63,25 +63,21 @@ async def read_hashes(conn: asyncpg.Connection, indexes: Iterable[int]) -> dict[
 
 @dataclass(frozen=True, slots=True)
 class RightEdge:
-    """The log as one writer last committed it: its size and the stored hashes of the complete
-    subtrees on its right edge (tree.tree_hash_needed), which is all the next append reads."""
+    """The log as one writer last committed it: its size and the hashes of the complete
+    subtrees on its right edge, left to right (the stored hashes at tree.tree_hash_needed(size),
+    in that order), which is all the next append reads. Kept as a plain sequence: working out
+    the stored indexes for every batch cost more than hashing it."""
 
     size: int
-    hashes: Mapping[int, bytes]
-
-    @classmethod
-    def of(cls, size: int, edge: Sequence[bytes]) -> RightEdge:
-        """From the edge hashes in tree.tree_hash_needed(size) order (tree.append_to_edge)."""
-        return cls(size, dict(zip(tree.tree_hash_needed(size), edge, strict=True)))
+    edge: tuple[bytes, ...]
 
     def extend(self, bodies: Sequence[bytes]) -> tuple[list[bytes], RightEdge]:
         """Each body's stored hashes as one blob, and the right edge after appending them."""
-        edge = [self.hashes[i] for i in tree.tree_hash_needed(self.size)]
-        blobs, after = tree.append_to_edge(self.size, bodies, edge)
-        return blobs, RightEdge.of(self.size + len(bodies), after)
+        blobs, after = tree.append_to_edge(self.size, bodies, self.edge)
+        return blobs, RightEdge(self.size + len(bodies), tuple(after))
 
 
-EMPTY = RightEdge(0, {})
+EMPTY = RightEdge(0, ())
 
 
 _APPEND = "SELECT audit.append_entries($1, $2, $3, $4, $5)"
@@ -119,7 +115,9 @@ class Batch:
 async def edge_at(conn: asyncpg.Connection, size: int) -> RightEdge:
     """The right edge of the log at ``size`` committed entries. Needs no lock: the stored hash
     of a complete subtree never changes once written."""
-    return RightEdge(size, await read_hashes(conn, tree.tree_hash_needed(size)))
+    needed = tree.tree_hash_needed(size)
+    found = await read_hashes(conn, needed)
+    return RightEdge(size, tuple(found[i] for i in needed))
 
 
 async def append(conn: asyncpg.Connection, records: Sequence[Record]) -> int:

@@ -23,6 +23,7 @@ from typing import Literal
 from proxy.policy.document import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
 
 WithholdReason = Literal["retention", "sharing", "sensitive_location"]
+_MEMO_LIMIT = 100_000
 
 
 def rule_applies(rule: SharingRule, purpose_code: str, today: date) -> bool:
@@ -88,11 +89,20 @@ class Disclosure:
         """Whether ``owner``'s reads may go to every recipient of this search."""
         ok = self._shared.get(owner)
         if ok is None:
-            ok = all(
-                r == owner
-                or admits(self.policy, owner, r, self.purpose.code, self.today) is not None
-                for r in self.recipients
-            )
+            # The same owners, recipients and purpose come up search after search: the verdict
+            # is remembered with the policy, per day (rules expire by date).
+            key = (owner, self.recipients, self.purpose.code, self.today)
+            memo = self.policy.sharing_memo
+            ok = memo.get(key)
+            if ok is None:
+                ok = all(
+                    r == owner
+                    or admits(self.policy, owner, r, self.purpose.code, self.today) is not None
+                    for r in self.recipients
+                )
+                if len(memo) >= _MEMO_LIMIT:  # bounded: owners x recipients x purposes x days
+                    memo.clear()
+                memo[key] = ok
             self._shared[owner] = ok
         return ok
 

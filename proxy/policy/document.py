@@ -30,7 +30,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -110,6 +110,11 @@ class Policy:
     geofence: GeofenceIndex
     terms: TermMatcher  # prohibited_terms, compiled once
     rules_by_owner: Mapping[str, tuple[SharingRule, ...]]
+    # (owner, recipients, purpose code, date) -> may every recipient see the owner's reads?
+    # A memo of a pure function of this policy (proxy.policy.disclosure), filled by searches.
+    sharing_memo: dict[tuple[str, tuple[str, ...], str, date], bool] = field(
+        default_factory=dict, repr=False
+    )
 
 
 def parse_policy(data: bytes) -> Policy:

@@ -210,6 +210,19 @@ def test_expiry_uses_the_utc_date() -> None:
     assert disclosed(SJPD, OAK, None, "HOMICIDE", now=NOW - timedelta(days=1)) is True
 
 
+def test_remembered_verdicts_are_per_recipients_purpose_and_day() -> None:
+    """Sharing verdicts are memoised with the policy: a second pass over the whole matrix, in
+    reverse, after days on which rules had expired and before it, gives the same answers."""
+    after = datetime(2026, 3, 2, 12, tzinfo=UTC)  # CHP's rule has expired
+    assert disclosed(CHP, RENO, None, "HOMICIDE", now=after) is False
+    assert disclosed(CHP, RENO, None, "HOMICIDE") is True  # the day before: it applies
+    assert disclosed(CHP, RENO, None, "HOMICIDE", now=after) is False
+    for owner, requester, on_behalf, purpose, expected in reversed(MATRIX):
+        assert disclosed(owner, requester, on_behalf, purpose) is expected
+    key = (CHP, (RENO,), "HOMICIDE", after.date())
+    assert POLICY.sharing_memo[key] is False
+
+
 def test_admits_returns_the_rule() -> None:
     today = date(2026, 3, 1)
     rule = admits(POLICY, SFPD, FBI, "HOMICIDE", today)
