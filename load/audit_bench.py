@@ -42,6 +42,7 @@ import asyncpg
 
 from load import bench
 from load.report_bench import COLUMNS, catch_up_in_bulk, synthetic
+from proxy import loops
 from proxy.audit import pg, tree, verify
 from proxy.audit.note import Signer, generate_signer_key, sign_checkpoint
 from proxy.auth.tokens import generate_dev_keypair
@@ -200,8 +201,8 @@ def _stats(ms: list[float]) -> dict[str, float]:
 def _serve(d: Path, server: EmbeddedPostgres) -> tuple[subprocess.Popen[bytes], str]:
     """`alpr-proxy serve` on the filled log (and an empty store), with bench's config."""
 
-    asyncio.run(_database(server, "alpr_store", "store"))
-    asyncio.run(_database(server, "alpr_audit", "audit"))  # the proxy's SQL may be newer
+    loops.run(_database(server, "alpr_store", "store"))
+    loops.run(_database(server, "alpr_audit", "audit"))  # the proxy's SQL may be newer
     if not (d / "dev-jwt.key").exists():
         private, public = generate_dev_keypair()
         write_secret(d / "dev-jwt.key", private)
@@ -270,10 +271,10 @@ def cmd_fill(a: argparse.Namespace) -> dict[str, Any]:
         skey, vkey = generate_signer_key(ORIGIN)
         write_secret(d / "log-signing.key", (skey + "\n").encode())
         with _postgres(d) as server:
-            asyncio.run(_database(server, "alpr_audit", "audit"))
+            loops.run(_database(server, "alpr_audit", "audit"))
             signer = Signer.from_private_key(skey)
             kw = {"checkpoint_every": a.checkpoint_every}
-            meta = asyncio.run(fill(server.dsn("alpr_audit"), a.entries, signer, **kw))
+            meta = loops.run(fill(server.dsn("alpr_audit"), a.entries, signer, **kw))
         meta |= {"verifier_key": vkey, "origin": ORIGIN}
         (d / "fill.json").write_text(json.dumps(meta, indent=1))
     print(f"{d} holds a filled log of {_meta(d)['entries']:,} entries")
@@ -286,7 +287,7 @@ def cmd_proofs(a: argparse.Namespace) -> dict[str, Any]:
         proc, url = _serve(a.data_dir, server) if a.http else (None, None)
         try:
             dsn = server.dsn("alpr_audit", "alpr_proxy_audit")
-            out = asyncio.run(_proofs(dsn, url, meta, a.count))
+            out = loops.run(_proofs(dsn, url, meta, a.count))
         finally:
             if proc is not None:
                 bench._stop(proc)

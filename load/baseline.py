@@ -28,6 +28,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from proxy import loops
 from proxy.pools import keep_session
 from proxy.settings import DatabaseSettings
 from proxy.store.reads import exact_plate
@@ -100,16 +101,6 @@ def create_baseline_app(
     return app
 
 
-def _new_loop() -> Any:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        import asyncio
-
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def run_worker(dsn: str, port: int, pool_size: int, *, reuse_port: bool) -> None:
     web.run_app(
         create_baseline_app(dsn, pool_size),
@@ -118,7 +109,7 @@ def run_worker(dsn: str, port: int, pool_size: int, *, reuse_port: bool) -> None
         reuse_port=reuse_port,
         access_log=None,
         print=None,
-        loop=_new_loop(),
+        loop=loops.new_event_loop(),
         shutdown_timeout=5,
     )
 

@@ -17,6 +17,7 @@ missing or refused, callers go on without a profile.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -74,6 +75,8 @@ class Profile:
 
 _PROJECT = ("(proxy/", "(load/", "/proxy/", "/load/")
 _PROJECT_MIN_SHARE = 0.005
+_EVERYWHERE = 0.95
+_LIBRARY_PATH = re.compile(r"site-packages/|/lib/python3[.0-9]*/")
 _ENTRY_POINTS = ("<module> ", "main ", "serve ", "run_worker ", "_worker_main ")  # every sample
 
 
@@ -84,12 +87,8 @@ def _frame_name(frame: str, *, line: bool) -> str:
     if not sep:
         return frame
     path, _, lineno = where.rstrip(")").rpartition(":")
-    for marker in ("site-packages/", "/lib/python3"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    else:
-        path = path.split("/work/", 1)[-1]
+    library = _LIBRARY_PATH.split(path, 1)
+    path = library[1] if len(library) > 1 else path.split("/work/", 1)[-1]
     return f"{func} ({path}:{lineno})" if line else f"{func} ({path})"
 
 
@@ -103,9 +102,10 @@ def summarize(raw: str, top: int = 25) -> Profile:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        # With --subprocesses each stack starts with `process PID:"command line"`, and a
-        # spawned worker's command line holds semicolons of its own.
-        if stack.startswith("process ") and '";' in stack:
+        # With --subprocesses each stack starts with `process PID:"command line"`, once per
+        # process from the root of the tree (a spawned worker's stack: the parent's, then its
+        # own), and a spawned worker's command line holds semicolons of its own.
+        while stack.startswith("process ") and '";' in stack:
             stack = stack.split('";', 1)[1]
         frames = [f for f in stack.split(";") if f and not f.startswith("thread ")]
         if not frames:
@@ -116,8 +116,9 @@ def summarize(raw: str, top: int = 25) -> Profile:
             inclusive[name] += n
     if total == 0:
         return Profile(0, [], [])
-    # Frames on every sample (the interpreter's entry, the event loop) say nothing.
-    skip = {name for name, n in inclusive.items() if n == total}
+    # Frames on (nearly) every sample say nothing: the interpreter's entry, the event loop,
+    # a spawned worker's bootstrap (all but the parent's few samples).
+    skip = {name for name, n in inclusive.items() if n >= _EVERYWHERE * total}
     ranked = [(name, n / total) for name, n in inclusive.most_common() if name not in skip]
     return Profile(
         total,

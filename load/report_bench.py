@@ -16,7 +16,6 @@ of --runs runs after one warm-up. Everything it made is dropped at the end.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import shutil
 import statistics
@@ -31,6 +30,7 @@ from typing import Any
 
 import asyncpg
 
+from proxy import loops
 from proxy.audit import facts, tree
 from proxy.audit.entry import Record, search_entry
 from proxy.embedded import EmbeddedPostgres
@@ -228,13 +228,13 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database (with --dsn)")
     args = ap.parse_args()
     if args.dsn:
-        asyncio.run(bench(args.dsn, args.entries, args.days, args.runs, args.keep))
+        loops.run(bench(args.dsn, args.entries, args.days, args.runs, args.keep))
         return
     work = Path(tempfile.mkdtemp(prefix="alpr-report-bench-"))
     pg = EmbeddedPostgres(work / "pg")
     pg.start()
     try:
-        asyncio.run(bench(pg.dsn(), args.entries, args.days, args.runs))
+        loops.run(bench(pg.dsn(), args.entries, args.days, args.runs))
     finally:
         pg.destroy()
         shutil.rmtree(work, ignore_errors=True)

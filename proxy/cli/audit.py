@@ -6,13 +6,13 @@ or checkpoint with its evidence; 2: the verification could not run (config, key,
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import sys
 from pathlib import Path
 
 import asyncpg
 
+from proxy import loops
 from proxy.audit.checkpoint import load_signer
 from proxy.audit.offline import LogReport, LogVerificationError, verify_log
 from proxy.audit.verify import NoteFormatError, Verifier
@@ -71,7 +71,7 @@ def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> i
         settings = load_settings(config)
         verifier = _verifier(settings, key)
         external = None if checkpoint is None else Path(checkpoint).read_bytes()
-        report = asyncio.run(_run(settings, verifier, external))
+        report = loops.run(_run(settings, verifier, external))
     except _NOT_RUN as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

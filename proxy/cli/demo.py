@@ -22,6 +22,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from proxy import loops
 from proxy.app import create_app
 from proxy.audit import verify
 from proxy.audit.note import generate_signer_key
@@ -266,9 +267,9 @@ def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
         return 2
     try:
         now = datetime.now(UTC)
-        settings = asyncio.run(_prepare(root, pg, port, now))
+        settings = loops.run(_prepare(root, pg, port, now))
         with contextlib.suppress(KeyboardInterrupt):
-            _run_loop(_serve(settings, root, once))
+            loops.run(_serve(settings, root, once))
     except OSError as exc:
         print(f"alpr-proxy demo: {exc}", file=sys.stderr)
         return 2
@@ -278,13 +279,3 @@ def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
         except subprocess.CalledProcessError as exc:
             print(f"alpr-proxy demo: stopping PostgreSQL failed: {exc}", file=sys.stderr)
     return 0
-
-
-def _run_loop(coro: Any) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(coro)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coro)

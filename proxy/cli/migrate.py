@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
+from proxy import loops
 from proxy.migrate import migrate
 from proxy.settings import Settings, SettingsError, load_settings
 
@@ -22,7 +22,7 @@ async def migrate_all(settings: Settings) -> dict[str, list[str]]:
 def migrate_command(config: str) -> int:
     try:
         settings = load_settings(config)
-        applied = asyncio.run(migrate_all(settings))
+        applied = loops.run(migrate_all(settings))
     except (SettingsError, OSError) as exc:
         print(f"alpr-proxy migrate: {exc}", file=sys.stderr)
         return 2

@@ -11,12 +11,12 @@ Exit 0 with the report; 2 when it cannot run (config, arguments, database).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, date, datetime
 
 import asyncpg
 
+from proxy import loops
 from proxy.errors import ProxyError
 from proxy.oversight import reports
 from proxy.oversight.entries import parse_time
@@ -85,7 +85,7 @@ def report_command(
             raise _SetupError("--from must not be after --to")
         settings = load_settings(config)
         names = REPORTS if report == "all" else (report,)
-        results = asyncio.run(_run(settings, Period(start, end), names, limit))
+        results = loops.run(_run(settings, Period(start, end), names, limit))
     except (SettingsError, _SetupError, OSError, asyncpg.PostgresError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -16,21 +16,11 @@ from types import FrameType
 from aiohttp import web
 from prometheus_client import multiprocess
 
-from proxy import metrics
+from proxy import loops, metrics
 from proxy.app import create_app
 from proxy.logs import configure_logging
 from proxy.policy.document import PolicyError
 from proxy.settings import Settings, SettingsError, load_settings
-
-
-def _new_loop() -> object:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
-        import asyncio
-
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:
@@ -54,7 +44,7 @@ def run_worker(settings: Settings, *, reuse_port: bool) -> None:
         keepalive_timeout=settings.server.keepalive_timeout_s,
         access_log=None,  # one structured line per request comes from our middleware
         print=None,
-        loop=_new_loop(),  # type: ignore[arg-type]
+        loop=loops.new_event_loop(),
         shutdown_timeout=30,
     )
     logging.getLogger("alpr_proxy").info("stopped")

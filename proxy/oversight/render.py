@@ -130,8 +130,9 @@ def to_html(reports: Mapping[str, Report]) -> str:
     title = f"alpr-proxy audit report, {_period(first)}"
     body = [f"<h1>{html.escape(title)}</h1>"]
     body.append(
-        "<p>Computed from the audit log's derived columns and rollups. The signed log entries "
-        "are the record; verify them with <code>alpr-proxy audit verify</code>.</p>"
+        "<p>Computed from facts derived from the audit log's entries and their rollups. "
+        "The signed log entries are the record; verify them with "
+        "<code>alpr-proxy audit verify</code>.</p>"
     )
     for name, report in reports.items():
         for heading, header, rows in tables(name, report):

@@ -46,6 +46,28 @@ def test_shares_of_own_and_inclusive_time():
     assert profile.markdown(profile.summarize("")).startswith("No samples")
 
 
+_PARENT = 'process 1:"python -m proxy serve";'
+_WORKER = 'process 5:"python -c from multiprocessing.spawn import spawn_main; spawn_main(4)";'
+_BOOT = "<module> (<string>:1);_main (/x/lib/python3.11/multiprocessing/spawn.py:131)"
+
+
+def test_spawned_workers_stacks_lose_every_process_prefix_and_their_bootstrap():
+    """A worker's stack names its parent's process, then its own; neither is a frame, and the
+    spawn bootstrap on all but the parent's samples is left out like the event loop."""
+    raw = "\n".join(
+        [
+            f'{_PARENT}{_WORKER}thread 9:"MainThread";{_BOOT};{_LOOP};{_SEARCH.format(52)} 97',
+            f'{_PARENT}thread 7:"MainThread";select (/x/lib/python3.11/selectors.py:468) 3',
+        ]
+    )
+    p = profile.summarize(raw)
+    assert p.samples == 100
+    names = [name for name, _ in p.inclusive_top]
+    assert names == ["select (selectors.py)"]  # search, the loop and the bootstrap: 97 %
+    assert not any("process" in n or "spawn_main(" in n for n, _ in p.self_top)
+    assert p.self_top[0] == ("search (main/proxy/http/search.py:52)", 0.97)
+
+
 BUSY = """
 import time
 def busy_function():
