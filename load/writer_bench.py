@@ -14,8 +14,8 @@ request path's work, not the writer's), then:
    appenders as --max-batch keep the next batch queued while one commits, as requests keep
    arriving at a loaded proxy; with as many appenders as the batch holds, every appender
    waits for the same commit and the writer idles while they all wake and append again, so
-   the figure would be the writer and its clients' Python taking turns (about 35,000 against
-   about 55,000 entries/s on a 2-vCPU AMD EPYC VM);
+   the figure would be the writer and its clients' Python taking turns (29,000-47,000 against
+   57,000-67,000 entries/s on a 2-vCPU AMD EPYC VM);
 2. **catch-up**: the facts of all of them derived and stored (`facts.catch_up_facts`, chunks
    of facts.CHUNK, every index in place), then one `audit.roll_up()` folding them into the report
    rollups: what the proxy does after each checkpoint, off the append path;
