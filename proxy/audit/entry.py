@@ -34,8 +34,6 @@ class Record:
     oversight queries is derived from them later, off the request path (proxy.audit.facts)."""
 
     body: bytes
-    event: str
-    request_id: str | None = None
 
 
 def _principal_fields(p: Principal) -> dict[str, Any]:
@@ -75,7 +73,7 @@ def search_entry(
         "policy_version": policy_version,
         "outcome": dict(outcome) if outcome is not None else None,
     }
-    return Record(canonical(entry), "search", request_id)
+    return Record(canonical(entry))
 
 
 def auth_failure_entry(
@@ -92,7 +90,7 @@ def auth_failure_entry(
         "reason": "unauthenticated",
         "detail": reason,
     }
-    return Record(canonical(entry), "auth_failure", request_id)
+    return Record(canonical(entry))
 
 
 def policy_loaded_entry(
@@ -113,7 +111,7 @@ def policy_loaded_entry(
         "diff": dict(diff),
         "policy": policy_text,
     }
-    return Record(canonical(entry), "policy_loaded")
+    return Record(canonical(entry))
 
 
 def audit_access_entry(
@@ -141,7 +139,7 @@ def audit_access_entry(
         "decision": "refused" if refused else "allowed",
         "reason": refused,
     }
-    return Record(canonical(entry), "audit_access", request_id)
+    return Record(canonical(entry))
 
 
 def review_entry(
@@ -166,7 +164,7 @@ def review_entry(
         "disposition": disposition,
         "note": note,
     }
-    return Record(canonical(entry), "review", request_id)
+    return Record(canonical(entry))
 
 
 def _str_or_none(value: Any) -> str | None:

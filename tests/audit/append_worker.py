@@ -19,7 +19,7 @@ async def main(dsn: str, name: str, count: int) -> None:
 
         async def one(i: int) -> int:
             body = orjson.dumps({"event": "test", "writer": name, "i": i})
-            return await writer.append(Record(body, "test", f"{name}-{i}"))
+            return await writer.append(Record(body))
 
         indexes = await asyncio.gather(*(one(i) for i in range(count)))
         await writer.close()

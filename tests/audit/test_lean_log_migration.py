@@ -55,10 +55,11 @@ class OldRecord:
 
 
 def old_record(r: Record) -> OldRecord:
-    """The fields the old builders set: what the entry's own `agency`, `decision` and `reason`
-    say (for an entry that is not an object: nothing)."""
+    """The fields the old builders set: what the entry's own `event`, `request_id`, `agency`,
+    `decision` and `reason` say (for an entry that is not an object: nothing, and the event its
+    test builder named, "test")."""
     d = derive_body(r.body)
-    return OldRecord(r.body, r.event, r.request_id, d.agency, d.decision, d.reason)
+    return OldRecord(r.body, d.event or "test", d.request_id, d.agency, d.decision, d.reason)
 
 
 def _text(value: str | None) -> str | None:
@@ -152,7 +153,7 @@ RECORDS: list[Record] = [
         outcome={"returned": 1, "disclosed_by_owner": {A: 1}},
     ),
     review(2, "violation", at(5, 3)),
-    Record(b"not json", "test"),
+    Record(b"not json"),
     *(review(i, "no_issue", at(5, 4, i)) for i in range(8)),
 ]
 

@@ -64,7 +64,7 @@ async def append_log(
         writer = AuditWriter(pool, max_batch=64)
         await writer.start()
         for size in sizes:
-            recs = [Record(b, "test") for b in bodies[done:size]]
+            recs = [Record(b) for b in bodies[done:size]]
             await asyncio.gather(*(writer.append(r) for r in recs))
             done = size
             async with pool.acquire() as conn:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def record(i: int) -> Record:
-    return Record(orjson.dumps({"event": "test", "i": i}), "test", str(i))
+    return Record(orjson.dumps({"event": "test", "i": i}))
 
 
 async def stored_root_matches_entries(admin_dsn: str) -> int:

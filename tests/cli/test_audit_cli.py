@@ -43,7 +43,7 @@ async def build(dsn: str, key_file: Path) -> dict[int, bytes]:
         writer = AuditWriter(pool)
         await writer.start()
         for lo, hi in ((0, 40), (40, 120)):
-            recs = [Record(b, "test") for b in BODIES[lo:hi]]
+            recs = [Record(b) for b in BODIES[lo:hi]]
             await asyncio.gather(*(writer.append(r) for r in recs))
             async with pool.acquire() as conn:
                 made = await make_checkpoint(conn, load_signer(key_file), LOG_ORIGIN)
