@@ -27,8 +27,27 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # LogRecord.__init__ sets these first, in this number; `extra` fields come after them.
 _SET_BY_INIT = len(vars(logging.makeLogRecord({})))
 FLUSH_DELAY_S = 0.1
-_PID = os.getpid()  # workers are spawned: each imports this module itself
+_PID = os.getpid()
 _MAX_BUFFERED = 1 << 16
+
+
+def _refresh_pid() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)  # spawned workers import this module anew
+
+
+def _head(at: datetime, level: str, logger: str, pid: int | None, message: str) -> dict[str, Any]:
+    """The fields every line starts with, in this order."""
+    return {
+        "time": at.isoformat(),
+        "level": level.lower(),
+        "logger": logger,
+        "pid": pid,
+        "message": message,
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,13 +55,13 @@ class JsonFormatter(logging.Formatter):
         return self.format_bytes(record).decode()
 
     def format_bytes(self, record: logging.LogRecord) -> bytes:
-        out: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "pid": record.process,  # several workers share one stream
-            "message": record.getMessage(),
-        }
+        out = _head(
+            datetime.fromtimestamp(record.created, UTC),
+            record.levelname,
+            record.name,
+            record.process,  # several workers share one stream
+            record.getMessage(),
+        )
         for key, value in itertools.islice(vars(record).items(), _SET_BY_INIT, None):
             if key not in _STANDARD:
                 out[key] = value
@@ -139,13 +158,7 @@ def log_line(logger: logging.Logger, level: int, message: str, fields: dict[str,
         return
     if not logger.isEnabledFor(level) or level < handler.level:
         return
-    line: dict[str, Any] = {
-        "time": datetime.now(UTC).isoformat(),
-        "level": logging.getLevelName(level).lower(),
-        "logger": logger.name,
-        "pid": _PID,
-        "message": message,
-    }
+    line = _head(datetime.now(UTC), logging.getLevelName(level), logger.name, _PID, message)
     line.update(fields)
     handler.write(orjson.dumps(line, default=str) + b"\n", level)
 
