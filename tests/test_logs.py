@@ -206,7 +206,8 @@ def test_direct_lines_equal_logged_lines_and_fall_back_under_other_handlers(
     seqpacket, monkeypatch: pytest.MonkeyPatch
 ):
     sock, logger = seqpacket
-    (handler,) = logger.handlers
+    # pytest >= 9.2 also attaches its capture handlers to non-propagating loggers.
+    (handler,) = (h for h in logger.handlers if isinstance(h, BufferedJsonHandler))
     # As configure_logging leaves it: our handler alone, at the root.
     monkeypatch.setattr(logging.root, "handlers", [handler])
     monkeypatch.setattr(logs, "_direct", handler)
