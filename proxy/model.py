@@ -5,12 +5,23 @@ Nothing here does I/O, so the pure policy package may import it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 QueryType = Literal["plate", "partial_plate", "area"]
 ROLES = frozenset({"investigator", "auditor", "oversight", "admin"})
+
+# An NCIC Originating Agency Identifier: exactly 9 ASCII letters and digits. Checked wherever an
+# ORI comes in (tokens, on_behalf_of, the policy), so no agency can be named "*" or "" and
+# collide with a report's "all agencies" scope. The policy also requires upper case.
+ORI_SYNTAX = "9 ASCII letters and digits"
+_ORI = re.compile(r"[A-Za-z0-9]{9}")
+
+
+def is_ori(value: object) -> bool:
+    return isinstance(value, str) and _ORI.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from jwt.utils import base64url_decode
 
 from proxy.auth.keys import ASYMMETRIC_ALGORITHMS, KeyNotFound, KeySetUnavailable, KeySource
 from proxy.errors import ProxyError
-from proxy.model import ROLES, Principal
+from proxy.model import ORI_SYNTAX, ROLES, Principal, is_ori
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class TokenVerifier:
             raise _fail("invalid claim 'sub'")
         if ori is None:
             raise _fail("token lacks claim 'ori'")
-        if not isinstance(ori, str) or not ori:
+        if not is_ori(ori):  # "*" or "" would collide with the reports' all-agencies scope
             raise _fail("invalid claim 'ori'")
         if roles is None:
             raise _fail("token lacks claim 'roles'")
@@ -256,8 +256,10 @@ def mint_token(
     role_list = sorted(set(roles))
     if not role_list or not set(role_list) <= ROLES:
         raise ValueError(f"roles must be a non-empty subset of {', '.join(sorted(ROLES))}")
-    if not sub or not ori:
-        raise ValueError("sub and ori must be non-empty")
+    if not sub:
+        raise ValueError("sub must be non-empty")
+    if not is_ori(ori):
+        raise ValueError(f"ori must be an ORI: {ORI_SYNTAX}")
     if ttl_s <= 0:
         raise ValueError("ttl_s must be positive")
     key, alg = _signing_key(private_key_pem)

@@ -6,7 +6,11 @@ in a security policy must neither silently widen nor silently narrow it.
 
 Defaults for keys SPEC's example leaves out (anything not listed here is required):
 
-* ``[settings]``: ``prohibited_terms`` defaults to ``[]``.
+* ``[settings]``: ``prohibited_terms`` defaults to ``DEFAULT_PROHIBITED_TERMS`` (SPEC §7's six
+  terms, their inflections and the agencies' long names); an explicit list, even ``[]``,
+  replaces it. ``extra_prohibited_terms`` (default ``[]``) adds terms to whichever list applies,
+  e.g. other languages' (``["inmigración", "deportación"]``) without repeating the defaults.
+* An ORI (an agency's ``ori``, a rule's ``owner``) is 9 upper-case ASCII letters and digits.
 * ``[[agencies]]``: ``state`` may be omitted (e.g. federal agencies); such an agency is never
   admitted by a rule that lists ``to_states``. ``immigration_enforcement`` defaults to false.
 * ``[[purposes]]``: ``description`` defaults to ``""`` and ``prohibited`` to false. A prohibited
@@ -47,6 +51,14 @@ AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
 KINDS: frozenset[str] = frozenset({"local", "state", "federal", "tribal", "private"})
 QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})
 ALL_PURPOSES = "*"
+# Used when [settings] has no prohibited_terms: SPEC §7's example list, with the inflections and
+# long names a justification uses instead (matching is whole-word, so each form is listed).
+DEFAULT_PROHIBITED_TERMS: tuple[str, ...] = (
+    "immigration", "ICE", "ERO", "deport", "deportation", "illegal alien",
+    "deports", "deported", "deporting", "deportee", "deportees", "deportable", "deportations",
+    "illegal aliens", "illegals",
+    "Immigration and Customs Enforcement", "Enforcement and Removal Operations",
+)  # fmt: skip
 
 
 class PolicyError(Exception):
@@ -64,6 +76,7 @@ class Settings:
     justification_min_chars: int
     prohibited_terms: tuple[str, ...]
     rate_limit_per_minute: int
+    extra_prohibited_terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +161,14 @@ def parse_policy(data: bytes) -> Policy:
         sharing=tuple(sharing),
         sensitive_locations=tuple(locations),
         geofence=GeofenceIndex(locations),
-        terms=compile_terms(settings.prohibited_terms),
+        terms=compile_terms(settings.prohibited_terms + settings.extra_prohibited_terms),
         rules_by_owner=MappingProxyType({k: tuple(v) for k, v in by_owner.items()}),
     )
 
 
-_ORI = re.compile(r"[A-Z0-9]+")
+# NCIC ORI syntax (proxy.model.is_ori), and upper case: ORIs are compared exactly.
+_ORI = re.compile(r"[A-Z0-9]{9}")
+_ORI_HINT = "an ORI (9 upper-case ASCII letters and digits)"
 _STATE = re.compile(r"[A-Z]{2}")
 _CODE = re.compile(r"[A-Z0-9_]+")
 # Every key a section may hold (the dataclass fields are named after them); anything else is
@@ -177,14 +192,17 @@ def _settings(r: Reader, t: dict[str, Any]) -> Settings:
         retention_days=r.integer(t, "settings", "retention_days"),
         max_results=r.integer(t, "settings", "max_results"),
         justification_min_chars=r.integer(t, "settings", "justification_min_chars"),
-        prohibited_terms=r.strings(t, "settings", "prohibited_terms", term),
+        prohibited_terms=r.strings(
+            t, "settings", "prohibited_terms", term, default=DEFAULT_PROHIBITED_TERMS
+        ),
         rate_limit_per_minute=r.integer(t, "settings", "rate_limit_per_minute"),
+        extra_prohibited_terms=r.strings(t, "settings", "extra_prohibited_terms", term),
     )
 
 
 def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
     return Agency(
-        ori=r.text(t, p, "ori", regex=_ORI, hint="an ORI (upper-case letters and digits)"),
+        ori=r.text(t, p, "ori", regex=_ORI, hint=_ORI_HINT),
         name=r.text(t, p, "name"),
         kind=cast(AgencyKind, r.choice(t, p, "kind", KINDS)),
         state=r.text(t, p, "state", required=False, regex=_STATE, hint="a two-letter state code")
@@ -229,7 +247,7 @@ def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
 
 
 def _rule(r: Reader, t: dict[str, Any], p: str, oris: set[str], codes: set[str]) -> SharingRule:
-    owner = r.text(t, p, "owner", regex=_ORI, hint="an ORI (upper-case letters and digits)")
+    owner = r.text(t, p, "owner", regex=_ORI, hint=_ORI_HINT)
     if owner and owner not in oris:
         r.err(f"{p}.owner", f"{owner!r} is not an agency in this policy")
     kinds = r.strings(t, p, "to_kinds", _member(KINDS, "an agency kind"))
@@ -280,7 +298,7 @@ def summarize(policy: Policy) -> str:
         + (f" ({_counts([loc.category for loc in locs])})" if locs else ""),
         f"settings: retention {s.retention_days} days, max_results {s.max_results},"
         f" justification >= {s.justification_min_chars} chars,"
-        f" {len(s.prohibited_terms)} prohibited terms,"
+        f" {len(s.prohibited_terms) + len(s.extra_prohibited_terms)} prohibited terms,"
         f" {s.rate_limit_per_minute} searches/minute per user",
     ]
     return "\n".join(lines)

@@ -11,9 +11,12 @@ several ways is always refused for the same, most fundamental reason:
  6. ``purpose_prohibited``        the purpose is prohibited
  7. ``query_type_not_permitted``  the purpose does not allow the search type, or the proxy does
                                   not support it yet
- 8. ``case_number_required``      the purpose needs a case number and none (or a blank) was given
- 9. ``justification_required``    justification missing or shorter than the policy minimum
-10. ``justification_flagged``     the justification contains a prohibited term
+ 8. ``case_number_required``      the purpose needs a case number and none (or a blank: no letter
+                                  or digit once invisible characters are removed) was given
+ 9. ``justification_required``    justification missing, shorter than the policy minimum, or
+                                  without a letter or digit
+10. ``justification_flagged``     the justification, the case number or the on_behalf_of person
+                                  contains a prohibited term
 11. ``lookback_exceeded``         ``from`` is before ``now - max_lookback_days``
 12. ``invalid_request``           the query lacks what its type needs (a normalised pattern of
                                   at least 4 known characters; a finite area with a positive
@@ -21,9 +24,10 @@ several ways is always refused for the same, most fundamental reason:
                                   checked again so a caller's bug cannot become a dragnet.
 13. ``area_too_large``            area searches: ``radius_m > area_max_radius_m`` or
                                   ``to - from > area_max_window_hours`` (the limits are allowed)
-14. ``sensitive_location``        area searches: the circle overlaps a sensitive location that
-                                  is active at any instant of ``[from, to)``
-                                  (``GeofenceIndex.overlapping``)
+14. ``sensitive_location``        area searches: the circle overlaps the refusal disk of a
+                                  sensitive location that is active at any instant of
+                                  ``[from, to)`` (``GeofenceIndex.refuses``: a disk around the
+                                  location's 400 m grid square, so refusals do not locate it)
 
 The area checks come last because they are the only ones that look at where and when. The
 sensitive-location refusal applies whatever the purpose's ``sensitive_locations`` setting says:
@@ -31,9 +35,8 @@ that setting governs which *reads* are withheld, while SPEC §6 refuses an area 
 active sensitive location outright (a canvass around a clinic is the harm, not one read).
 
 Refusal messages explain what to fix but never reveal data (nor anything about reads). The
-sensitive-location refusal names the category, so the investigator can tell why, but never the
-location's name, shape or event window; for shelters, whose addresses are confidential, not even
-the category.
+sensitive-location refusal is one message for every location: no name, shape, event window or
+category (a category narrows down which place it is).
 """
 
 from __future__ import annotations
@@ -46,12 +49,14 @@ from proxy.errors import ErrorCode
 from proxy.model import Principal, SearchQuery
 from proxy.policy.disclosure import Disclosure
 from proxy.policy.document import Policy, Purpose
-from proxy.policy.text import normalize_pattern, visible_length
+from proxy.policy.text import has_text, normalize_pattern, visible_length
 
 # Search types the proxy can execute (all of SPEC §6); a purpose still has to permit each.
 SUPPORTED_QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})
-# Categories named in a sensitive_location refusal; the others get a generic message.
-_NAMED_CATEGORIES = frozenset({"school", "medical", "place_of_worship", "protest", "ceremony"})
+# One message for every sensitive location: a category would narrow down which place it is.
+SENSITIVE_LOCATION_MESSAGE = (
+    "the search area is too close to a sensitive location during the requested time"
+)
 SEARCH_ROLE = "investigator"
 
 
@@ -91,7 +96,7 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
 
     purpose = policy.purposes.get(query.purpose)
     if purpose is None:
-        return Refused("unknown_purpose", "the purpose code is not in the policy")
+        return Refused("unknown_purpose", _unknown_purpose(policy))
     if purpose.prohibited:
         return Refused("purpose_prohibited", f"searches for purpose {purpose.code} are prohibited")
     if query.type not in SUPPORTED_QUERY_TYPES:
@@ -104,22 +109,19 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
             f"purpose {purpose.code} does not permit {query.type} searches",
         )
 
-    if purpose.case_number == "required" and not (query.case_number or "").strip():
+    # Text counts only with a letter or digit once invisible characters are removed.
+    if purpose.case_number == "required" and not has_text(query.case_number):
         return Refused("case_number_required", f"purpose {purpose.code} requires a case number")
     minimum = policy.settings.justification_min_chars
     justification = query.justification or ""
-    if visible_length(justification) < minimum:
+    if visible_length(justification) < minimum or not has_text(justification):
         return Refused(
             "justification_required",
             f"a justification of at least {minimum} characters is required",
         )
-    term = policy.terms.find(justification)
-    if term is not None:
-        # Naming the term lets an investigator with a legitimate reason rephrase; the refusal
-        # is audited either way.
-        return Refused(
-            "justification_flagged", f"the justification contains the prohibited term {term!r}"
-        )
+    flagged = _flagged(query, policy)
+    if flagged is not None:
+        return flagged
 
     limit = now - timedelta(days=purpose.max_lookback_days)
     if query.from_ < limit:
@@ -137,6 +139,32 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
         max_results=policy.settings.max_results,
         disclosure=Disclosure.build(policy, recipients, purpose, now),
     )
+
+
+def _unknown_purpose(policy: Policy) -> str:
+    codes = sorted(code for code, p in policy.purposes.items() if not p.prohibited)
+    valid = ", ".join(codes) if codes else "none"
+    return f"the purpose code is not in the policy; valid codes: {valid}"
+
+
+def _flagged(query: SearchQuery, policy: Policy) -> Refused | None:
+    """The first free-text field holding a prohibited term. The case number and the person
+    are screened like the justification, so a term cannot be moved out of its reach."""
+    person = query.on_behalf_of.person if query.on_behalf_of is not None else None
+    fields = (
+        ("justification", query.justification),
+        ("case_number", query.case_number),
+        ("on_behalf_of.person", person),
+    )
+    for name, text in fields:
+        term = policy.terms.find(text) if text else None
+        if term is not None:
+            # Naming the term lets an investigator with a legitimate reason rephrase; the
+            # refusal is audited either way.
+            return Refused(
+                "justification_flagged", f"the {name} contains the prohibited term {term!r}"
+            )
+    return None
 
 
 def _shape(query: SearchQuery) -> Refused | None:
@@ -179,14 +207,7 @@ def _area(query: SearchQuery, purpose: Purpose, policy: Policy) -> Refused | Non
             "area_too_large",
             f"purpose {purpose.code} allows a time window of at most {max_hours:g} hours",
         )
-    loc = policy.geofence.overlapping(area.lat, area.lon, area.radius_m, query.from_, query.to)
+    loc = policy.geofence.refuses(area.lat, area.lon, area.radius_m, query.from_, query.to)
     if loc is None:
         return None
-    what = (
-        f"a sensitive location ({loc.category.replace('_', ' ')})"
-        if loc.category in _NAMED_CATEGORIES
-        else "a sensitive location"
-    )
-    return Refused(
-        "sensitive_location", f"the search area overlaps {what} during the requested time"
-    )
+    return Refused("sensitive_location", SENSITIVE_LOCATION_MESSAGE)

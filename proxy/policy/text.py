@@ -30,6 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from proxy.policy.skeleton import ascii_forms, look_alike_forms
+
 MAX_PLATE_LEN = 10
 MIN_PATTERN_KNOWN = 4
 
@@ -39,22 +41,76 @@ _SEPARATORS = str.maketrans("", "", " -.")
 _STAR_RUN = re.compile(r"\*{2,}")
 
 
-def strip_format(text: str) -> str:
-    """NFKC, then drop every format character (zero-width and friends)."""
+# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt): characters that render as
+# nothing. With the Braille blank (a symbol drawn as an empty cell) they are dropped before
+# matching and do not count as text.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x2800, 0x2800),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+_INVISIBLE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _IGNORABLE_RANGES) + "]")
+# Refused outright in request text (SPEC §6 invalid_request): they reorder what a report
+# displays (U+202E "ECI" shows as "ICE") or are blank "letters" that pad or split words.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+_REFUSED = re.compile("[" + "".join(sorted(BIDI_CONTROLS | FILLERS)) + "]")
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without format characters (zero-width and friends) and the other invisible
+    ones (Hangul fillers, Braille blank, variation selectors...)."""
     if text.isascii():
-        return text  # hot path: ASCII has no format characters and is NFKC-stable
-    text = unicodedata.normalize("NFKC", text)
+        return text  # hot path: ASCII has no format or invisible characters
+    text = _INVISIBLE.sub("", text)
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
-def fold(text: str) -> str:
-    """Canonical caseless form used for term matching: no format characters, no combining
-    marks (so "ÍCE" written with U+0301 is "ice"), case-folded."""
+def strip_format(text: str) -> str:
+    """NFKC, then ``strip_invisible``."""
     if text.isascii():
-        return text.lower()  # for ASCII, casefold is lower and there is nothing to strip
-    decomposed = unicodedata.normalize("NFKD", strip_format(text))
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFKC", bare.casefold())
+        return text  # hot path: ASCII is NFKC-stable
+    return strip_invisible(unicodedata.normalize("NFKC", text))
+
+
+def refused_character(text: str) -> str | None:
+    """Why ``text`` may not be sent at all (a bidi control or a filler), or None."""
+    if text.isascii():
+        return None
+    m = _REFUSED.search(text)
+    if m is None:
+        return None
+    kind = "a bidirectional control" if m.group() in BIDI_CONTROLS else "a blank filler"
+    return f"contains {kind} character (U+{ord(m.group()):04X})"
+
+
+def has_text(text: str | None) -> bool:
+    """Whether ``text`` holds a letter or digit once invisible characters are removed (a
+    Hangul filler is a "letter" to Unicode, so it is removed first)."""
+    if not text:
+        return False
+    if text.isascii():
+        return any(ch.isalnum() for ch in text)
+    return any(ch.isalnum() for ch in strip_format(text))
+
+
+def folds(text: str) -> tuple[str, ...]:
+    """The caseless look-alike forms used for term matching (``proxy.policy.skeleton``): no
+    invisible characters, no combining marks (so "ÍCE" written with U+0301 is "ice"),
+    confusables mapped to their TS #39 prototypes, case-folded; one form when both agree."""
+    if text.isascii():
+        lower, upper = ascii_forms(text)  # two str.translate calls: no per-character Python
+    else:
+        lower, upper = look_alike_forms(strip_invisible(text))
+    return (lower,) if lower == upper else (lower, upper)
+
+
+def fold(text: str) -> str:
+    """The first of ``folds``: the ``casefold → skeleton`` form."""
+    return folds(text)[0]
 
 
 _PUNCT = re.compile(r"(?:[^\w\s]|_)+")
@@ -81,9 +137,11 @@ def spellings(text: str) -> tuple[str, ...]:
     """The ways a justification may spell a term, all checked: as written; with punctuation as
     word breaks ("illegal-alien"); with punctuation inside words dropped ("I.C.E.", "de-port");
     and with letters spelled out one by one joined ("I C E")."""
-    folded = fold(text)
-    spaced = _PUNCT.sub(" ", folded)
-    return (folded, spaced, _PUNCT.sub("", folded), _join_single_letters(spaced))
+    out: list[str] = []
+    for folded in folds(text):
+        spaced = _PUNCT.sub(" ", folded)
+        out += (folded, spaced, _PUNCT.sub("", folded), _join_single_letters(spaced))
+    return tuple(out)
 
 
 def visible_length(text: str) -> int:
@@ -160,19 +218,21 @@ class TermMatcher:
     _by_first: dict[str, tuple[tuple[tuple[str, ...], int], ...]]
     # The first words again, when all are letters and digits only (else empty: no prefilter).
     _alnum_firsts: tuple[str, ...] = ()
+    # The same first words as one alternation: one C-level scan instead of one `in` per word.
+    _firsts_re: re.Pattern[str] | None = None
 
     def find(self, text: str) -> str | None:
         """The first prohibited term (as configured) occurring in ``text``, or None."""
         by_first = self._by_first
         if not by_first:
             return None
-        firsts = self._alnum_firsts
-        if firsts:
+        firsts = self._firsts_re
+        if firsts is not None:
             # Every word of every spelling is a run of the text's letters and digits in order,
             # so a first word that is not a substring of them all run together cannot match:
             # most justifications are cleared here, without building the four spellings.
-            squeezed = _NON_ALNUM.sub("", fold(text))
-            if not any(first in squeezed for first in firsts):
+            squeezed = "\n".join(_NON_ALNUM.sub("", f) for f in folds(text))
+            if firsts.search(squeezed) is None:
                 return None
         for spelling in dict.fromkeys(spellings(text)):  # identical spellings checked once
             words = _WORD.findall(spelling)
@@ -189,25 +249,31 @@ class TermMatcher:
 
 
 def term_words(term: str) -> tuple[str, ...]:
-    """The folded words of a term; empty when the term folds to nothing."""
+    """The folded words of a term (its ``casefold → skeleton`` form); empty when the term folds
+    to nothing."""
     return tuple(_WORD.findall(fold(term)))
 
 
 def compile_terms(terms: Iterable[str]) -> TermMatcher:
     kept: list[str] = []
-    seen: set[tuple[str, ...]] = set()
+    seen: set[tuple[tuple[str, ...], ...]] = set()
     by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
     for term in terms:
-        words = term_words(term)
-        if words and words not in seen:
-            seen.add(words)
+        # Every look-alike form of the term is matched against every form of the text.
+        forms = tuple(dict.fromkeys(tuple(_WORD.findall(f)) for f in folds(term)))
+        if not forms[0] or forms in seen:
+            continue
+        seen.add(forms)
+        for words in forms:
             by_first.setdefault(words[0], []).append((words, len(kept)))
-            kept.append(term)
-    alnum = all(_ALNUM.fullmatch(first) for first in by_first)
+        kept.append(term)
+    alnum = bool(by_first) and all(_ALNUM.fullmatch(first) for first in by_first)
+    firsts = tuple(by_first) if alnum else ()
     return TermMatcher(
         tuple(kept),
         {w: tuple(c) for w, c in by_first.items()},
-        tuple(by_first) if alnum else (),
+        firsts,
+        re.compile("|".join(map(re.escape, firsts))) if firsts else None,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -51,14 +52,15 @@ FIELDS: dict[str, Any] = {
     ),
     "plate_state": (lambda p: {"plate_state": p}, {400}),
     "purpose": (lambda p: {"purpose": p}, {400}),
-    "case_number": (lambda p: {"case_number": p}, {200}),
+    # A case number or person without a letter or digit ("*?%_\\", NUL) is invalid_request.
+    "case_number": (lambda p: {"case_number": p}, {200, 400}),
     "justification": (
         lambda p: {"justification": "Vehicle seen leaving scene of 1/14 homicide " + p},
         {200},
     ),
     # unknown_agency, or invalid_request when longer than an ORI may be
     "on_behalf_of.ori": (lambda p: {"on_behalf_of": {"ori": p, "person": "Sgt. P"}}, {400, 403}),
-    "on_behalf_of.person": (lambda p: {"on_behalf_of": {"ori": CHP, "person": p}}, {200}),
+    "on_behalf_of.person": (lambda p: {"on_behalf_of": {"ori": CHP, "person": p}}, {200, 400}),
 }
 
 
@@ -113,7 +115,7 @@ async def test_nul_in_one_request_does_not_fail_the_batch_it_shares(
     client = await make_client(audit_dsn=audit)
     poisoned = [
         (make_token(), body(purpose="HOMICIDE\u0000"), 400),
-        (make_token(), body(on_behalf_of={"ori": "CA0010000\u0000"}), 403),
+        (make_token(), body(on_behalf_of={"ori": "CA0010000\u0000"}), 400),  # not an ORI
         (make_token(sub="det.\u0000nul"), body(), 200),
     ]
     innocent = [(make_token(sub=f"det.{i}"), body(), 200) for i in range(12)]
@@ -265,7 +267,10 @@ async def test_invalid_utf8_is_invalid_request_not_500(make_client, make_token, 
     result = await resp.json()
     assert result["error"]["code"] == "invalid_request"
     e = await entry(admin, result["error"]["audit_index"])
-    assert e["query"]["invalid_body"] == raw.decode("utf-8", "replace")
+    # An unparseable body is recorded as its size, SHA-256 and a short prefix (issue 13 item 5).
+    recorded = e["query"]["invalid_body"]
+    assert recorded["bytes"] == len(raw)
+    assert recorded["sha256"] == hashlib.sha256(raw).hexdigest()
     oversight = bearer(make_token(sub="ig", ori=CHP, roles=("oversight",)))
     raw = b'{"index": 0, "disposition": "no_issue", "note": "\xff"}'
     resp = await client.post("/v1/audit/reviews", data=raw, headers=oversight)
@@ -305,21 +310,40 @@ async def test_wrong_types_are_invalid_request_and_audited(make_client, make_tok
         assert (await entry(admin, result["error"]["audit_index"]))["query"] == sent
 
 
-async def test_duplicate_keys_decide_and_audit_the_same_value(make_client, make_token, dbs):
-    """No parser differential: whichever duplicate wins, the decision and the audit entry
-    see the same one."""
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b', "purpose": "CIVIL_IMMIGRATION"}',
+        b', "on_behalf_of": {"ori": "CA0010000", "person": "Sgt. P"}}',
+    ],
+)
+async def test_duplicate_keys_are_refused_and_audited(make_client, make_token, dbs, tail):
+    """The last duplicate used to win and the audit entry silently lost the first value: now
+    the body is refused, naming the key, and the refusal is audited with the raw body."""
     admin, audit = await dbs.fresh_audit()
     client = await make_client(audit_dsn=audit)
-    raw = orjson.dumps(body(purpose="HOMICIDE"))[:-1] + b', "purpose": "CIVIL_IMMIGRATION"}'
+    first = {"on_behalf_of": {"ori": CHP, "person": "Sgt. Q"}} if b"behalf" in tail else {}
+    raw = orjson.dumps(body(**first))[:-1] + tail
     resp = await client.post("/v1/search", data=raw, headers=bearer(make_token()))
     result = await resp.json()
-    index = result.get("audit_index", result.get("error", {}).get("audit_index"))
-    e = await entry(admin, index)
-    assert e["purpose"] == e["query"]["purpose"]
-    if e["purpose"] == "CIVIL_IMMIGRATION":
-        assert resp.status == 403 and e["reason"] == "purpose_prohibited"
-    else:
-        assert resp.status == 200 and e["decision"] == "allowed"
+    assert resp.status == 400 and result["error"]["code"] == "invalid_request"
+    assert "repeats the key" in result["error"]["message"]
+    e = await entry(admin, result["error"]["audit_index"])
+    assert e["decision"] == "refused" and e["reason"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "changes", [{"to": "9999-12-31T23:59:59-14:00"}, {"from": "0001-01-01T00:00:00+14:00"}]
+)
+async def test_timestamps_outside_utc_are_400_not_503(make_client, make_token, dbs, changes):
+    admin, audit = await dbs.fresh_audit()
+    client = await make_client(audit_dsn=audit)
+    sent = body(**changes)
+    resp = await client.post("/v1/search", json=sent, headers=bearer(make_token()))
+    result = await resp.json()
+    assert resp.status == 400, result
+    assert result["error"]["code"] == "invalid_request"
+    assert (await entry(admin, result["error"]["audit_index"]))["query"] == sent
 
 
 # ---------------------------------------------------------------------------------------------

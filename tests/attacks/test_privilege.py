@@ -159,15 +159,16 @@ async def test_admin_alone_can_neither_search_nor_read_the_log(fresh, make_token
 
 FULLWIDTH_ALAMEDA = "".join(chr(ord(c) + 0xFEE0) for c in ALAMEDA)
 ON_BEHALF_OF: list[tuple[Any, str, int]] = [
-    # (on_behalf_of, code, status): never corrected, never silently accepted
+    # (on_behalf_of, code, status): never corrected, never silently accepted; not 9 ASCII
+    # letters and digits is malformed (400), a well-formed ORI not in the policy unknown (403)
     ({"ori": "ca0010900"}, "unknown_agency", 403),  # the requester, in other case
-    ({"ori": "CA0010900 "}, "unknown_agency", 403),  # the requester, with a space
+    ({"ori": "CA0010900 "}, "invalid_request", 400),  # the requester, with a space
     ({"ori": "Ca0010000"}, "unknown_agency", 403),  # another agency, mixed case
-    ({"ori": " CA0010000"}, "unknown_agency", 403),  # leading space
-    ({"ori": "CA 0010000"}, "unknown_agency", 403),  # inner space
-    ({"ori": "CA0010000\t"}, "unknown_agency", 403),  # tab
-    ({"ori": "CA0010000\u200b"}, "unknown_agency", 403),  # zero-width space
-    ({"ori": FULLWIDTH_ALAMEDA}, "unknown_agency", 403),  # NFKC would make it CA0010000
+    ({"ori": " CA0010000"}, "invalid_request", 400),  # leading space
+    ({"ori": "CA 0010000"}, "invalid_request", 400),  # inner space
+    ({"ori": "CA0010000\t"}, "invalid_request", 400),  # tab
+    ({"ori": "CA0010000\u200b"}, "invalid_request", 400),  # zero-width space
+    ({"ori": FULLWIDTH_ALAMEDA}, "invalid_request", 400),  # NFKC would make it CA0010000
     ({"ori": "CA9999999"}, "unknown_agency", 403),  # unknown
     ({"ori": "CA0010000", "person": "Det. X"}, "", 200),  # the control: exact is accepted
     ({"ori": ""}, "invalid_request", 400),

@@ -298,6 +298,14 @@ async def test_token_signed_by_another_key_is_refused(kit: Any, tmp_path: Path, 
         ({"iat": int(time.time()) + 300}, "token not yet valid"),
         ({"ori": ""}, "invalid claim 'ori'"),
         ({"ori": 12345}, "invalid claim 'ori'"),
+        # Not an ORI (NCIC: 9 ASCII letters and digits): "*" is the reports' all-agencies scope.
+        ({"ori": "*"}, "invalid claim 'ori'"),
+        ({"ori": "*********"}, "invalid claim 'ori'"),
+        ({"ori": "CA001090"}, "invalid claim 'ori'"),
+        ({"ori": "CA00109000"}, "invalid claim 'ori'"),
+        ({"ori": "CA0010900 "}, "invalid claim 'ori'"),
+        ({"ori": "CA001090\u0130"}, "invalid claim 'ori'"),
+        ({"ori": "CA00109\uff10\uff10"}, "invalid claim 'ori'"),
         ({"roles": "investigator"}, "invalid claim 'roles'"),
         ({"roles": ["investigator", 7]}, "invalid claim 'roles'"),
         ({"roles": {"investigator": True}}, "invalid claim 'roles'"),
@@ -431,7 +439,7 @@ async def test_mint_token_picks_alg_from_key_and_verifies(
 
 def test_mint_token_claims_and_validation(kit: Any) -> None:
     pem = kit.private_pem("ed")
-    common: dict[str, Any] = {"issuer": "i", "audience": "a", "sub": "s", "ori": "o"}
+    common: dict[str, Any] = {"issuer": "i", "audience": "a", "sub": "s", "ori": "CA0010900"}
     token = mint_token(pem, **common, roles=["admin"], ttl_s=90, now=1_000_000)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert (claims["iat"], claims["exp"], claims["roles"]) == (1_000_000, 1_000_090, ["admin"])
@@ -442,6 +450,9 @@ def test_mint_token_claims_and_validation(kit: Any) -> None:
         mint_token(pem, **common, roles=[], ttl_s=90)
     with pytest.raises(ValueError, match="ttl_s"):
         mint_token(pem, **common, roles=["admin"], ttl_s=0)
+    for ori in ("*", "", "CA001090", "CA0010900X"):
+        with pytest.raises(ValueError, match="ori must be an ORI"):
+            mint_token(pem, **{**common, "ori": ori}, roles=["admin"], ttl_s=90)
 
 
 def test_mint_token_p384_uses_es384() -> None:
@@ -451,7 +462,9 @@ def test_mint_token_p384_uses_es384() -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    token = mint_token(pem, issuer="i", audience="a", sub="s", ori="o", roles=["admin"], ttl_s=60)
+    token = mint_token(
+        pem, issuer="i", audience="a", sub="s", ori="CA0010900", roles=["admin"], ttl_s=60
+    )
     assert jwt.get_unverified_header(token)["alg"] == "ES384"
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from proxy.policy import PolicyError, parse_policy, summarize
+from proxy.policy.document import DEFAULT_PROHIBITED_TERMS
 from proxy.policy.geofence import Circle
 
 # A Northern California fusion center's policy, in the shape of SPEC §7.
@@ -195,7 +196,9 @@ def test_defaults() -> None:
         b"[settings]\nretention_days = 1\nmax_results = 1\njustification_min_chars = 1\n"
         b"rate_limit_per_minute = 1\n"
     )
-    assert minimal.settings.prohibited_terms == ()
+    assert minimal.settings.prohibited_terms == DEFAULT_PROHIBITED_TERMS  # issue 13 item 3
+    assert minimal.terms.find("the subject was deported") == "deported"
+    assert minimal.settings.extra_prohibited_terms == ()
     assert minimal.agencies == {} and minimal.sharing == ()
 
 
@@ -264,6 +267,17 @@ MARCH_FROM = "active_from = 2026-05-01T16:00:00Z"
         ),
         ('ori = "CA0380100"', 'ori = "ca0380100"', "agencies[1].ori", "not an ORI"),
         ('ori = "CA0380100"', 'ori = "CA 0380100"', "agencies[1].ori", "not an ORI"),
+        # NCIC ORIs are 9 characters: "*" must never name an agency (the reports' all scope).
+        ('ori = "CA0380100"', 'ori = "*"', "agencies[1].ori", "not an ORI (9 upper-case"),
+        ('ori = "CA0380100"', 'ori = "CA03801"', "agencies[1].ori", "not an ORI"),
+        ('ori = "CA0380100"', 'ori = "CA03801000"', "agencies[1].ori", "not an ORI"),
+        ('owner = "CA0349400"', 'owner = "*"', "sharing[2].owner", "not an ORI"),
+        (
+            '"illegal alien"]',
+            '"illegal alien"]\nextra_prohibited_terms = ["inmigración", "-"]',
+            "settings.extra_prohibited_terms[1]",
+            "word",
+        ),
         ('ori = "CA0380100"', 'ori = ""', "agencies[1].ori", "non-empty"),
         ('ori = "CA0380100"', 'ori = "CA0010900"', "agencies[1].ori", "duplicate"),
         (

@@ -285,3 +285,43 @@ def test_each_check_in_order() -> None:
         principal = replace(principal, **fix_principal)
         query = replace(query, **fix_query)
     assert isinstance(decide(principal, query, POLICY, NOW), Allowed)
+
+
+def refused(**changes: Any) -> Refused:
+    decision = decide(INVESTIGATOR, replace(QUERY, **changes), POLICY, NOW)
+    assert isinstance(decision, Refused)
+    return decision
+
+
+def test_unknown_purpose_lists_the_valid_codes() -> None:
+    message = refused(purpose="HOMICDE").message
+    assert message.endswith("valid codes: AREA_ONLY, HOMICIDE, STOLEN_VEHICLE")
+    assert "CIVIL_IMMIGRATION" not in message  # prohibited: not a code to use
+
+
+@pytest.mark.parametrize("case_number", ["\u200b\u200b", "\u3164", "\u2800\u2800", "-", "\u00ad"])
+def test_invisible_or_letterless_case_number_is_no_case_number(case_number: str) -> None:
+    assert refusal(case_number=case_number) == "case_number_required"
+
+
+@pytest.mark.parametrize("filler", ["\u3164", "\u2800", "\u115f", "\uffa0", "!"])
+def test_justification_needs_letters_or_digits(filler: str) -> None:
+    assert refusal(justification=filler * 25) == "justification_required"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"case_number": "ICE-2026-1"}, "case_number"),
+        ({"case_number": "26-\u0406\u0421\u0415"}, "case_number"),
+        (
+            {"on_behalf_of": OnBehalfOf("CA0380100", "Deportation officer Smith")},
+            "on_behalf_of.person",
+        ),
+        ({"on_behalf_of": OnBehalfOf("CA0380100", "ERO liaison")}, "on_behalf_of.person"),
+    ],
+)
+def test_case_number_and_person_are_screened_too(changes: dict[str, Any], field: str) -> None:
+    r = refused(**changes)
+    assert r.code == "justification_flagged"
+    assert r.message.startswith(f"the {field} contains the prohibited term")
