@@ -42,6 +42,9 @@ class Derived(NamedTuple):
     justification_key: bytes | None = None  # 16 bytes of SHA-256 of the normalised text
     reviewed_index: int | None = None
     disposition: str | None = None
+    # Reviews: by a principal with the oversight role (oversight's disposition), else an
+    # agency auditor's. None for other events.
+    review_by_oversight: bool | None = None
 
 
 def normalize_justification(text: str) -> str:
@@ -103,6 +106,11 @@ def _concerns(entry: Mapping[str, Any], disclosed: list[tuple[str, int]]) -> fro
     return frozenset(a for a in named if a)
 
 
+def _by_oversight(entry: Mapping[str, Any]) -> bool:
+    roles = entry.get("roles")
+    return isinstance(roles, list) and "oversight" in roles
+
+
 def derive(entry: Mapping[str, Any]) -> Derived:
     time = _str(entry.get("time"))
     try:
@@ -133,6 +141,7 @@ def derive(entry: Mapping[str, Any]) -> Derived:
         justification_key=justification_key(justification) if justification else None,
         reviewed_index=_int(entry.get("reviewed_index")) if review else None,
         disposition=_str(entry.get("disposition")) if review else None,
+        review_by_oversight=_by_oversight(entry) if review else None,
     )
 
 

@@ -205,7 +205,8 @@ def _size(report: Any) -> int:
     flags: FlagsReport = report
     lists = (flags.refused, flags.justification_flagged, flags.on_behalf_of)
     listed = sum(len(f.entries) for f in lists)
-    return listed + len(flags.unusual_volume.users) + len(flags.boilerplate.texts)
+    users = len(flags.unusual_volume.users) + len(flags.sensitive_location_probes.users)
+    return listed + users + len(flags.boilerplate.texts)
 
 
 async def _report(request: web.Request, name: str) -> web.Response:

@@ -3,12 +3,22 @@
 - `refused`: search entries with decision `refused`.
 - `justification_flagged`: refused because the justification held a prohibited term.
 - `on_behalf_of`: searches run for another agency.
-  For these three: the complete count, how many are still unreviewed (no `review` entry names
-  them), and the first `limit` entries by index with their latest review, if any. Reviews by
-  anyone count: an auditor sees that oversight has reviewed an entry of theirs.
+  For these three: the complete count, how many are still unreviewed, and the first `limit`
+  entries by index with their reviews. Whose review counts depends on who reads the report:
+  oversight's disposition stands for oversight and an agency's for that agency, so neither can
+  override the other. In oversight's report an entry is unreviewed until oversight (a reviewer
+  holding the `oversight` role) has reviewed it; `review` is oversight's latest and
+  `other_reviews` the latest of each agency whose auditors reviewed it. In an auditor's report
+  the auditor's own agency's latest review stands, and oversight's is shown beside it; other
+  agencies' auditors' reviews are not shown.
 - `unusual_volume`: users whose searches in the range exceed `volume_factor` times the median
   of their agency's users (users with at least one search in the range and scope) and number
   at least `volume_min`.
+- `sensitive_location_probes`: users with at least `probe_min` (default 3) `sensitive_location`
+  refusals within any 24 hours of the range: someone mapping where a sensitive location is
+  (each probe is a refused area search) rather than running a canvass, which hits one now and
+  then. Listed with their count in the range, the most within one window, and the first and
+  last entry.
 - `boilerplate`: justifications that, normalised (casefolded, digits as '#', whitespace
   collapsed; proxy.audit.derived), are shared by at least `boilerplate_min` searches in the
   range, whoever made them: one user pasting the same text is as telling as many.
@@ -16,6 +26,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -24,6 +35,8 @@ import orjson
 from proxy.audit.derived import normalize_justification, on_behalf_of_ori
 from proxy.oversight.period import (
     IN_RANGE,
+    MONTHS,
+    PROBE_WINDOW_HOURS,
     RAW,
     ROLLUP,
     FlagOptions,
@@ -38,6 +51,8 @@ from proxy.oversight.shapes import (
     FlaggedEntry,
     FlagList,
     FlagsReport,
+    ProbeFlags,
+    ProbeUser,
     ReviewState,
     VolumeFlags,
     VolumeUser,
@@ -49,33 +64,41 @@ CATEGORIES: dict[str, str] = {
     "on_behalf_of": "e.event = 'search' AND e.on_behalf_of IS NOT NULL",
 }
 
-_UNREVIEWED = "NOT EXISTS (SELECT 1 FROM audit.entry_facts r WHERE r.reviewed_index = e.idx)"
+# A review `r` that stands for the reader ($1: NULL for oversight, else the auditor's ORI).
+_OWN = (
+    "(CASE WHEN $1::text IS NULL THEN coalesce(r.review_by_oversight, false)"
+    " ELSE NOT coalesce(r.review_by_oversight, false) AND r.agency = $1::text END)"
+)
+_UNREVIEWED = (
+    "NOT EXISTS (SELECT 1 FROM audit.entry_facts r WHERE r.reviewed_index = e.idx AND " + _OWN + ")"
+)
 
 _COUNT = "SELECT count(*) FROM audit.entry_facts e WHERE {cond} AND " + IN_RANGE
 # Reviews are few (people write them), so count the reviewed from the reviews' side.
 _REVIEWED = (
     "SELECT count(DISTINCT r.reviewed_index) FROM audit.entry_facts r"
     " JOIN audit.entry_facts e ON e.idx = r.reviewed_index"
-    " WHERE r.reviewed_index IS NOT NULL AND {cond} AND " + IN_RANGE
+    " WHERE r.reviewed_index IS NOT NULL AND " + _OWN + " AND {cond} AND " + IN_RANGE
 )
-# Pick the indexes first (index-only), then read only those bodies and their latest review.
+# Pick the indexes first (index-only), then read only those bodies.
 _LIST = (
     "WITH picked AS MATERIALIZED ("
     " SELECT e.idx FROM audit.entry_facts e WHERE {cond} AND " + IN_RANGE + " {unreviewed}"
     " ORDER BY e.idx LIMIT $4)"
-    " SELECT p.idx, b.body, lr.idx AS review_index, rb.body AS review_body"
-    " FROM picked p JOIN audit.entries b ON b.idx = p.idx"
-    " LEFT JOIN LATERAL (SELECT r.idx FROM audit.entry_facts r"
-    "  WHERE r.reviewed_index = p.idx ORDER BY r.idx DESC LIMIT 1) lr ON true"
-    " LEFT JOIN audit.entries rb ON rb.idx = lr.idx"
-    " ORDER BY p.idx"
+    " SELECT p.idx, b.body FROM picked p JOIN audit.entries b ON b.idx = p.idx ORDER BY p.idx"
+)
+# Every review of the listed entries, oldest first; flags.reviews() sorts out whose is whose.
+_REVIEWS = (
+    "SELECT r.idx, r.reviewed_index, r.agency, coalesce(r.review_by_oversight, false) AS ovs,"
+    " b.body FROM audit.entry_facts r JOIN audit.entries b ON b.idx = r.idx"
+    " WHERE r.reviewed_index = ANY($1::bigint[]) ORDER BY r.idx"
 )
 
 _VOLUME = f"""
 WITH per_user AS (
   SELECT agency, subject, sum(n)::bigint AS searches FROM (
     SELECT agency, subject, searches AS n FROM audit.monthly_users
-    WHERE scope = coalesce($1::text, '*') AND month >= $8 AND month < $9
+    WHERE {MONTHS}
     UNION ALL
     SELECT agency, subject, searches AS n FROM audit.daily_users
     WHERE {ROLLUP} AND NOT (day >= $8 AND day < $9)
@@ -124,24 +147,68 @@ LIMIT $6
 """
 
 
+_PROBES = f"""
+WITH r AS (
+  SELECT coalesce(e.agency, '') AS agency, coalesce(e.subject, '') AS subject, e.idx,
+         count(*) OVER (PARTITION BY e.agency, e.subject ORDER BY e.at
+                        RANGE BETWEEN CURRENT ROW AND $4::interval FOLLOWING) AS in_window
+  FROM audit.entry_facts e
+  WHERE e.reason = 'sensitive_location' AND e.event = 'search' AND {IN_RANGE}
+)
+SELECT agency, subject, count(*) AS refusals, max(in_window) AS most,
+       min(idx) AS first_index, max(idx) AS last_index
+FROM r GROUP BY 1, 2 HAVING max(in_window) >= $5
+ORDER BY most DESC, refusals DESC, agency, subject
+LIMIT $6
+"""
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _flagged(
-    index: int, body: bytes, review_index: int | None, review: bytes | None
-) -> FlaggedEntry:
-    e = orjson.loads(body)
-    state = None
-    if review_index is not None and review is not None:
-        r = orjson.loads(review)
-        state = ReviewState(
-            audit_index=review_index,
-            disposition=str(r.get("disposition")),
-            subject=_str(r.get("subject")),
-            agency=_str(r.get("agency")),
-            time=_str(r.get("time")),
+def _review_state(index: int, body: bytes, by_oversight: bool) -> ReviewState:
+    r = orjson.loads(body)
+    return ReviewState(
+        audit_index=index,
+        disposition=str(r.get("disposition")),
+        subject=_str(r.get("subject")),
+        agency=_str(r.get("agency")),
+        time=_str(r.get("time")),
+        by="oversight" if by_oversight else "auditor",
+    )
+
+
+Sides = dict[int, tuple[ReviewState | None, list[ReviewState]]]
+
+
+def sort_reviews(scope: str | None, rows: list[Any]) -> Sides:
+    """Per reviewed index: (the latest review standing for the reader, the latest of each other
+    reviewing agency shown beside it), from review rows in index order (_REVIEWS)."""
+    own: dict[int, Any] = {}
+    others: dict[int, dict[str | None, Any]] = {}
+    for r in rows:
+        ovs, agency, target = bool(r["ovs"]), r["agency"], int(r["reviewed_index"])
+        if ovs if scope is None else (not ovs and agency == scope):
+            own[target] = r  # rows ascend: the last one seen is the latest
+        elif scope is None or ovs:  # an auditor is not shown other agencies' reviews
+            others.setdefault(target, {})[agency] = r
+    out: Sides = {}
+    for target in own.keys() | others.keys():
+        mine = own.get(target)
+        beside = sorted(others.get(target, {}).values(), key=lambda r: int(r["idx"]))
+        out[target] = (
+            None
+            if mine is None
+            else _review_state(int(mine["idx"]), bytes(mine["body"]), mine["ovs"]),
+            [_review_state(int(r["idx"]), bytes(r["body"]), r["ovs"]) for r in beside],
         )
+    return out
+
+
+def _flagged(index: int, body: bytes, sides: Sides) -> FlaggedEntry:
+    e = orjson.loads(body)
+    state, beside = sides.get(index, (None, []))
     return FlaggedEntry(
         index=index,
         time=_str(e.get("time")),
@@ -154,6 +221,7 @@ def _flagged(
         reason=_str(e.get("reason")),
         unreviewed=state is None,
         review=state,
+        other_reviews=beside,
     )
 
 
@@ -165,15 +233,9 @@ async def flag_list(
     unreviewed_clause = f"AND {_UNREVIEWED}" if options.unreviewed_only else ""
     sql = _LIST.format(cond=cond, unreviewed=unreviewed_clause)
     rows = await conn.fetch(sql, *args, options.limit)
-    entries = [
-        _flagged(
-            int(r["idx"]),
-            bytes(r["body"]),
-            None if r["review_index"] is None else int(r["review_index"]),
-            None if r["review_body"] is None else bytes(r["review_body"]),
-        )
-        for r in rows
-    ]
+    listed = [int(r["idx"]) for r in rows]
+    sides = sort_reviews(args[0], await conn.fetch(_REVIEWS, listed) if listed else [])
+    entries = [_flagged(int(r["idx"]), bytes(r["body"]), sides) for r in rows]
     listable = total - reviewed if options.unreviewed_only else total
     return FlagList(
         total=total,
@@ -227,6 +289,25 @@ async def _boilerplate(
     return BoilerplateFlags(min_searches=options.boilerplate_min, texts=texts)
 
 
+async def _probes(
+    conn: asyncpg.Connection, range_args: tuple[Any, ...], options: FlagOptions
+) -> ProbeFlags:
+    window = timedelta(hours=PROBE_WINDOW_HOURS)
+    rows = await conn.fetch(_PROBES, *range_args, window, options.probe_min, options.limit)
+    users = [
+        ProbeUser(
+            agency=r["agency"],
+            subject=r["subject"],
+            refusals=int(r["refusals"]),
+            most_in_window=int(r["most"]),
+            first_index=int(r["first_index"]),
+            last_index=int(r["last_index"]),
+        )
+        for r in rows
+    ]
+    return ProbeFlags(min_refusals=options.probe_min, window_hours=PROBE_WINDOW_HOURS, users=users)
+
+
 async def flags_report(
     conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions
 ) -> FlagsReport:
@@ -243,4 +324,5 @@ async def flags_report(
         on_behalf_of=lists["on_behalf_of"],
         unusual_volume=await _volume(conn, period, scope, options),
         boilerplate=await _boilerplate(conn, range_args, options),
+        sensitive_location_probes=await _probes(conn, range_args, options),
     )

@@ -39,6 +39,12 @@ class FlagOptions:
     volume_factor: float = 3.0  # unusual: more than factor x the agency's median ...
     volume_min: int = 20  # ... and at least this many searches in the range
     boilerplate_min: int = 10  # one normalised justification shared by this many searches
+    # Users with at least this many sensitive_location refusals within PROBE_WINDOW_HOURS:
+    # mapping a refusal region takes many probes, a canvass hits one now and then.
+    probe_min: int = 3
+
+
+PROBE_WINDOW_HOURS = 24
 
 
 def scope_label(scope: str | None) -> str:
@@ -70,12 +76,20 @@ def months(period: Period) -> tuple[date, date]:
     return (lo, hi) if lo < hi else (first, first)
 
 
+# The rollups' scope for "every entry" (sql/audit/007_rollup_all_scope.sql): empty, which no
+# entry's `concerns` can hold, so no agency's scope can meet it. An auditor scope of '' (no ORI
+# can be empty; checked again here) matches no rollup row, as it matches no entry.
+ALL_SCOPE = ""
+_SCOPE = f"scope = coalesce($1::text, '{ALL_SCOPE}') AND $1::text IS DISTINCT FROM '{ALL_SCOPE}'"
+
 # Search entries in the raw ranges, within scope; $1..$7 as bounds() returns them.
 RAW = """e.event = 'search'
   AND ((e.at >= $4 AND e.at < $5) OR (e.at >= $6 AND e.at < $7))
   AND ($1::text IS NULL OR e.concerns @> ARRAY[$1::text])"""
 # Rollup rows of the whole days, within scope.
-ROLLUP = "scope = coalesce($1::text, '*') AND day >= $2 AND day < $3"
+ROLLUP = f"{_SCOPE} AND day >= $2 AND day < $3"
+# Rollup rows of the whole months (flags' per-user volume): $8 and $9 as months() returns them.
+MONTHS = f"{_SCOPE} AND month >= $8 AND month < $9"
 # Any entry in the whole range and scope: $1 scope, $2 from, $3 to.
 IN_RANGE = """e.at >= $2 AND e.at < $3
   AND ($1::text IS NULL OR e.concerns @> ARRAY[$1::text])"""

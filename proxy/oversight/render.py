@@ -14,7 +14,13 @@ from typing import Any
 import msgspec
 
 from proxy.oversight import csvout
-from proxy.oversight.shapes import DisclosuresReport, FlagList, FlagsReport, UsageReport
+from proxy.oversight.shapes import (
+    DisclosuresReport,
+    FlaggedEntry,
+    FlagList,
+    FlagsReport,
+    UsageReport,
+)
 
 Report = UsageReport | DisclosuresReport | FlagsReport
 Table = tuple[str, Sequence[str], list[list[Any]]]
@@ -32,7 +38,13 @@ _FLAG_HEADER = (
     "unreviewed",
     "review_index",
     "review_disposition",
+    "other_reviews",
 )
+
+
+def _beside(e: FlaggedEntry) -> str:
+    """The reviews shown beside the reader's own: "CA0000002 no_issue (#17); ..."."""
+    return "; ".join(f"{r.agency} {r.disposition} (#{r.audit_index})" for r in e.other_reviews)
 
 
 def _flag_rows(flags: FlagList) -> list[list[Any]]:
@@ -50,6 +62,7 @@ def _flag_rows(flags: FlagList) -> list[list[Any]]:
             e.unreviewed,
             e.review.audit_index if e.review else None,
             e.review.disposition if e.review else None,
+            _beside(e),
         ]
         for e in flags.entries
     ]
@@ -94,7 +107,21 @@ def tables(name: str, report: Report) -> list[Table]:
             ],
         )
     )
+    out.append(_probe_table(report))
     return out
+
+
+def _probe_table(report: FlagsReport) -> Table:
+    p = report.sensitive_location_probes
+    return (
+        f"flags: sensitive_location_probes (>= {p.min_refusals} refusals"
+        f" within {p.window_hours} hours)",
+        ("agency", "subject", "refusals", "most_in_window", "first_index", "last_index"),
+        [
+            [u.agency, u.subject, u.refusals, u.most_in_window, u.first_index, u.last_index]
+            for u in p.users
+        ],
+    )
 
 
 def _period(report: Report) -> str:

@@ -67,6 +67,7 @@ class ReviewState(_Out):
     subject: str | None
     agency: str | None
     time: str | None
+    by: str  # "oversight" (the reviewer held the oversight role) or "auditor" (an agency's)
 
 
 class FlaggedEntry(_Out):
@@ -79,8 +80,13 @@ class FlaggedEntry(_Out):
     justification: str | None
     decision: str | None
     reason: str | None
-    unreviewed: bool
-    review: ReviewState | None  # the latest review of this entry, by anyone
+    unreviewed: bool  # no review yet from the report reader's side (review is None)
+    # The disposition that stands for the reader: oversight's latest review in oversight's
+    # report, the reader's own agency's latest in an auditor's.
+    review: ReviewState | None
+    # Shown beside it, never in its place: in oversight's report each agency's latest review,
+    # in an auditor's oversight's latest.
+    other_reviews: list[ReviewState]
 
 
 class FlagList(_Out):
@@ -118,6 +124,21 @@ class BoilerplateFlags(_Out):
     texts: list[BoilerplateText]
 
 
+class ProbeUser(_Out):
+    agency: str
+    subject: str
+    refusals: int  # sensitive_location refusals in the range
+    most_in_window: int  # the most of them within any window_hours
+    first_index: int
+    last_index: int
+
+
+class ProbeFlags(_Out):
+    min_refusals: int
+    window_hours: int
+    users: list[ProbeUser]
+
+
 class FlagsReport(_Out):
     from_: datetime
     to: datetime
@@ -127,6 +148,7 @@ class FlagsReport(_Out):
     on_behalf_of: FlagList
     unusual_volume: VolumeFlags
     boilerplate: BoilerplateFlags
+    sensitive_location_probes: ProbeFlags
 
 
 SCHEMAS: tuple[type[msgspec.Struct], ...] = (

@@ -19,6 +19,19 @@ Candidates: every location gets a box in degrees that contains it with a margin 
 circle. Up to ``TREE_THRESHOLD`` locations the boxes are scanned; above it a shapely STRtree over
 them finds the candidates. Either way candidates are tested in policy order and the first that
 overlaps in space and time is returned, so both paths give the same answer.
+
+Refusals (``AreaIndex.refuses``) answer for a coarser region, so they are not a location oracle.
+With exact geometry, 1 m probes bisecting the refused region's edge recover a location's centre
+to the millimetre, and enlarging it by any margin, secret or not, keeps that centre. Instead
+each location refuses a *refusal disk* centred on the point of a public grid, ``GRID_M`` apart
+north-south and east-west, nearest to the location's centre, with radius the location's own
+enclosing radius plus the farthest any centre can lie from its grid point (about
+``GRID_M / sqrt(2)``). The disk is a function of the grid square and the location's size
+alone: every location of one size whose centre lies in the same ``GRID_M`` square answers
+every probe identically, so any number of searches learns that square and never where in it
+the location is. A secret grid offset would add nothing: probes reveal the disk, so the offset
+is learnt with it. Every search that meets the location itself is refused too (the disk covers
+it, and the exact test is kept as a fail-closed backstop).
 """
 
 from __future__ import annotations
@@ -48,6 +61,14 @@ DENSIFY_M = 1000.0
 BOX_PAD_M = 10.0
 
 Ring = tuple[tuple[float, float], ...]  # [lon, lat] points, densified, not closed
+
+# The refusal grid's spacing: a refusal tells where a location is only to within this square.
+GRID_M = 400.0
+# Latitudes beyond this have no usable east-west grid; their refusal disks grow instead.
+_MIN_COS = 0.01
+# Slack on the enclosing radius of a polygon and on the snap distance, for rounding.
+_SLACK = 1.001
+_SLACK_M = 1.0
 
 
 def aeqd_xy(lat0: float, lon0: float, lat: float, lon: float) -> tuple[float, float]:
@@ -115,11 +136,46 @@ def location_meets_circle(loc: SensitiveLocation, lat: float, lon: float, radius
     return ring_meets_circle(densify(loc.polygon), lat, lon, radius_m)
 
 
+def enclosing(loc: SensitiveLocation) -> Circle:
+    """A circle containing the location: a circle itself; a polygon's box centre and its
+    farthest (densified) point, with slack."""
+    if loc.circle is not None:
+        return loc.circle
+    if loc.polygon is None:
+        raise ValueError(f"sensitive location {loc.name!r} has neither circle nor polygon")
+    lons = [p[0] for p in loc.polygon]
+    lats = [p[1] for p in loc.polygon]
+    lat, lon = (min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2
+    far = max(haversine_m(lat, lon, p[1], p[0]) for p in densify(loc.polygon))
+    return Circle(lat, lon, far * _SLACK + _SLACK_M)
+
+
+def refusal_disk(loc: SensitiveLocation) -> Circle:
+    """The disk whose overlap refuses an area search (module docstring): centred on the grid
+    point nearest the location's centre, its radius depending on that point and the
+    location's size only, never on where in the grid square the centre lies."""
+    c = enclosing(loc)
+    step = math.degrees(GRID_M / EARTH_RADIUS_M)
+    plat = max(-90.0, min(90.0, round(c.lat / step) * step))
+    cos_p = max(_MIN_COS, math.cos(math.radians(plat)))
+    lon_step = step / cos_p
+    plon = round(c.lon / lon_step) * lon_step
+    plon = (plon + 180.0) % 360.0 - 180.0
+    # The farthest a centre snapped to (plat, plon) can be from it: half a step north-south,
+    # and half a longitude step at the widest latitude of the row east-west.
+    widest = math.cos(math.radians(max(0.0, abs(plat) - step / 2)))
+    half_ew = GRID_M / 2 * widest / cos_p
+    snap = math.hypot(GRID_M / 2, half_ew) * _SLACK + _SLACK_M
+    return Circle(plat, plon, c.radius_m + snap)
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     box: Box
     location: SensitiveLocation
     ring: Ring | None  # densified polygon; None for a circle
+    disk: Circle  # refusal_disk(location)
+    disk_box: Box  # covers the disk and the location
 
     def meets(self, lat: float, lon: float, radius_m: float) -> bool:
         if self.ring is None:
@@ -127,46 +183,76 @@ class _Item:
             return circle_meets_circle(self.location.circle, lat, lon, radius_m)
         return ring_meets_circle(self.ring, lat, lon, radius_m)
 
+    def refuses(self, lat: float, lon: float, radius_m: float) -> bool:
+        # The exact test never adds to the disk (which covers the location); it is there so
+        # that a mistake in the disk could only ever leak, never admit a canvass.
+        return circle_meets_circle(self.disk, lat, lon, radius_m) or self.meets(lat, lon, radius_m)
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
 
 def _item(loc: SensitiveLocation) -> _Item:
+    disk = refusal_disk(loc)
     if loc.circle is not None:
-        return _Item(circle_bbox(loc.circle), loc, None)
+        box = circle_bbox(loc.circle)
+        return _Item(box, loc, None, disk, _union(box, circle_bbox(disk)))
     if loc.polygon is None:
         raise ValueError(f"sensitive location {loc.name!r} has neither circle nor polygon")
-    return _Item(polygon_box(loc.polygon), loc, densify(loc.polygon))
+    box = polygon_box(loc.polygon)
+    return _Item(box, loc, densify(loc.polygon), disk, _union(box, circle_bbox(disk)))
 
 
 class AreaIndex:
     """Immutable after construction; safe to share between concurrent searches."""
 
-    __slots__ = ("_items", "_tree")
+    __slots__ = ("_disk_tree", "_items", "_tree")
 
     def __init__(
         self, locations: Sequence[SensitiveLocation], *, tree_threshold: int = TREE_THRESHOLD
     ) -> None:
         self._items: tuple[_Item, ...] = tuple(_item(loc) for loc in locations)
         self._tree: Any = None
+        self._disk_tree: Any = None
         if len(self._items) > tree_threshold:
             self._tree = shapely.STRtree([shapely.box(*i.box) for i in self._items])
+            self._disk_tree = shapely.STRtree([shapely.box(*i.disk_box) for i in self._items])
 
     @property
     def uses_tree(self) -> bool:
         return self._tree is not None
+
+    def _candidates(self, box: Box, *, disks: bool) -> Sequence[int]:
+        tree = self._disk_tree if disks else self._tree
+        if tree is None:
+            return [
+                i
+                for i, item in enumerate(self._items)
+                if boxes_intersect(item.disk_box if disks else item.box, box)
+            ]
+        # query() answers box-against-box; sorted so the first-listed match wins.
+        return sorted(int(i) for i in tree.query(shapely.box(*box)))
 
     def overlapping(
         self, lat: float, lon: float, radius_m: float, start: datetime, end: datetime
     ) -> SensitiveLocation | None:
         """The first-listed location active during ``[start, end)`` that the circle overlaps."""
         box = circle_bbox(Circle(lat, lon, radius_m))
-        if self._tree is None:
-            candidates: Sequence[int] = [
-                i for i, item in enumerate(self._items) if boxes_intersect(item.box, box)
-            ]
-        else:
-            # query() answers box-against-box; sorted so the first-listed match wins.
-            candidates = sorted(int(i) for i in self._tree.query(shapely.box(*box)))
-        for i in candidates:
+        for i in self._candidates(box, disks=False):
             item = self._items[i]
             if item.location.active_during(start, end) and item.meets(lat, lon, radius_m):
+                return item.location
+        return None
+
+    def refuses(
+        self, lat: float, lon: float, radius_m: float, start: datetime, end: datetime
+    ) -> SensitiveLocation | None:
+        """The first-listed location active during ``[start, end)`` whose refusal disk (or the
+        location itself) the circle overlaps: the area-search refusal."""
+        box = circle_bbox(Circle(lat, lon, radius_m))
+        for i in self._candidates(box, disks=True):
+            item = self._items[i]
+            if item.location.active_during(start, end) and item.refuses(lat, lon, radius_m):
                 return item.location
         return None

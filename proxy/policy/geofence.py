@@ -17,8 +17,9 @@ cell to the locations whose boxes touch it, so a point is checked only against t
 location too large to register cell by cell). When several locations contain a point, the one
 listed first in the policy is returned, whichever path is taken.
 
-``GeofenceIndex.overlapping`` answers the area-search question instead ("does this circle
-overlap a location active during this window?"); ``area`` implements it.
+``GeofenceIndex.overlapping`` answers "does this circle overlap a location active during this
+window?" exactly; ``GeofenceIndex.refuses`` answers the area-search refusal, which is coarser
+on purpose (a refusal must not reveal where a location is); ``area`` implements both.
 
 ``parse_location`` validates one ``[[sensitive_locations]]`` table for ``document.parse_policy``.
 """
@@ -143,6 +144,14 @@ class GeofenceIndex:
         """The first-listed location active during ``[start, end)`` that the search circle
         (centre, ``radius_m``) overlaps, or None; see ``area`` for the geometry."""
         return self._area.overlapping(lat, lon, radius_m, start, end)
+
+    def refuses(
+        self, lat: float, lon: float, radius_m: float, start: datetime, end: datetime
+    ) -> SensitiveLocation | None:
+        """The location (first listed, active during ``[start, end)``) for which an area search
+        with this circle is refused, or None. Coarser than ``overlapping`` on purpose, so that
+        refusals do not reveal where a location is: see ``area``."""
+        return self._area.refuses(lat, lon, radius_m, start, end)
 
     def contains(self, lat: float, lon: float, at: datetime) -> SensitiveLocation | None:
         """The first active location containing (lat, lon) at time ``at``, or None."""

@@ -100,6 +100,7 @@ async def test_csv_sections_open_as_tables(setup: tuple[str, str]):
         "flags: on_behalf_of (",
         "flags: unusual_volume (",
         "flags: boilerplate (",
+        "flags: sensitive_location_probes (",
     ]
     assert [s[0][0][: len(p)] for s, p in zip(sections, prefixes, strict=True)] == prefixes
     assert sections[0][0][0].endswith("2026-03-02T00:00:00Z to 2026-03-05T00:00:00Z, scope all")

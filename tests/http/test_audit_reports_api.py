@@ -114,7 +114,8 @@ async def test_reviews_are_appended_scoped_and_flip_unreviewed(seeded: Seeded, m
         "ask the detective",
     )
     assert e["subject"] == f"auditor-{OAKLAND}" and e["agency"] == OAKLAND
-    # Oversight overrules: the latest review is the disposition; nothing was edited.
+    # Oversight reviews too: each side's disposition stands for that side, the other's is
+    # shown beside it, and neither replaces the other (issue 13, item 9); nothing was edited.
     resp = await seeded.client.post(
         "/v1/audit/reviews",
         json={"index": refused, "disposition": "violation"},
@@ -124,11 +125,27 @@ async def test_reviews_are_appended_scoped_and_flip_unreviewed(seeded: Seeded, m
     _, flags, _ = await get(seeded.client, report("flags"), toks[OAKLAND])
     (entry,) = flags["refused"]["entries"]
     assert entry["unreviewed"] is False
+    assert (entry["review"]["audit_index"], entry["review"]["by"]) == (out.audit_index, "auditor")
+    assert [(r["audit_index"], r["disposition"], r["by"]) for r in entry["other_reviews"]] == [
+        (latest, "violation", "oversight")
+    ]
+    assert flags["refused"]["unreviewed"] == 0
+    # The agency's auditor reviews again, later: oversight's report still shows oversight's.
+    resp = await seeded.client.post(
+        "/v1/audit/reviews",
+        json={"index": refused, "disposition": "no_issue"},
+        headers=bearer(toks[OAKLAND]),
+    )
+    again = (await resp.json())["audit_index"]
+    _, flags, _ = await get(seeded.client, report("flags"), toks["oversight"])
+    entry = next(x for x in flags["refused"]["entries"] if x["index"] == refused)
     assert (entry["review"]["audit_index"], entry["review"]["disposition"]) == (
         latest,
         "violation",
     )
-    assert flags["refused"]["unreviewed"] == 0
+    assert [(r["audit_index"], r["disposition"], r["agency"]) for r in entry["other_reviews"]] == [
+        (again, "no_issue", OAKLAND)
+    ]
     assert (await log(seeded.admin))[out.audit_index][1] == e  # the first review is intact
     _, pending, _ = await get(seeded.client, report("flags", unreviewed="true"), toks[OAKLAND])
     assert pending["refused"]["entries"] == [] and pending["refused"]["total"] == 1

@@ -122,7 +122,12 @@ async def test_area_overlapping_a_sensitive_location_is_refused(client, make_tok
     window = (NOW - timedelta(hours=2), NOW)
     status, result = await search(client, make_token(), area(lat, CLINIC[1], 60, *window))
     assert status == 403 and result["error"]["code"] == "sensitive_location"
+    # Refused against a disk around the clinic's grid point (no finer oracle), so a circle
+    # that misses the clinic itself by 10 m is refused too; one well clear of it is not.
     status, result = await search(client, make_token(), area(lat, CLINIC[1], 40, *window))
+    assert status == 403 and result["error"]["code"] == "sensitive_location"
+    far = CLINIC[0] + 800 / 111_195  # beyond 100 m + ~283 m of snapping + 40 m
+    status, result = await search(client, make_token(), area(far, CLINIC[1], 40, *window))
     assert status == 200, result
 
 

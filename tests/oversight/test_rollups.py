@@ -17,13 +17,13 @@ RECORDS = list(synthetic_records(120, days=3, seed=11))
 
 
 async def _totals(conn: asyncpg.Connection) -> tuple[int, int, int]:
-    """(rolled-up searches, rolled-up reads, rolled-up user-days) for scope '*'."""
+    """(rolled-up searches, rolled-up reads, rolled-up user-days) for every agency (scope '')."""
     usage = await conn.fetchrow(
         "SELECT coalesce(sum(searches), 0) AS s, coalesce(sum(reads), 0) AS r"
-        " FROM audit.daily_usage WHERE scope = '*'"
+        " FROM audit.daily_usage WHERE scope = ''"
     )
     users = await conn.fetchval(
-        "SELECT coalesce(sum(searches), 0) FROM audit.daily_users WHERE scope = '*'"
+        "SELECT coalesce(sum(searches), 0) FROM audit.daily_users WHERE scope = ''"
     )
     return int(usage["s"]), int(usage["r"]), int(users)
 
