@@ -77,8 +77,18 @@ def search_entry(
 
 
 def auth_failure_entry(
-    *, at: datetime, request_id: str, client: str | None, method: str, path: str, reason: str
+    *,
+    at: datetime,
+    request_id: str,
+    client: str | None,
+    method: str | None,
+    path: str | None,
+    reason: str,
+    code: str = "unauthenticated",
 ) -> Record:
+    """A request refused before anyone was identified: a missing or invalid token, or
+    (`code` invalid_request, method and path None) a request line or headers that could not
+    be parsed at all. `reason` is the detail."""
     entry = {
         "event": "auth_failure",
         "time": timestamp(at),
@@ -87,7 +97,7 @@ def auth_failure_entry(
         "method": method,
         "path": path,
         "decision": "refused",
-        "reason": "unauthenticated",
+        "reason": code,
         "detail": reason,
     }
     return Record(canonical(entry))

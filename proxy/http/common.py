@@ -11,7 +11,7 @@ from aiohttp import web
 
 from proxy import metrics
 from proxy.audit.entry import auth_failure_entry
-from proxy.errors import ProxyError
+from proxy.errors import ErrorCode, ProxyError
 from proxy.keys import AUDIT_WRITER, AUTH_FAILURE_LIMITER, CLOCK, REQUEST_ID, SETTINGS, VERIFIER
 from proxy.model import Principal
 
@@ -44,6 +44,37 @@ async def read_body(request: web.Request) -> bytes:
         ) from None
 
 
+async def record_unidentified(
+    app: web.Application,
+    *,
+    request_id: str,
+    client: str | None,
+    method: str | None,
+    path: str | None,
+    detail: str,
+    code: ErrorCode = "unauthenticated",
+) -> int | None:
+    """An `auth_failure` entry for a request nobody can be held to, within the caps (per client
+    address, and in total); its index, or None when capped or the log is unavailable (nothing
+    is disclosed to such a request, so it is answered all the same)."""
+    if not app[AUTH_FAILURE_LIMITER].allow(client or "unknown"):
+        metrics.AUTH_FAILURES_UNLOGGED.inc()
+        return None
+    record = auth_failure_entry(
+        at=app[CLOCK](),
+        request_id=request_id,
+        client=client,
+        method=method,
+        path=path,
+        reason=detail,
+        code=code,
+    )
+    try:
+        return await app[AUDIT_WRITER].append(record)
+    except ProxyError:
+        return None
+
+
 async def authenticate(request: web.Request, roles: Iterable[str] = ()) -> Principal:
     """The caller's verified identity, or 401 (audited, capped per client address).
 
@@ -54,23 +85,14 @@ async def authenticate(request: web.Request, roles: Iterable[str] = ()) -> Princ
         principal = await app[VERIFIER].verify(request.headers.get("Authorization"))
     except ProxyError as exc:
         metrics.AUTH_FAILURES.inc()
-        audit_index = None
-        client = request.remote or "unknown"
-        if app[AUTH_FAILURE_LIMITER].allow(client):
-            record = auth_failure_entry(
-                at=app[CLOCK](),
-                request_id=request_id(request),
-                client=request.remote,
-                method=request.method,
-                path=request.path,
-                reason=exc.message,
-            )
-            try:
-                audit_index = await app[AUDIT_WRITER].append(record)
-            except ProxyError:
-                audit_index = None  # nothing is disclosed by a 401, so it is still answered
-        else:
-            metrics.AUTH_FAILURES_UNLOGGED.inc()
+        audit_index = await record_unidentified(
+            app,
+            request_id=request_id(request),
+            client=request.remote,
+            method=request.method,
+            path=request.path,
+            detail=exc.message,
+        )
         raise ProxyError("unauthenticated", exc.message, audit_index=audit_index) from None
     wanted = set(roles)
     if wanted and not (principal.roles & wanted):

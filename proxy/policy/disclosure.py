@@ -106,6 +106,13 @@ class Disclosure:
             self._shared[owner] = ok
         return ok
 
+    def admitted_owners(self) -> tuple[str, ...]:
+        """Every owner whose reads may go to every recipient of this search, sorted: the
+        owners with rules, and the recipients themselves (an owner without rules shares with
+        itself alone). The store returns only these owners' reads (proxy.store.reads)."""
+        candidates = set(self.policy.rules_by_owner) | set(self.recipients)
+        return tuple(sorted(o for o in candidates if self.shares(o)))
+
     def withhold_reason(
         self, owner: str, observed_at: datetime, lat: float, lon: float
     ) -> WithholdReason | None:

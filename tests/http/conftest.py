@@ -231,6 +231,7 @@ async def make_client(
         rate: int = 1000,
         audit_dsn: str | None = None,
         store_dsn: str | None = None,
+        server_class: type[TestServer] = TestServer,
         **sections: dict[str, Any],
     ) -> TestClient[Any, Any]:
         policy = tmp_path / f"policy-{len(clients)}.toml"
@@ -258,7 +259,7 @@ async def make_client(
         for name, values in sections.items():
             overrides.setdefault(name, {}).update(values)
         settings = load_settings(env={}, overrides=overrides)
-        client = TestClient(TestServer(create_app(settings, clock=lambda: NOW)))
+        client = TestClient(server_class(create_app(settings, clock=lambda: NOW)))
         await client.start_server()
         clients.append(client)
         return client

@@ -200,6 +200,19 @@ def test_sharing_matrix(
     assert disclosed(owner, requester, on_behalf, purpose) is expected
 
 
+@pytest.mark.parametrize(("owner", "requester", "on_behalf", "purpose", "expected"), MATRIX)
+def test_admitted_owners_are_exactly_the_owners_that_share(
+    owner: str, requester: str, on_behalf: str | None, purpose: str, expected: bool
+) -> None:
+    """The store is asked only for these owners' reads: the set must agree with the per-read
+    verdict for every owner, or reads would be lost or fetched needlessly."""
+    recipients = (requester,) if on_behalf is None else (requester, on_behalf)
+    d = Disclosure.build(POLICY, recipients, POLICY.purposes[purpose], NOW)
+    owners = d.admitted_owners()
+    assert (owner in owners) is expected
+    assert list(owners) == sorted(set(owners))
+
+
 def test_expiry_uses_the_utc_date() -> None:
     # 23:30 in Pacific time on 1 March is already 2 March in UTC: CHP's rule has expired.
     late = datetime(2026, 3, 1, 23, 30, tzinfo=timezone(timedelta(hours=-8)))

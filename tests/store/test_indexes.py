@@ -56,28 +56,44 @@ async def store(dbs: Databases) -> str:
 
 
 PLATE_INDEXES = ("reads_plate_observed_idx", "reads_plate_trgm_idx", "reads_observed_idx")
+OWNERS = ["CA0010900", "CA0010000"]  # the owners a search may receive (Scope.owners)
+CUTOFF = NOW - timedelta(days=365)  # the retention cutoff
+BOX = asyncpg.types.Box((-122.25, 37.82), (-122.27, 37.80))
+
+# (statement, its arguments after $1..$3) for the fetch and the withheld count of each type.
+STATEMENTS = {
+    "exact": (reads.fetch_sql(reads._EXACT, state=False), (OWNERS, 100)),
+    "exact_state": (reads.fetch_sql(reads._EXACT, state=True), (OWNERS, 100, "CA")),
+    "exact_count": (reads.count_sql(reads._EXACT), (OWNERS, 100, CUTOFF)),
+    "exact_state_count": (reads.count_sql(reads._EXACT, state=True), (OWNERS, 100, "CA", CUTOFF)),
+    "pattern": (reads.fetch_sql(reads._PATTERN, state=False), (OWNERS, 100)),
+    "pattern_count": (reads.count_sql(reads._PATTERN), (OWNERS, 100, CUTOFF)),
+}
 
 
-@pytest.mark.parametrize(
-    ("sql", "args"),
-    [
-        (reads._EXACT, ("123ABC4",)),
-        (reads._PATTERN, ("%23AB%",)),
-        (reads._PATTERN, ("1_3A%",)),
-    ],
-)
-async def test_plate_queries_use_an_index(store: str, sql: str, args: tuple[str]):
+async def explain(store: str, sql: str, *args: object) -> set[str]:
     conn = await asyncpg.connect(store)
     try:
         await conn.execute("SET enable_seqscan = off")  # would the planner have an index path?
-        plan = orjson.loads(
-            await conn.fetchval(
-                "EXPLAIN (FORMAT JSON) " + sql, *args, NOW - timedelta(days=30), NOW, 100
-            )
-        )
+        plan = orjson.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args))
     finally:
         await conn.close()
-    nodes = scans(plan)
+    return scans(plan)
+
+
+PLATE_CASES = [
+    (name, key)
+    for name in sorted(STATEMENTS)
+    for key in (("%23AB%", "1_3A%") if name.startswith("pattern") else ("123ABC4",))
+]
+
+
+@pytest.mark.parametrize(("name", "key"), PLATE_CASES)
+async def test_plate_queries_use_an_index(store: str, name: str, key: str):
+    """The owner and retention conditions keep an index path: every plate statement, fetch
+    and count, with and without a state, is served by a plate index, never a table scan."""
+    sql, rest = STATEMENTS[name]
+    nodes = await explain(store, sql, key, NOW - timedelta(days=30), NOW, *rest)
     assert not any(n.startswith("Seq Scan") for n in nodes), nodes
     assert any(i in n for n in nodes for i in PLATE_INDEXES), nodes
 
@@ -94,13 +110,10 @@ async def test_trigram_index_serves_infix_patterns(store: str):
             "DROP INDEX alpr.reads_observed_idx, alpr.reads_plate_observed_idx,"
             " alpr.reads_location_time_idx"
         )
+        sql, rest = STATEMENTS["pattern"]
         plan = orjson.loads(
             await conn.fetchval(
-                "EXPLAIN (FORMAT JSON) " + reads._PATTERN,
-                "%23AB%",
-                NOW - timedelta(days=30),
-                NOW,
-                100,
+                "EXPLAIN (FORMAT JSON) " + sql, "%23AB%", NOW - timedelta(days=30), NOW, *rest
             )
         )
         await tr.rollback()
@@ -109,20 +122,15 @@ async def test_trigram_index_serves_infix_patterns(store: str):
     assert any("reads_plate_trgm_idx" in n for n in scans(plan)), scans(plan)
 
 
-async def test_area_query_uses_the_location_time_index(store: str):
-    min_lon, min_lat, max_lon, max_lat = reads.bounding_box(37.81, -122.26, 200)
-    box = asyncpg.types.Box((max_lon, max_lat), (min_lon, min_lat))
-    conn = await asyncpg.connect(store)
-    try:
-        await conn.execute("SET enable_seqscan = off")
-        plan = orjson.loads(
-            await conn.fetchval(
-                "EXPLAIN (FORMAT JSON) " + reads._AREA, box, NOW - timedelta(hours=6), NOW, 100
-            )
-        )
-    finally:
-        await conn.close()
-    nodes = scans(plan)
+@pytest.mark.parametrize(
+    ("sql", "rest"),
+    [
+        (reads.fetch_sql(reads._AREA, state=False), (OWNERS, 100)),
+        (reads.count_sql(reads._AREA, circle=True), (OWNERS, 100, 37.81, -122.26, 200.0, CUTOFF)),
+    ],
+)
+async def test_area_queries_use_the_location_time_index(store: str, sql: str, rest: tuple):
+    nodes = await explain(store, sql, BOX, NOW - timedelta(hours=6), NOW, *rest)
     assert not any(n.startswith("Seq Scan") for n in nodes), nodes
     assert any("reads_location_time_idx" in n for n in nodes), nodes
 
