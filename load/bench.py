@@ -90,8 +90,11 @@ def _config(
     store_db: str = "alpr_store",
     audit_db: str = "alpr_audit",
     max_batch: int | None = None,
+    *,
+    metrics_port: int = 0,
 ) -> str:
     # max_batch = 1 is the naive variant: one audit transaction per request, no group commit.
+    # The metrics listener (SPEC §9a) is on its own port: 0 picks a free one (not scraped).
     batch = "" if max_batch is None else f"max_batch = {max_batch}\n"
     return f"""# Written by load/bench.py for one benchmark run.
 [server]
@@ -120,7 +123,10 @@ file = "policy.toml"
 origin = "{ORIGIN}"
 signing_key_file = "log-signing.key"
 checkpoint_interval_s = 5
-{batch}"""
+{batch}
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+"""
 
 
 @dataclass
@@ -288,10 +294,14 @@ def _wait_ready(name: str, url: str, proc: subprocess.Popen[bytes], log: Path) -
     raise RuntimeError(f"{name} not ready after {_READY_TIMEOUT_S:.0f} s:\n{_tail(log)}")
 
 
-def _scrape(url: str) -> dict[str, float]:
-    """The proxy's /metrics samples this report uses: audit batch size, per-stage time."""
+def _scrape(metrics_url: str) -> dict[str, float]:
+    """The samples this report uses (audit batch size, per-stage time) from the proxy's metrics
+    listener (`metrics_url`: its http://host:port, not the API's)."""
     out: dict[str, float] = {}
-    for line in _get(url + "/metrics")[1].decode().splitlines():
+    status, text = _get(metrics_url + "/metrics")
+    if status != 200:
+        raise RuntimeError(f"{metrics_url}/metrics answered {status}: is it the metrics listener?")
+    for line in text.decode().splitlines():
         name, _, value = line.rpartition(" ")
         if name.startswith(("alpr_proxy_audit_batch_size_", "alpr_proxy_stage_seconds_")) and (
             name.endswith(("_sum", "_count")) or "_sum{" in name or "_count{" in name
@@ -477,10 +487,23 @@ class Bench:
         print(f"store: {workload.seed_summary} ({time.monotonic() - t:.0f} s)", flush=True)
 
         proxy_port, base_port, naive_port = free_port(), free_port(), free_port()
+        # Each server's metrics listener, by name (the baseline has none).
+        scrape_ports = {"proxy": free_port(), "naive": free_port()}
         config = self.work / "alpr-proxy.toml"
-        config.write_text(_config(self.pg, proxy_port, a.workers, a.pool))
+        config.write_text(
+            _config(self.pg, proxy_port, a.workers, a.pool, metrics_port=scrape_ports["proxy"])
+        )
         naive_config = self.work / "alpr-proxy-naive.toml"
-        naive_config.write_text(_config(self.pg, naive_port, a.workers, a.pool, max_batch=1))
+        naive_config.write_text(
+            _config(
+                self.pg,
+                naive_port,
+                a.workers,
+                a.pool,
+                max_batch=1,
+                metrics_port=scrape_ports["naive"],
+            )
+        )
         proxy_log, base_log = self.work / "proxy.log", self.work / "baseline.log"
         proxy = _start(
             [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
@@ -531,20 +554,21 @@ class Bench:
         def one(name: str, url: str, spec: Path, pid: int, mode: str, rate: float | None) -> Any:
             time.sleep(_SETTLE_S)
             if name != "baseline":
-                before = _scrape(url)
+                metrics_url = f"http://127.0.0.1:{scrape_ports[name]}"
+                before = _scrape(metrics_url)
                 lo = asyncio.run(_audit_size(audit_dsn))
             result = self.loadgen(name, url, spec, pid, mode, rate)
             if name != "baseline":
                 time.sleep(0.5)  # the last batches commit
-                delta = _metrics_delta(before, _scrape(url))
+                delta = _metrics_delta(before, _scrape(metrics_url))
                 hi = asyncio.run(_audit_size(audit_dsn))
                 result["audit_batch"] = {
                     "metrics_mean": delta["mean_batch"],
                     "db": asyncio.run(_audit_batches_from_db(audit_dsn, lo, hi)),
                 }
                 result["proxy_metrics"] = {
-                    # With several workers each has its own registry; a scrape sees one.
-                    "scope": "all" if a.workers == 1 else "one worker (of several)",
+                    # The listener adds up every worker's metrics (multiprocess mode).
+                    "scope": "all",
                     "stage_mean_ms": delta["stage_mean_ms"],
                 }
             lat = result["latency_ms"]
@@ -773,7 +797,8 @@ def markdown(report: dict[str, Any]) -> str:
         for name in ("baseline", "proxy"):
             if row[name]["errors"]:
                 errors.append(f"{label} {name}: {row[name]['errors']}")
-    if s["workers"] > 1:
+    scope = c["proxy"].get("proxy_metrics", {}).get("scope")
+    if s["workers"] > 1 and scope != "all":  # reports made before the metrics listener
         lines += [
             "",
             "With several workers, /metrics shows one worker's registry: the metrics columns",

@@ -194,6 +194,7 @@ class Proxy:
     store: Store
     proc: subprocess.Popen[bytes]
     url: str
+    metrics_url: str  # the metrics listener (SPEC §9a), not the API
     requests: list[Request]
     before: dict[str, float] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -214,9 +215,11 @@ def _start_proxy(
 ) -> Proxy:
     audit_db = f"growth_audit_{store.db}"
     asyncio.run(_fresh_audit(pg, audit_db))
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     config = work / f"alpr-proxy-{store.db}.toml"
-    config.write_text(_config(pg, port, args.workers, args.pool, store.db, audit_db))
+    config.write_text(
+        _config(pg, port, args.workers, args.pool, store.db, audit_db, metrics_port=metrics_port)
+    )
     log = work / f"proxy-{store.db}.log"
     cmd = [sys.executable, "-m", "proxy", "serve", "--config", str(config)]
     proc = _start(cmd, log, args.server_cpus)
@@ -235,7 +238,8 @@ def _start_proxy(
     )
     spec = work / f"spec-{store.db}.json"
     write_spec(spec, specs)
-    return Proxy(store, proc, url, load_spec(spec, Target.from_url(url)))
+    metrics_url = f"http://127.0.0.1:{metrics_port}"
+    return Proxy(store, proc, url, metrics_url, load_spec(spec, Target.from_url(url)))
 
 
 def _round(args: argparse.Namespace, proxy: Proxy, pg_pid: int) -> dict[str, Any]:
@@ -286,7 +290,7 @@ def _summary(proxy: Proxy) -> dict[str, Any]:
         "requests": hist.get_total_count(),
         "throughput_rps": round(answered / elapsed, 1) if elapsed else 0.0,
         "errors": dict(errors),
-        "stage_mean_ms": _metrics_delta(proxy.before, _scrape(proxy.url))["stage_mean_ms"],
+        "stage_mean_ms": _metrics_delta(proxy.before, _scrape(proxy.metrics_url))["stage_mean_ms"],
         "cpu_ms_per_request": {k: round(v * 1000 / max(1, in_window), 3) for k, v in cpu.items()},
         "runs": [{k: v for k, v in r.items() if k != "samples"} for r in proxy.runs],
     }
@@ -330,7 +334,7 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
         proxies.append(_start_proxy(args, work, pg, store, started))
     asyncio.run(_checkpoint(pg))  # not in the middle of a measured run
     for proxy in proxies:
-        proxy.before = _scrape(proxy.url)
+        proxy.before = _scrape(proxy.metrics_url)
     # Sizes take turns, round after round: drifting load from other work hits them all alike.
     for k in range(args.rounds):
         for proxy in proxies:

@@ -10,8 +10,8 @@ closed loop (`--calibrate` seconds at `--connections`), then sends an open loop 
 throughput, latency percentiles measured from each request's intended send time (coordinated
 omission corrected), errors (transport failures, unexpected statuses, requests unanswered
 `--drain` s after the end), the RSS and open files of the server's process tree and the RSS of
-PostgreSQL, and the audit queue depth and log size from /metrics. At the end it runs
-`alpr-proxy audit verify` on the log the run wrote.
+PostgreSQL, and the audit queue depth and log size from /metrics (on the metrics listener's own
+port). At the end it runs `alpr-proxy audit verify` on the log the run wrote.
 
 Bounded: at most --max-duration (4 h) of load, everything on 127.0.0.1, every process it
 started and the database removed at the end, also on Ctrl-C, SIGTERM or an error. Writes
@@ -138,11 +138,11 @@ def _open_files(pid: int) -> int:
     return total
 
 
-def _gauges(url: str) -> dict[str, float]:
+def _gauges(metrics_url: str) -> dict[str, float]:
     out: dict[str, float] = {}
     wanted = ("alpr_proxy_audit_queue_depth", "alpr_proxy_audit_log_entries")
     with contextlib.suppress(OSError):
-        for line in _get(url + "/metrics", timeout=5)[1].decode().splitlines():
+        for line in _get(metrics_url + "/metrics", timeout=5)[1].decode().splitlines():
             name, _, value = line.partition(" ")
             if name in wanted:
                 out[name] = float(value)
@@ -159,11 +159,11 @@ class Sampler:
 
     app_pid: int
     pg_pid: int
-    url: str
+    metrics_url: str  # the metrics listener's http://host:port (SPEC §9a), not the API's
     samples: list[dict[str, Any]] = field(default_factory=list)
 
     async def sample(self, t: float) -> dict[str, Any]:
-        gauges = await asyncio.to_thread(_gauges, self.url)
+        gauges = await asyncio.to_thread(_gauges, self.metrics_url)
         s = {
             "t_s": round(t, 1),
             "app_rss_mb": _memory_mb(self.app_pid),
@@ -452,9 +452,9 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
     now = datetime.now(UTC)
     workload = asyncio.run(_prepare(pg, work, args, now))
     print(f"store: {workload.seed_summary}", flush=True)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     config = work / "alpr-proxy.toml"
-    config.write_text(_config(pg, port, args.workers, args.pool))
+    config.write_text(_config(pg, port, args.workers, args.pool, metrics_port=metrics_port))
     log = work / "proxy.log"
     proxy = _start([sys.executable, "-m", "proxy", "serve", "--config", str(config)], log, None)
     started.procs.append(proxy)
@@ -495,7 +495,7 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
         time.sleep(2)
     print(f"soak: {rate:.0f} req/s ({note}) for {args.duration:g} s", flush=True)
     pg_pid = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
-    sampler = Sampler(proxy.pid, pg_pid, url)
+    sampler = Sampler(proxy.pid, pg_pid, f"http://127.0.0.1:{metrics_port}")
 
     def line(k: int, b: Bucket, r: dict[str, Any]) -> None:
         s = b.summary()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
-import asyncpg
 from aiohttp import web
 
 from proxy import metrics
@@ -35,7 +35,7 @@ from proxy.keys import (
     VERIFIER,
 )
 from proxy.policy_file import PolicyHolder, read_policy
-from proxy.pools import keep_session
+from proxy.pools import AUDIT, STORE, database_errors, keep_session, open_pool
 from proxy.ratelimit import TokenBuckets
 from proxy.settings import Settings
 
@@ -46,9 +46,15 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = _utcnow,
+    services: Sequence[Callable[[web.Application], AsyncIterator[None]]] = (),
+) -> web.Application:
     """Build the application. The policy and the log-signing key are loaded here, so an
-    invalid policy or a missing key stops the server before it binds a port."""
+    invalid policy or a missing key stops the server before it binds a port. `services` start
+    after every resource is open and before the "started" line (serve's metrics listener)."""
     policy, policy_text = read_policy(settings.policy.file)
     load_signer(settings.log.signing_key_file)
     app = web.Application(
@@ -61,7 +67,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -
     holder.on_change(lambda p: limiter.reconfigure(p.settings.rate_limit_per_minute))
     metrics.set_policy_version(policy.version)
     holder.on_change(lambda p: metrics.set_policy_version(p.version))
-    app[AUTH_FAILURE_LIMITER] = TokenBuckets(settings.auth.auth_failure_entries_per_minute)
+    app[AUTH_FAILURE_LIMITER] = TokenBuckets(
+        settings.auth.auth_failure_entries_per_minute,
+        total_per_minute=settings.auth.auth_failure_entries_per_minute_total,
+    )
     app.cleanup_ctx.extend(
         [
             _store_pool,
@@ -69,6 +78,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -
             _token_verifier,
             _policy_lifecycle,
             _metrics_flusher,
+            *services,
             _announce_lifecycle,
         ]
     )
@@ -85,7 +95,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -
     app.router.add_post("/v1/admin/policy/reload", admin.reload)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics_endpoint)
     app.router.add_get("/openapi.json", health.openapi)
     app.router.add_get("/transparency", transparency.index)
     app.router.add_get("/transparency/{ori}", transparency.agency)
@@ -94,7 +103,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -
 
 async def _store_pool(app: web.Application) -> AsyncIterator[None]:
     db = app[SETTINGS].database
-    async with asyncpg.create_pool(
+    async with open_pool(
+        STORE,
         db.store_dsn,
         min_size=1,
         max_size=db.store_pool_size,
@@ -111,7 +121,8 @@ async def _store_pool(app: web.Application) -> AsyncIterator[None]:
 async def _audit(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = settings.database
-    async with asyncpg.create_pool(
+    async with open_pool(
+        AUDIT,
         db.audit_dsn,
         min_size=1,
         max_size=db.audit_pool_size,
@@ -148,8 +159,9 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Audit the policy in force at start; reload it on SIGHUP."""
     holder = app[POLICY]
-    async with app[AUDIT_POOL].acquire() as conn:  # facts first catch up with the log
-        previous = await facts.latest_of_event(conn, "policy_loaded")
+    with database_errors(AUDIT, app[SETTINGS].database.audit_dsn):  # a role without grants
+        async with app[AUDIT_POOL].acquire() as conn:  # facts first catch up with the log
+            previous = await facts.latest_of_event(conn, "policy_loaded")
     await holder.record_startup(app[AUDIT_WRITER], app[CLOCK](), previous)
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[object]] = set()
@@ -173,12 +185,16 @@ async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 async def _metrics_flusher(app: web.Application) -> AsyncIterator[None]:
     """Fold the request path's buffered metrics into prometheus-client every interval (a
-    scrape of this process folds them in as well), and once more at shutdown."""
+    scrape of this process folds them in as well), and once more at shutdown. A worker of
+    several also refreshes its live gauges then: the listener is in another process."""
+    refresh = health.refresh_gauges(app) if os.environ.get(metrics.MULTIPROC_ENV) else None
 
     async def run() -> None:
         while True:
             await asyncio.sleep(metrics.FLUSH_INTERVAL_S)
             metrics.flush()
+            if refresh is not None:
+                await refresh()
 
     task = asyncio.create_task(run(), name="metrics-flush")
     try:

@@ -1,11 +1,15 @@
-"""Every Prometheus metric, defined once, and the `/metrics` exposition.
+"""Every Prometheus metric, defined once, and the `/metrics` exposition (served by the metrics
+listener, proxy.http.metrics_listener, never on the API port: SPEC §9a).
 
 Label sets are bounded: decisions and reason codes are closed enumerations, routes are route
 templates (never raw paths), methods outside a fixed set are "other". No user ids, no plates.
+No metric counts withheld reads, by reason or in total: two scrapes around one search would
+isolate what it withheld (a plate's days, a visit to a clinic). Those counts live in the audit
+entries and reports, whose readers are authenticated and themselves audited.
 
 Several worker processes (`server.workers > 1`): `serve` points PROMETHEUS_MULTIPROC_DIR at a
 fresh directory before the workers start, prometheus-client then keeps every value in
-per-process files there, and whichever worker answers a scrape aggregates all of them
+per-process files there, and the metrics listener in the workers' parent aggregates all of them
 (counters and histograms add up; each gauge says how in its `multiprocess_mode`).
 prometheus-client's Info type does not work in that mode, so the policy version is an
 info-style gauge (`alpr_proxy_policy_info{version} 1`).
@@ -40,8 +44,8 @@ SEARCHES = Counter(
 )
 READS = Counter(
     "alpr_proxy_reads_total",
-    "Reads matched by allowed searches, by fate: returned, or the reason they were withheld"
-    " (retention, sharing, sensitive_location).",
+    'Reads returned by allowed searches (fate is always "returned"; withheld reads are'
+    " counted in no metric, only in the audit log).",
     ["fate"],
     registry=REGISTRY,
 )

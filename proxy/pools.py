@@ -1,8 +1,18 @@
-"""Connection-pool settings shared by the proxy's pools (and the load baseline's)."""
+"""Connection pools: the settings the proxy's pools share (and the load baseline's), and what
+an operator reads when a database cannot be opened at start."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
 import asyncpg
+
+from proxy.settings import DatabaseSettings
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -15,3 +25,87 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     transaction-scoped, it holds no cursors or LISTENs), so there is nothing left to reset.
     """
     del conn
+
+
+class DatabaseUnavailable(Exception):
+    """A database the server needs could not be opened. The message is one line for the
+    operator: which database, which setting, where, and what is wrong (never a password)."""
+
+
+# (label, setting) of each database the server opens.
+STORE = ("store", "database.store_dsn")
+AUDIT = ("audit", "database.audit_dsn")
+
+
+def _where(dsn: str) -> str:
+    """host:port/database of a DSN, without the user or password."""
+    if not dsn:
+        return "libpq defaults"
+    try:
+        parts = urlsplit(dsn)
+        host, port = parts.hostname or "localhost", parts.port or 5432
+    except ValueError:
+        return "an unparsable DSN"
+    return f"{host}:{port}{parts.path}"
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return f"unknown database: {exc}"
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return f"authentication or role failure: {exc}"  # unknown role, wrong password
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return f"the role lacks a privilege the proxy needs (run `alpr-proxy migrate`?): {exc}"
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"the server refused (SQLSTATE {exc.sqlstate}): {exc}"
+    if isinstance(exc, TimeoutError):
+        return "no answer within database.connect_timeout_s"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host: {exc.strerror}"
+    refused = isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, OSError) and f"[Errno {errno.ECONNREFUSED}]" in str(exc)
+    )  # asyncpg joins one error per address (IPv6, IPv4) into a plain OSError
+    if refused:
+        return "connection refused (is PostgreSQL running there?)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot connect: {exc.strerror}"
+    return f"cannot connect: {type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def describe(which: tuple[str, str], dsn: str, exc: BaseException) -> str:
+    label, setting = which
+    return f"{label} database ({setting}, {_where(dsn)}): {_cause(exc)}"
+
+
+_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@contextlib.contextmanager
+def database_errors(which: tuple[str, str], dsn: str) -> Iterator[None]:
+    """Turn a failure to open or first use a database into DatabaseUnavailable."""
+    try:
+        yield
+    except _FAILURES as exc:
+        raise DatabaseUnavailable(describe(which, dsn, exc)) from exc
+
+
+@contextlib.asynccontextmanager
+async def open_pool(
+    which: tuple[str, str], dsn: str, **options: Any
+) -> AsyncIterator[asyncpg.Pool]:
+    """asyncpg.create_pool(dsn, **options), its failure to open described (DatabaseUnavailable)."""
+    with database_errors(which, dsn):
+        pool = await asyncpg.create_pool(dsn, **options)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def check_databases(db: DatabaseSettings) -> None:
+    """Open and close one connection to each database: a start with several workers fails here,
+    once, rather than in every worker."""
+    for which, dsn in ((STORE, db.store_dsn), (AUDIT, db.audit_dsn)):
+        with database_errors(which, dsn):
+            conn = await asyncpg.connect(dsn, timeout=db.connect_timeout_s)
+            await conn.close()

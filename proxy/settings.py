@@ -57,6 +57,9 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Invalid tokens are logged as auth_failure entries up to this many per client address per
     # minute; the rest are only counted in a metric, so a flood cannot fill the log.
     auth_failure_entries_per_minute: int = 10
+    # ... and this many in total, whatever the address (behind a TLS terminator or a NAT every
+    # client has one address); the rest are counted in the same metric.
+    auth_failure_entries_per_minute_total: int = 120
 
 
 class PolicySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -71,16 +74,40 @@ class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_queue: int = 20000
 
 
+class MetricsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # SPEC §9a: /metrics on its own listener, never the API port (per-search counts seen there
+    # could reveal what a search withheld). Port 0 picks a free port (logged at start).
+    listen: str = "127.0.0.1:9464"
+    bearer_token_file: str = ""  # when set, scrapers must send `Authorization: Bearer <it>`
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return split_host_port(self.listen, "metrics.listen")
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
 
 
 class SettingsError(ValueError):
     pass
+
+
+def split_host_port(value: str, setting: str) -> tuple[str, int]:
+    """`host:port` or `[v6 address]:port` -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or "[" in host or "]" in host or not port.isdigit():
+        raise SettingsError(f"config: {setting} must be host:port, got {value!r}")
+    if not 0 <= int(port) <= 65535:
+        raise SettingsError(f"config: {setting}: port {port} is not between 0 and 65535")
+    return host, int(port)
 
 
 _PATH_KEYS = {
@@ -89,6 +116,7 @@ _PATH_KEYS = {
     ("auth", "dev_private_key_file"),
     ("policy", "file"),
     ("log", "signing_key_file"),
+    ("metrics", "bearer_token_file"),
 }
 _LIST_KEYS = {("auth", "algorithms")}
 
@@ -99,6 +127,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "auth": AuthSettings,
     "policy": PolicySettings,
     "log": LogSettings,
+    "metrics": MetricsSettings,
 }
 
 
@@ -155,6 +184,8 @@ def load_settings(
 
 
 def _check(s: Settings) -> None:
+    if s.metrics.address[1] == s.server.port != 0:  # 0: each gets a free port of its own
+        raise SettingsError("config: metrics.listen must not use the API port (server.port)")
     if not 1 <= s.server.workers <= 64:
         raise SettingsError("config: server.workers must be between 1 and 64")
     if s.server.read_timeout_s <= 0 or s.server.keepalive_timeout_s <= 0:

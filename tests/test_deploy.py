@@ -53,3 +53,20 @@ def test_dockerfile_passes_hadolint():
         ["hadolint", str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_metrics_are_scraped_from_their_own_listener_and_not_published():
+    yaml = pytest.importorskip("yaml")
+    from proxy.settings import load_settings
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    proxy = services["proxy"]
+    port = proxy["environment"]["ALPR_PROXY_METRICS_LISTEN"].rpartition(":")[2]
+    assert all(not p.endswith(f":{port}") for p in proxy["ports"])  # not on the host
+    assert all(p.endswith(":8080") for p in proxy["ports"])
+    scrape = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = scrape["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == [f"proxy:{port}"]
+    example = ROOT / "deploy" / "alpr-proxy.toml.example"
+    settings = load_settings(example, env={})
+    assert settings.metrics.address[1] == int(port) != settings.server.port

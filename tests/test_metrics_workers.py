@@ -112,7 +112,7 @@ def test_serve_prepares_an_empty_metrics_directory(tmp_path: Path, monkeypatch):
 
 
 def _config(tmp: Path, dbs: Databases, audit_dsn: str, keys: tuple[Path, Path], log_key: Path):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     (tmp / "policy.toml").write_text(policy_text())
     (tmp / "config.toml").write_text(
         f"""
@@ -134,9 +134,11 @@ file = "{tmp / "policy.toml"}"
 origin = "{LOG_ORIGIN}"
 signing_key_file = "{log_key}"
 checkpoint_interval_s = 0.5
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
 """
     )
-    return tmp / "config.toml", f"http://127.0.0.1:{port}"
+    return tmp / "config.toml", f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
@@ -156,8 +158,9 @@ async def test_serve_with_two_workers_aggregates_their_metrics(
     tmp_path: Path, dbs: Databases, dev_keys: tuple[Path, Path], log_keys: tuple[Path, str]
 ):
     admin_dsn, audit_dsn = await dbs.fresh_audit()
-    config, url = _config(tmp_path, dbs, audit_dsn, dev_keys, log_keys[0])
-    env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
+    config, url, metrics_url = _config(tmp_path, dbs, audit_dsn, dev_keys, log_keys[0])
+    drop = {metrics.MULTIPROC_ENV, "ALPR_PROXY_METRICS_LISTEN"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONPATH"] = str(ROOT)
     stderr = tmp_path / "serve.log"
     with stderr.open("wb") as err:
@@ -184,11 +187,13 @@ async def test_serve_with_two_workers_aggregates_their_metrics(
                 headers = {"Authorization": "Bearer x"}
                 async with session.post(url + "/v1/search", json={}, headers=headers) as r:
                     assert r.status == 401
-            # The worker that answers the scrape folds in its own request metrics; the other
-            # folds in its share within metrics.FLUSH_INTERVAL_S.
+            async with session.get(url + "/metrics") as r:
+                assert r.status == 404  # SPEC §9a: never on the API port
+            # One listener, in the parent, reads every worker's files; each worker folds its
+            # buffered request metrics into them within metrics.FLUSH_INTERVAL_S.
             deadline = time.monotonic() + 10 * metrics.FLUSH_INTERVAL_S
             while True:
-                async with session.get(url + "/metrics") as r:
+                async with session.get(metrics_url + "/metrics") as r:
                     s = parse(await r.text())
                 if value(s, "alpr_proxy_http_requests_total", **search) >= n:
                     break

@@ -59,3 +59,32 @@ def test_defaults_match_the_spec():
 def test_invalid_config_is_refused(tmp_path: Path, text: str, env: dict[str, str], fragment: str):
     with pytest.raises(SettingsError, match=fragment):
         load_settings(write(tmp_path, text), env=env)
+
+
+def test_metrics_listener_defaults_to_loopback_and_takes_env_overrides(tmp_path: Path):
+    s = load_settings(env={})
+    assert (s.metrics.listen, s.metrics.bearer_token_file) == ("127.0.0.1:9464", "")
+    assert s.metrics.address == ("127.0.0.1", 9464)
+    config = write(tmp_path, '[metrics]\nbearer_token_file = "metrics-token"\n')
+    s = load_settings(config, env={"ALPR_PROXY_METRICS_LISTEN": "[::1]:9500"})
+    assert s.metrics.address == ("::1", 9500)
+    assert s.metrics.bearer_token_file == str(tmp_path / "metrics-token")  # relative to config
+    s = load_settings(env={"ALPR_PROXY_METRICS_BEARER_TOKEN_FILE": "/run/secrets/m"})
+    assert s.metrics.bearer_token_file == "/run/secrets/m"
+
+
+@pytest.mark.parametrize(
+    ("listen", "fragment"),
+    [
+        ("9464", "host:port"),
+        ("127.0.0.1:", "host:port"),
+        (":9464", "host:port"),
+        ("127.0.0.1:http", "host:port"),
+        ("127.0.0.1:70000", "port"),
+        ("127.0.0.1:8080", "API port"),
+        ("[::1:9464", "host:port"),
+    ],
+)
+def test_invalid_metrics_listen_is_refused(listen: str, fragment: str):
+    with pytest.raises(SettingsError, match=f"metrics.listen.*{fragment}"):
+        load_settings(env={"ALPR_PROXY_METRICS_LISTEN": listen})

@@ -1,26 +1,52 @@
-"""`alpr-proxy serve --config FILE`: one process, or `workers` processes sharing the port."""
+"""`alpr-proxy serve --config FILE`: one process, or `workers` processes sharing the port; and
+the metrics listener (SPEC §9a), in that process or in the workers' parent.
+
+Start order: config, policy and keys are read; the API and metrics ports are bound; (with
+several workers, each database is tried once); every resource is opened; only then is the
+policy in force recorded (`policy_loaded`) and "started" logged. A start that fails says why in
+one line on stderr, exits 2, and has recorded nothing and claimed nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import gc
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import FrameType
 
 from aiohttp import web
 from prometheus_client import multiprocess
 
 from proxy import loops, metrics
 from proxy.app import create_app
+from proxy.http import badrequest
+from proxy.http.health import refresh_gauges
+from proxy.http.metrics_listener import metrics_app, read_token
 from proxy.logs import configure_logging
 from proxy.policy.document import PolicyError
+from proxy.pools import DatabaseUnavailable, check_databases
 from proxy.settings import Settings, SettingsError, load_settings
+
+_log = logging.getLogger("alpr_proxy")
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class StartError(Exception):
+    """A start that cannot succeed, for reasons other than config, policy or a database."""
+
+
+# What a failed start can raise, each with a message fit for one line.
+_START_ERRORS = (SettingsError, PolicyError, DatabaseUnavailable, StartError, OSError, ValueError)
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:
@@ -33,21 +59,91 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-def run_worker(settings: Settings, *, reuse_port: bool) -> None:
-    app = create_app(settings)
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind(host: str, port: int, setting: str, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on host:port, bound before anything is opened or recorded, so a port
+    in use stops the start first (accepting begins once the server is ready)."""
+    where = f"cannot listen on {_address(host, port)} ({setting})"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        raise StartError(f"{where}: {exc.strerror or exc}") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise StartError(f"{where}: {reason or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+async def _site(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    host, port = sock.getsockname()[:2]
+    _log.info("metrics listener on %s", _address(host, port))  # port 0 shows the one picked
+    return runner
+
+
+def _metrics_service(
+    sock: socket.socket, token: bytes | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The metrics listener inside the one server process, started once resources are open."""
+
+    async def service(app: web.Application) -> AsyncIterator[None]:
+        runner = await _site(metrics_app(token=token, refresh=refresh_gauges(app)), sock)
+        try:
+            yield
+        finally:
+            await runner.cleanup()
+
+    return service
+
+
+def run_worker(
+    settings: Settings, *, reuse_port: bool, metrics_sock: socket.socket | None = None
+) -> None:
+    """Serve until a signal. With `metrics_sock`, the metrics listener too (one process)."""
+    services = []
+    if metrics_sock is not None:
+        services.append(
+            _metrics_service(metrics_sock, read_token(settings.metrics.bearer_token_file))
+        )
+    app = create_app(settings, services=services)
     app.on_startup.append(_freeze_startup_objects)
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        reuse_port=reuse_port,
-        keepalive_timeout=settings.server.keepalive_timeout_s,
-        access_log=None,  # one structured line per request comes from our middleware
-        print=None,
-        loop=loops.new_event_loop(),
-        shutdown_timeout=30,
+    api_sock = bind(
+        settings.server.host, settings.server.port, "server.port", reuse_port=reuse_port
     )
-    logging.getLogger("alpr_proxy").info("stopped")
+    loops.run(_serve_app(app, api_sock, settings))
+    _log.info("stopped")
+
+
+async def _serve_app(app: web.Application, sock: socket.socket, settings: Settings) -> None:
+    """web.run_app's work, but a start that fails still closes what it had opened (run_app
+    leaves that to the loop's shutdown, which logs a traceback per open pool)."""
+    runner = badrequest.api_runner(app, settings.server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runner.setup()  # every resource opened, then the policy in force recorded
+        await web.SockSite(runner, sock).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # drains requests, then closes what setup opened
 
 
 def prepare_metrics_dir() -> tuple[Path, bool]:
@@ -69,56 +165,114 @@ def prepare_metrics_dir() -> tuple[Path, bool]:
     return path, True
 
 
+def _fail(exc: BaseException) -> int:
+    print(f"alpr-proxy serve: {exc}", file=sys.stderr)
+    return 2
+
+
 def _worker_main(config: str) -> None:
     configure_logging()
-    run_worker(load_settings(config), reuse_port=True)
+    try:
+        run_worker(load_settings(config), reuse_port=True)
+    except _START_ERRORS as exc:
+        sys.exit(_fail(exc))
 
 
 def serve(config: str) -> int:
     configure_logging()
-    log = logging.getLogger("alpr_proxy")
     try:
         settings = load_settings(config)
-        if settings.server.workers == 1:
-            if os.environ.get(metrics.MULTIPROC_ENV):
-                log.warning("%s is set but workers = 1: unset it", metrics.MULTIPROC_ENV)
-            log.info("serving on %s:%d", settings.server.host, settings.server.port)
-            run_worker(settings, reuse_port=False)
-            return 0
-        create_app(settings)  # validate config and policy before forking anything
-    except (SettingsError, PolicyError, OSError, ValueError) as exc:
-        print(f"alpr-proxy serve: {exc}", file=sys.stderr)
-        return 2
+        token = read_token(settings.metrics.bearer_token_file)
+        if settings.server.workers > 1:
+            return _serve_workers(config, settings, token)
+        if os.environ.get(metrics.MULTIPROC_ENV):
+            _log.warning("%s is set but workers = 1: unset it", metrics.MULTIPROC_ENV)
+        create_app(settings)  # config, policy and keys, before any port is bound
+        metrics_sock = bind(*settings.metrics.address, "metrics.listen")
+        run_worker(settings, reuse_port=False, metrics_sock=metrics_sock)
+    except _START_ERRORS as exc:
+        return _fail(exc)
+    return 0
+
+
+def _serve_workers(config: str, settings: Settings, token: bytes | None) -> int:
+    create_app(settings)  # validate config, policy and keys before forking anything
+    server = settings.server
+    # The workers bind the API port themselves (SO_REUSEPORT); this only fails early if another
+    # program holds it. The metrics port is the parent's alone.
+    bind(server.host, server.port, "server.port", reuse_port=True).close()
+    metrics_sock = bind(*settings.metrics.address, "metrics.listen")
+    loops.run(check_databases(settings.database))
     metrics_dir, created = prepare_metrics_dir()
-    log.info(
-        "starting %d workers on %s:%d",
-        settings.server.workers,
-        settings.server.host,
-        settings.server.port,
+    _log.info(
+        "starting %d workers on %s",
+        server.workers,
+        _address(server.host, server.port),
         extra={"metrics_dir": str(metrics_dir)},
     )
+    try:
+        return loops.run(_supervise(config, server.workers, metrics_sock, token, metrics_dir))
+    finally:
+        if created:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+async def _supervise(
+    config: str, n: int, metrics_sock: socket.socket, token: bytes | None, metrics_dir: Path
+) -> int:
+    """Run the workers and, meanwhile, the one metrics listener that adds up all of them.
+    The server runs with all its workers or not at all: when one exits, the others stop."""
+    runner = await _site(metrics_app(token=token, multiproc_dir=str(metrics_dir)), metrics_sock)
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_worker_main, args=(config,), name=f"alpr-proxy-worker-{i}")
-        for i in range(settings.server.workers)
+        for i in range(n)
     ]
     for p in procs:
         p.start()
+    stopping = False
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def forward(signum: int) -> None:
         # Each worker shuts down gracefully on the same signal (aiohttp's run_app handles it).
+        nonlocal stopping
+        stopping = True
         for p in procs:
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signum)
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    for p in procs:
-        p.join()
-        if p.pid is not None:
-            # Drop its live gauges (queue depth, readiness) from the aggregate.
-            multiprocess.mark_process_dead(p.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
-    if created:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-    log.info("stopped")
+    loop = asyncio.get_running_loop()
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, forward, sig)
+    try:
+        async for exited in _exits(procs):
+            if not stopping:
+                _log.error(
+                    "worker %s exited (%s): stopping the others", exited.pid, exited.exitcode
+                )
+                forward(signal.SIGTERM)
+            if exited.pid is not None:
+                # Drop its live gauges (queue depth, readiness) from the aggregate.
+                multiprocess.mark_process_dead(exited.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
+    finally:
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+    _log.info("stopped")
     return max((p.exitcode or 0) for p in procs)
+
+
+async def _exits(procs: Sequence[BaseProcess]) -> AsyncIterator[BaseProcess]:
+    """Each process as it exits (its sentinel becomes readable), reaped."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Queue[BaseProcess] = asyncio.Queue()
+
+    def on_exit(p: BaseProcess) -> None:
+        loop.remove_reader(p.sentinel)
+        done.put_nowait(p)
+
+    for p in procs:
+        loop.add_reader(p.sentinel, on_exit, p)
+    for _ in procs:
+        p = await done.get()
+        p.join()
+        yield p

@@ -1,12 +1,13 @@
-"""Operations endpoints (SPEC §9): liveness, readiness, metrics, the OpenAPI document."""
+"""Operations endpoints (SPEC §9): liveness, readiness, the OpenAPI document; the gauges a
+metrics scrape refreshes (the listener itself: proxy.http.metrics_listener)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy import metrics
 from proxy.http.common import json_response
@@ -45,14 +46,16 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    """This process's metrics, or every worker's when PROMETHEUS_MULTIPROC_DIR is set."""
-    metrics.AUDIT_QUEUE_DEPTH.set(request.app[AUDIT_WRITER].queue_depth)
-    await readiness(request.app)
-    body = metrics.exposition()
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
+def refresh_gauges(app: web.Application) -> Callable[[], Awaitable[None]]:
+    """What a scrape refreshes from the API app's live state first: the audit queue depth and
+    readiness (the metrics listener calls it; with several workers each worker runs it every
+    metrics.FLUSH_INTERVAL_S instead, as the listener is in another process)."""
+
+    async def refresh() -> None:
+        metrics.AUDIT_QUEUE_DEPTH.set(app[AUDIT_WRITER].queue_depth)
+        await readiness(app)
+
+    return refresh
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -217,17 +217,6 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {
-                        "description": "text exposition format",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
         "/transparency": {
             "get": {
                 "summary": "Public HTML index: every agency, the policy version, the latest"

@@ -265,6 +265,8 @@ def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPR_PROXY_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env["PYTHONPATH"] = str(ROOT)
+    # A free metrics port each (SPEC §9a's default 9464 would be contended between servers).
+    env["ALPR_PROXY_METRICS_LISTEN"] = "127.0.0.1:0"
     env.update(extra or {})
     return env
 

@@ -294,7 +294,8 @@ def test_bench_config_loads_and_naive_variant_commits_one_entry_per_batch(
 
     path = tmp_path / "alpr-proxy.toml"
     pg = EmbeddedPostgres(tmp_path / "pg")  # only its DSNs are used: nothing is started
-    path.write_text(_config(pg, 8080, 2, 10, max_batch=max_batch))
+    path.write_text(_config(pg, 8080, 2, 10, max_batch=max_batch, metrics_port=9555))
     settings = load_settings(path, env={})
     assert settings.server.workers == 2
+    assert settings.metrics.address == ("127.0.0.1", 9555)  # where bench scrapes, not 8080
     assert settings.log.max_batch == (max_batch or LogSettings().max_batch)

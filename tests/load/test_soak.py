@@ -25,16 +25,22 @@ async def test_soak_loop_buckets_by_due_time_and_counts_errors() -> None:
 
     app = web.Application()
     app.router.add_get("/x", handler)
-    app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    # The gauges come from the metrics listener, a port of its own (SPEC §9a).
+    listener = web.Application()
+    listener.router.add_get("/metrics", metrics)
+    metrics_runner = web.AppRunner(listener, access_log=None)
+    await metrics_runner.setup()
+    metrics_port = free_port()
+    await web.TCPSite(metrics_runner, "127.0.0.1", metrics_port).start()
     try:
         target = Target("127.0.0.1", port)
         requests = [Request("hit", encode_request(target, "GET", "/x"), 200)]
         lines: list[tuple[int, int]] = []
-        sampler = Sampler(os.getpid(), os.getpid(), f"http://127.0.0.1:{port}")
+        sampler = Sampler(os.getpid(), os.getpid(), f"http://127.0.0.1:{metrics_port}")
 
         def report(k: int, bucket: Any, resources: dict[str, Any]) -> None:
             lines.append((k, bucket.due))
@@ -44,6 +50,7 @@ async def test_soak_loop_buckets_by_due_time_and_counts_errors() -> None:
         )
     finally:
         await runner.cleanup()
+        await metrics_runner.cleanup()
     assert [k for k, _ in lines] == [0, 1, 2]  # every interval reported once, in order
     assert [b.due for b in buckets] == [20, 20, 20]
     assert sum(b.answered for b in buckets) == 60 == calls
