@@ -1,34 +1,33 @@
-"""`alpr-proxy` command line (SPEC §2): parses the subcommand and hands over, nothing else."""
+"""`alpr-proxy` command line (SPEC §2): parses the subcommand and hands over, nothing else.
+
+Every error is one line on stderr: usage and configuration errors exit 2 (argparse's own
+included), and an unexpected exception is reported in one line, exit 2, never as a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from proxy import __version__
+
+TTL_HELP = (
+    "token lifetime: whole seconds (3600), or a number with a unit s, m, h or d "
+    "(45s, 30m, 1h, 2d); default 1h"
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="alpr-proxy", description="Policy-enforcing, audited access proxy for ALPR reads."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default prints the whole usage first)."""
 
-    p = sub.add_parser("demo", help="run a self-contained demo on an embedded PostgreSQL")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--data-dir", default=None, help="where the demo keeps its database and keys")
-    p.add_argument(
-        "--once",
-        action="store_true",
-        help="run the example searches, print them, and exit (used by the tests)",
-    )
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
-    p = sub.add_parser("serve", help="run the production server")
-    p.add_argument("--config", required=True)
 
-    p = sub.add_parser("migrate", help="apply sql/ migrations to the store and audit databases")
-    p.add_argument("--config", required=True)
-
-    p = sub.add_parser("policy", help="policy tools")
+def _add_policy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add_parser("policy", help="policy tools")
     psub = p.add_subparsers(dest="policy_command", required=True)
     day = "judge rule expiry as of this day, YYYY-MM-DD (default: today, UTC)"
     pc = psub.add_parser("check", help="validate a policy file; print a summary and warnings")
@@ -41,22 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--on-behalf-of", default=None, help="the on_behalf_of agency's ORI")
     pe.add_argument("--purpose", required=True, help="the purpose code")
     pe.add_argument("--date", default=None, help=day)
-    pd = psub.add_parser("diff", help="what loading NEW over OLD would change (JSON)")
+    pd = psub.add_parser(
+        "diff", help="what loading NEW over OLD would change (JSON); exit 0 same, 1 differ, 2 error"
+    )
     pd.add_argument("old")
     pd.add_argument("new")
 
-    p = sub.add_parser("keygen", help="make an Ed25519 log-signing key")
-    p.add_argument("--name", required=True, help="the key name, usually the log origin")
-    p.add_argument("--out", required=True, help="file to write the private key to (mode 0600)")
 
-    p = sub.add_parser("token", help="mint a development token with auth.dev_private_key_file")
-    p.add_argument("--config", required=True)
-    p.add_argument("--sub", required=True)
-    p.add_argument("--ori", required=True)
-    p.add_argument("--roles", required=True, help="comma-separated, e.g. investigator,auditor")
-    p.add_argument("--ttl", default="1h")
-
-    p = sub.add_parser("audit", help="audit log tools")
+def _add_audit(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add_parser("audit", help="audit log tools")
     asub = p.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="verify the audit log end to end")
     av.add_argument("--config", required=True)
@@ -69,11 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
     ar.add_argument("--format", default="json", choices=("json", "csv", "html"))
     ar.add_argument("--report", default="all", choices=("usage", "disclosures", "flags", "all"))
     ar.add_argument("--limit", type=int, default=1000, help="flagged entries listed per list")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="alpr-proxy", description="Policy-enforcing, audited access proxy for ALPR reads."
+    )
+    parser.add_argument("--version", action="version", version=f"alpr-proxy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run a self-contained demo on an embedded PostgreSQL")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--data-dir", default=None, help="where the demo keeps its database and keys")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="run the example searches, print them, and exit (used by the tests)",
+    )
+
+    for name, text in (
+        ("serve", "run the production server"),
+        ("migrate", "apply sql/ migrations to the store and audit databases"),
+    ):
+        sub.add_parser(name, help=text).add_argument("--config", required=True)
+    _add_policy(sub.add_parser)
+
+    p = sub.add_parser("keygen", help="make an Ed25519 log-signing key")
+    p.add_argument("--name", required=True, help="the key name, usually the log origin")
+    p.add_argument("--out", required=True, help="file to write the private key to (mode 0600)")
+
+    p = sub.add_parser("token", help="mint a development token with auth.dev_private_key_file")
+    p.add_argument("--config", required=True)
+    p.add_argument("--sub", required=True)
+    p.add_argument("--ori", required=True)
+    p.add_argument("--roles", required=True, help="comma-separated, e.g. investigator,auditor")
+    p.add_argument("--ttl", default="1h", help=TTL_HELP)
+    _add_audit(sub.add_parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _dispatch(args: argparse.Namespace) -> int:
     # Imported lazily so `alpr-proxy policy check` does not pay for aiohttp and asyncpg.
     if args.command == "demo":
         from proxy.cli.demo import run_demo
@@ -110,11 +137,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             report=args.report,
             limit=args.limit,
         )
-    if args.command == "audit":
-        from proxy.cli.audit import verify_command
+    from proxy.cli.audit import verify_command
 
-        return verify_command(args.config, key=args.key, checkpoint=args.checkpoint)
-    raise AssertionError(args.command)
+    return verify_command(args.config, key=args.key, checkpoint=args.checkpoint)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last resort: one line, not a traceback
+        print(
+            f"alpr-proxy {args.command}: unexpected error ({type(exc).__name__}): {exc}",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,16 +12,32 @@ import pytest
 
 from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair, mint_token
-from proxy.embedded import EmbeddedPostgres
+from proxy.embedded import PASSFILE_ENV, EmbeddedPostgres
 from tests.pg import Databases, create_databases, drop_databases
 
 ISSUER = "https://idp.test.example"
 AUDIENCE = "alpr-proxy"
 LOG_ORIGIN = "test.alpr-proxy.invalid/audit"
 
+# Every `serve` a test starts gets a free metrics port (0) rather than the default 9464, which
+# servers started side by side would contend for. Tests of the listener choose their own.
+os.environ.setdefault("ALPR_PROXY_METRICS_LISTEN", "127.0.0.1:0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pg_passfile() -> Iterator[Path]:
+    """One password file for every embedded cluster of the session (they require passwords);
+    clients find it through $PGPASSFILE, so DSNs written by hand need no password."""
+    directory = Path(tempfile.mkdtemp(prefix="alpr-proxy-test-pgpass-"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(PASSFILE_ENV, str(directory / "pgpass"))
+        mp.setenv("PGPASSFILE", str(directory / "pgpass"))
+        yield directory / "pgpass"
+    shutil.rmtree(directory, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn() -> Iterator[str]:
+def pg_admin_dsn(pg_passfile: Path) -> Iterator[str]:
     external = os.environ.get("ALPR_PROXY_TEST_DSN")
     if external:
         yield external

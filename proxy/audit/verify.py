@@ -258,7 +258,7 @@ class Note:
     unverified: tuple[Signature, ...] = ()  # by unknown keys, ignored as C2SP requires
 
 
-def _parse_signature(line: str) -> Signature:
+def parse_signature(line: str) -> Signature:
     if not line.startswith(SIG_PREFIX):
         raise NoteFormatError(f"signature line does not start with an em dash: {line[:40]!r}")
     name, _, b64 = line[len(SIG_PREFIX) :].partition(" ")
@@ -296,7 +296,7 @@ def open_signed_note(note: str | bytes, verifiers: Sequence[Verifier]) -> Note:
         raise ValueError("ambiguous verifiers: two share a key name and hash")
     verified: dict[tuple[str, int], Signature] = {}
     unverified: list[Signature] = []
-    for sig in map(_parse_signature, lines):
+    for sig in map(parse_signature, lines):
         if (key := (sig.name, sig.key_hash)) not in known:
             unverified.append(sig)
         elif key not in verified:  # as Go, later signatures by the same key are ignored

@@ -1,19 +1,26 @@
 """`alpr-proxy audit verify --config FILE [--key VERIFIER_KEY] [--checkpoint FILE]` (SPEC §2).
 
 Exit 0: the whole log verifies; 1: it does not, and the output names the first failing index
-or checkpoint with its evidence; 2: the verification could not run (config, key, connection).
+or checkpoint with its evidence; 2: the verification could not run (config, key, connection),
+or the key or origin given is not this log's (the message names the setting to fix).
+
+An auditor's config may hold only `database.audit_dsn`: without `log.origin`, the origin is the
+verifier key's name, as `alpr-proxy keygen --name ORIGIN` makes it.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import sys
+import tomllib
 from pathlib import Path
 
 import asyncpg
 
 from proxy import loops
 from proxy.audit.checkpoint import load_signer
+from proxy.audit.config_check import ConfigurationMismatch, Expected, check_log
 from proxy.audit.offline import LogReport, LogVerificationError, verify_log
 from proxy.audit.verify import NoteFormatError, Verifier
 from proxy.settings import Settings, SettingsError, load_settings
@@ -26,7 +33,33 @@ class _SetupError(Exception):
 
 
 # Failures that mean the log could not be read, as opposed to a log that does not verify.
-_NOT_RUN = (SettingsError, _SetupError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_NOT_RUN = (
+    SettingsError,
+    _SetupError,
+    ConfigurationMismatch,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+def _origin_setting(config: str) -> str | None:
+    """log.origin as the operator set it (environment, then file); None when left default."""
+    if (env := os.environ.get("ALPR_PROXY_LOG_ORIGIN")) is not None:
+        return env
+    data = tomllib.loads(Path(config).read_text(encoding="utf-8"))  # load_settings read it
+    origin = data.get("log", {}).get("origin")
+    return origin if isinstance(origin, str) else None
+
+
+def _expected(config: str, verifier: Verifier, key: str | None) -> Expected:
+    origin = _origin_setting(config)
+    return Expected(
+        key=verifier,
+        key_setting="--key" if key is not None else "log.signing_key_file",
+        origin=verifier.name if origin is None else origin,
+        origin_setting=None if origin is None else "log.origin",
+    )
 
 
 def _verifier(settings: Settings, key: str | None) -> Verifier:
@@ -51,7 +84,7 @@ def _show(value: object) -> str:
     return base64.b64encode(value).decode() if isinstance(value, bytes) else str(value)
 
 
-async def _run(settings: Settings, key: Verifier, external: bytes | None) -> LogReport:
+async def _run(settings: Settings, want: Expected, external: bytes | None) -> LogReport:
     db = settings.database
     dsn = db.migrate_audit_dsn or db.audit_dsn
     if not dsn:
@@ -61,7 +94,8 @@ async def _run(settings: Settings, key: Verifier, external: bytes | None) -> Log
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise _SetupError(f"cannot connect to the audit database: {exc}") from exc
     try:  # the verifier only reads, inside one read-only snapshot
-        return await verify_log(conn, key, external_checkpoint=external, origin=settings.log.origin)
+        await check_log(conn, want, external)
+        return await verify_log(conn, want.key, external_checkpoint=external, origin=want.origin)
     finally:
         await conn.close()
 
@@ -69,9 +103,9 @@ async def _run(settings: Settings, key: Verifier, external: bytes | None) -> Log
 def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> int:
     try:
         settings = load_settings(config)
-        verifier = _verifier(settings, key)
+        want = _expected(config, _verifier(settings, key), key)
         external = None if checkpoint is None else Path(checkpoint).read_bytes()
-        report = loops.run(_run(settings, verifier, external))
+        report = loops.run(_run(settings, want, external))
     except _NOT_RUN as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shlex
+import os
 import signal
 import subprocess
 import sys
@@ -30,8 +30,10 @@ from proxy.auth.tokens import generate_dev_keypair, mint_token
 from proxy.cli.keys import write_secret
 from proxy.cli.migrate import migrate_all
 from proxy.demo import policy as demo
+from proxy.demo import walkthrough
 from proxy.demo.seed import seed_reads
 from proxy.embedded import EmbeddedPostgres, free_port
+from proxy.http.badrequest import api_runner
 from proxy.policy_file import load_policy_file
 from proxy.settings import Settings, load_settings
 
@@ -68,6 +70,14 @@ checkpoint_interval_s = 2
 """
 
 
+def write_private(path: Path, text: str) -> None:
+    """(Over)write a file only its owner can read: it holds passwords or tokens."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 async def _prepare(data_dir: Path, pg: EmbeddedPostgres, port: int, now: datetime) -> Settings:
     conn = await asyncpg.connect(pg.dsn())
     try:
@@ -87,7 +97,7 @@ async def _prepare(data_dir: Path, pg: EmbeddedPostgres, port: int, now: datetim
     if not (data_dir / "policy.toml").exists():
         (data_dir / "policy.toml").write_text(demo.demo_policy_toml(now))
     config = data_dir / "alpr-proxy.toml"
-    config.write_text(_config_text(pg, port))
+    write_private(config, _config_text(pg, port))  # its DSNs carry the database passwords
     settings = load_settings(config, env={})
     await migrate_all(settings)
     store = await asyncpg.connect(settings.database.migrate_store_dsn)
@@ -121,13 +131,21 @@ def _tokens(settings: Settings) -> dict[str, str]:
     return out
 
 
-def _examples(settings: Settings, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+def _window(settings: Settings, now: datetime) -> tuple[str, str]:
+    """The example searches' from/to: as far back as the purpose allows, through tomorrow."""
     lookback = load_policy_file(settings.policy.file).purposes[demo.DEMO_PURPOSE].max_lookback_days
+    return (
+        (now - timedelta(days=lookback - 1)).strftime("%Y-%m-%dT00:00:00Z"),
+        (now + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z"),
+    )
+
+
+def _examples(window: tuple[str, str]) -> list[tuple[str, dict[str, Any]]]:
     base = {
         "type": "plate",
         "plate": demo.DEMO_PLATE,
-        "from": (now - timedelta(days=lookback - 1)).strftime("%Y-%m-%dT00:00:00Z"),
-        "to": (now + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z"),
+        "from": window[0],
+        "to": window[1],
         "purpose": demo.DEMO_PURPOSE,
         "case_number": demo.DEMO_CASE_NUMBER,
         "justification": demo.DEMO_JUSTIFICATION,
@@ -149,22 +167,22 @@ def _examples(settings: Settings, now: datetime) -> list[tuple[str, dict[str, An
     ]
 
 
-def _curl(base_url: str, body: dict[str, Any]) -> str:
-    return (
-        f'curl -s -X POST {base_url}/v1/search -H "Authorization: Bearer $INVESTIGATOR" '
-        f"-H 'Content-Type: application/json' -d {shlex.quote(orjson.dumps(body).decode())}"
-    )
+def _write_env(
+    data_dir: Path, base_url: str, tokens: dict[str, str], window: tuple[str, str]
+) -> None:
+    vkey_file = data_dir / "log-verifier.key"
+    values = {"ALPR": base_url, **tokens, "FROM": window[0], "TO": window[1]}
+    values["VKEY_FILE"] = str(vkey_file)
+    write_private(data_dir / walkthrough.ENV_FILE, walkthrough.env_file_text(values))
 
 
-async def _run_examples(settings: Settings, base_url: str, now: datetime) -> None:
+async def _run_examples(settings: Settings, base_url: str, now: datetime, data_dir: Path) -> None:
     tokens = _tokens(settings)
-    print("\n# Tokens (8 h). Paste these into your shell:")
-    print(f"export ALPR={base_url}")
-    for label, tok in tokens.items():
-        print(f"export {label}={tok}")
+    window = _window(settings, now)
+    _write_env(data_dir, base_url, tokens, window)
     async with aiohttp.ClientSession() as http:
-        for title, body in _examples(settings, now):
-            print(f"\n## {title}\n{_curl('$ALPR', body)}")
+        for title, body in _examples(window):
+            print(f"\n## {title}")
             async with http.post(
                 f"{base_url}/v1/search",
                 json=body,
@@ -183,17 +201,16 @@ async def _run_examples(settings: Settings, base_url: str, now: datetime) -> Non
             else:
                 print(f"-> {r.status}: {orjson.dumps(result).decode()}")
                 index = result["error"]["audit_index"]
-            url = f"{base_url}/v1/log/entries/{index}"
-            print(
-                f'# its audit entry:\ncurl -s -H "Authorization: Bearer $OVERSIGHT" '
-                f"$ALPR/v1/log/entries/{index}"
-            )
             async with http.get(
-                url, headers={"Authorization": f"Bearer {tokens['OVERSIGHT']}"}
+                f"{base_url}/v1/log/entries/{index}",
+                headers={"Authorization": f"Bearer {tokens['OVERSIGHT']}"},
             ) as r:
                 entry = await r.read()
-                print(f"-> {entry.decode()}")
+                print(f"# its audit entry {index}:\n-> {entry.decode()}")
         await _prove_included(http, base_url, index, entry, settings)
+    env = walkthrough.env_path_for(data_dir)
+    print(f"\n# Now by hand: the README's curl walk-through. {env} holds the tokens (8 h).\n")
+    print(walkthrough.commands(env), end="")
 
 
 async def _prove_included(
@@ -203,7 +220,6 @@ async def _prove_included(
     vkey = (Path(settings.log.signing_key_file).parent / "log-verifier.key").read_text().strip()
     print("\n## Prove that entry is in the signed, append-only log")
     print(f"# verifier key (give this to oversight, out of band): {vkey}")
-    print("curl -s $ALPR/v1/log/checkpoint")
     for _ in range(150):  # a checkpoint follows within checkpoint_interval_s (30 s at most)
         async with http.get(f"{base_url}/v1/log/checkpoint") as r:
             note = await r.read()
@@ -217,7 +233,6 @@ async def _prove_included(
         return
     print(f"-> {note.decode()}", end="")
     query = f"index={index}&size={checkpoint.size}"
-    print(f'curl -s "$ALPR/v1/log/proof/inclusion?{query}"')
     async with http.get(f"{base_url}/v1/log/proof/inclusion?{query}") as r:
         proof = verify.parse_inclusion_proof(await r.read())
     verify.verify_inclusion(
@@ -231,14 +246,14 @@ async def _prove_included(
 
 async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
     now = datetime.now(UTC)
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner = api_runner(create_app(settings), settings.server)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
     await site.start()
     base_url = f"http://{settings.server.host}:{settings.server.port}"
     try:
         print(f"\nalpr-proxy demo serving on {base_url} (data in {data_dir})")
-        await _run_examples(settings, base_url, now)
+        await _run_examples(settings, base_url, now, data_dir)
         if once:
             return
         print(f"\nTransparency pages (public): {base_url}/transparency")
@@ -256,13 +271,13 @@ async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
 def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
     root = Path(data_dir) if data_dir else Path.home() / ".alpr-proxy-demo"
     root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     try:
+        root.mkdir(parents=True, exist_ok=True)
         pg = EmbeddedPostgres(root / "pg", port=free_port())
         print(f"starting embedded PostgreSQL in {pg.data_dir} ...")
         pg.start()
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:
         print(f"alpr-proxy demo: {exc}", file=sys.stderr)
         return 2
     try:

@@ -4,7 +4,9 @@
   the lint warnings (exit 0; with `--strict`, exit 1 when there are warnings).
 * `explain --policy FILE --requester ORI [--on-behalf-of ORI] --purpose CODE [--date D]`: whose
   reads such a search would return and why; exit 1 when an agency or the purpose is unknown.
-* `diff OLD NEW`: what loading NEW over OLD changes, as the JSON `policy_loaded` records.
+* `diff OLD NEW`: what loading NEW over OLD changes, as the JSON `policy_loaded` records; exit
+  as diff(1): 0 when the policies are the same (only the two versions printed), 1 when they
+  differ, 2 when either cannot be read or parsed.
 
 `--date` (YYYY-MM-DD) judges rule expiry as of that day; the default is today in UTC, the day
 the server's sharing decisions use.
@@ -80,11 +82,12 @@ def explain_command(
 
 def diff_command(old_file: str, new_file: str) -> int:
     old = _load(old_file)
-    new = _load(new_file)
+    new = None if old is None else _load(new_file)  # one complaint at a time
     if old is None or new is None:
-        return 1
-    print(json.dumps(diff(old, new), indent=2))
-    return 0
+        return 2
+    changes = diff(old, new)
+    print(json.dumps(changes, indent=2))
+    return 1 if set(changes) - {"from", "to"} else 0
 
 
 def run_policy(args: argparse.Namespace) -> int:

@@ -86,7 +86,13 @@ def report_command(
         settings = load_settings(config)
         names = REPORTS if report == "all" else (report,)
         results = loops.run(_run(settings, Period(start, end), names, limit))
-    except (SettingsError, _SetupError, OSError, asyncpg.PostgresError) as exc:
+    except (
+        SettingsError,
+        _SetupError,
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     sys.stdout.buffer.write(render(results, fmt).encode("utf-8"))  # UTF-8 whatever the locale

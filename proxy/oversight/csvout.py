@@ -87,6 +87,19 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _detail(event: Any, entry: Mapping[str, Any]) -> Any:
+    """The free-form column; absent parts are left out, never shown as "None"."""
+    detail = entry.get("detail")
+    if event == "auth_failure":
+        where = " ".join(str(entry[k]) for k in ("method", "path") if entry.get(k) is not None)
+        return ": ".join(str(x) for x in (where, detail) if x) or None
+    if event == "policy_loaded":
+        previous = entry.get("previous_version")
+        before = f"previous {previous}" if previous is not None else "no previous policy"
+        return f"trigger {entry.get('trigger')}, {before}"
+    return detail
+
+
 def entry_row(entry: Mapping[str, Any]) -> list[Any]:
     """An entry object (with `index`) flattened into ENTRY_COLUMNS."""
     event = entry.get("event")
@@ -96,11 +109,7 @@ def entry_row(entry: Mapping[str, Any]) -> list[Any]:
     withheld = _dict(outcome.get("withheld"))
     owners = _dict(outcome.get("disclosed_by_owner"))
     roles = entry.get("roles")
-    detail = entry.get("detail")
-    if event == "auth_failure":
-        detail = f"{entry.get('method')} {entry.get('path')}: {detail}"
-    elif event == "policy_loaded":
-        detail = f"trigger {entry.get('trigger')}, previous {entry.get('previous_version')}"
+    detail = _detail(event, entry)
     returned = entry.get("returned") if event == "audit_access" else outcome.get("returned")
     values: dict[str, Any] = {
         **{k: entry.get(k) for k in ENTRY_COLUMNS},

@@ -13,7 +13,9 @@ strings), always in the same order for the same inputs. Keys:
   wherever they moved; the rest are paired per owner in file order and reported as ``changed``
   with ``before``/``after`` of each differing field and ``widened``, the fields whose change
   admits more (a quietly widened rule stands out); unpaired ones are ``added`` / ``removed``
-  in full. Each names its index in the old and/or new [[sharing]] list.
+  in full. An added rule admits recipients nobody admitted before, so it is a widening too: its
+  ``widened`` lists the fields through which it admits someone (``to_kinds``, ``to_agencies``,
+  ``purposes``). Each names its index in the old and/or new [[sharing]] list.
 * ``sensitive_locations``: matched like rules, but paired by name; ``added`` / ``removed`` list
   names, ``changed`` the differing fields.
 
@@ -124,6 +126,11 @@ def _widened(before: SharingRule, after: SharingRule) -> list[str]:
     return sorted(out)
 
 
+def _admits(rule: SharingRule) -> list[str]:
+    """Fields of a new rule that admit someone: every new recipient is a widening."""
+    return sorted(name for name in ("to_kinds", "to_agencies", "purposes") if getattr(rule, name))
+
+
 def _sharing(old: Sequence[SharingRule], new: Sequence[SharingRule]) -> Json:
     pairs, removed, added = _match(old, new, lambda r: r.owner)
     changed = []
@@ -133,7 +140,9 @@ def _sharing(old: Sequence[SharingRule], new: Sequence[SharingRule]) -> Json:
         entry["widened"] = _widened(old[i], new[j])
         changed.append(entry)
     out: Json = {
-        "added": [{"new_index": j, "rule": record(new[j])} for j in added],
+        "added": [
+            {"new_index": j, "rule": record(new[j]), "widened": _admits(new[j])} for j in added
+        ],
         "removed": [{"old_index": i, "rule": record(old[i])} for i in removed],
         "changed": changed,
     }

@@ -16,6 +16,7 @@ import pytest
 from proxy.audit import tree
 from proxy.audit.checkpoint import load_signer, make_checkpoint
 from proxy.audit.entry import Record
+from proxy.audit.note import Signer, generate_signer_key, sign_note
 from proxy.audit.writer import AuditWriter
 from proxy.embedded import free_port
 from tests.conftest import LOG_ORIGIN
@@ -131,3 +132,60 @@ async def test_setup_errors_exit_2(
     assert down.returncode == 2 and "cannot connect" in down.stderr
     missing = await asyncio.to_thread(run, "--config", str(tmp_path / "absent.toml"))
     assert missing.returncode == 2
+
+
+async def test_minimal_auditor_config_takes_the_origin_from_the_key(
+    setup: tuple[str, str, str, dict[int, bytes]], tmp_path: Path
+):
+    admin, _, vkey, _ = setup
+    minimal = tmp_path / "auditor.toml"
+    minimal.write_text(f'[database]\naudit_dsn = "{admin}"\n')
+    result = await asyncio.to_thread(run, "--config", str(minimal), "--key", vkey)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: 120 entries and 2 stored checkpoints verified" in result.stdout
+
+
+async def test_wrong_origin_is_a_configuration_error_not_tampering(
+    setup: tuple[str, str, str, dict[int, bytes]], log_keys: tuple[Path, str], tmp_path: Path
+):
+    admin, _, vkey, _ = setup
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(
+        f'[database]\naudit_dsn = "{admin}"\n[log]\norigin = "elsewhere.example/log"\n'
+    )
+    result = await asyncio.to_thread(run, "--config", str(wrong), "--key", vkey)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert "log.origin is 'elsewhere.example/log'" in line and repr(LOG_ORIGIN) in line
+
+
+async def test_key_of_another_log_is_a_configuration_error_not_tampering(
+    setup: tuple[str, str, str, dict[int, bytes]], tmp_path: Path
+):
+    _, cfg, vkey, _ = setup
+    _, other = generate_signer_key("elsewhere.example/log")
+    result = await asyncio.to_thread(run, "--config", cfg, "--key", other)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("alpr-proxy audit verify: --key: key elsewhere.example/log+")
+    assert f"signed by {'+'.join(vkey.split('+')[:2])})" in line
+
+
+async def test_one_checkpoint_signed_by_another_key_is_still_tampering(
+    setup: tuple[str, str, str, dict[int, bytes]],
+):
+    admin, cfg, vkey, notes = setup
+    skey, _ = generate_signer_key(LOG_ORIGIN)
+    body = notes[40].decode().split("\n\n")[0] + "\n"
+    forged = sign_note(body, Signer.from_private_key(skey)).decode()
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute("ALTER TABLE audit.checkpoints DISABLE TRIGGER ALL")
+        await conn.execute("UPDATE audit.checkpoints SET note = $1 WHERE size = 40", forged)
+    finally:
+        await conn.close()
+    result = await asyncio.to_thread(run, "--config", cfg, "--key", vkey)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED: checkpoint 40 does not verify" in result.stdout

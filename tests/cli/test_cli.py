@@ -15,6 +15,7 @@ import pytest
 
 from proxy.audit import verify
 from proxy.auth.tokens import generate_dev_keypair
+from proxy.demo import walkthrough
 from tests.pg import Databases, fresh_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,5 +153,6 @@ def test_demo_runs_examples_against_embedded_postgres():
     assert '"code":"purpose_prohibited"' in out
     assert "-> 200: 0 reads returned" in out  # nothing the immigration office may not see
     assert '"decision":"allowed"' in out and '"reason":"purpose_prohibited"' in out
-    assert "export INVESTIGATOR=" in out and "curl -s -X POST" in out
+    # The walk-through printed for this data directory, its tokens in DIR/demo.env.
+    assert walkthrough.commands(walkthrough.env_path_for(data_dir)) in out
     assert "-> verified with proxy/audit/verify.py: entry" in out

@@ -161,8 +161,11 @@ def test_diff(write: Write) -> None:
         POLICY.replace('to_kinds = ["local"]', 'to_kinds = ["local", "federal"]'), "new.toml"
     )
     r = run("diff", old, new)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # as diff(1): 1 when they differ
     d = json.loads(r.stdout)
     (change,) = d["sharing"]["changed"]
     assert change["widened"] == ["to_kinds"] and change["owner"] == "CA0010900"
-    assert run("diff", old, write("nonsense = 1", "bad.toml")).returncode == 1
+    same = run("diff", old, write(POLICY, "same.toml"))
+    assert same.returncode == 0 and set(json.loads(same.stdout)) == {"from", "to"}
+    bad = run("diff", old, write("nonsense = 1", "bad.toml"))
+    assert bad.returncode == 2 and bad.stdout == ""

@@ -258,3 +258,16 @@ def test_json_ready_and_deterministic() -> None:
             "after": {"lat": 37.803, "lon": -122.257, "radius_m": 301.0},
         }
     }
+
+
+def test_a_new_rule_is_a_widening() -> None:
+    # Issue 13: a rule added beside an unchanged one, sharing with federal agencies for any
+    # purpose and never expiring, was listed without saying it widens anything.
+    federal = '\n[[sharing]]\nowner = "CA0010900"\nto_kinds = ["federal"]\npurposes = ["*"]\n'
+    d = diff(OLD, policy(BASE, RULE_A, RULE_B, federal, SCHOOL, RALLY))
+    (added,) = d["sharing"]["added"]
+    assert added["rule"]["to_kinds"] == ["federal"] and added["rule"]["expires"] is None
+    assert added["widened"] == ["purposes", "to_kinds"]
+    agency = federal.replace('to_kinds = ["federal"]', 'to_agencies = ["DOJFBI000"]')
+    (added,) = diff(OLD, policy(BASE, RULE_A, RULE_B, agency, SCHOOL, RALLY))["sharing"]["added"]
+    assert added["widened"] == ["purposes", "to_agencies"]
