@@ -34,6 +34,8 @@ from proxy.demo import walkthrough
 from proxy.demo.seed import seed_reads
 from proxy.embedded import EmbeddedPostgres, free_port
 from proxy.http.badrequest import api_runner
+from proxy.http.health import refresh_gauges
+from proxy.http.metrics_listener import metrics_app
 from proxy.policy_file import load_policy_file
 from proxy.settings import Settings, load_settings
 
@@ -41,7 +43,7 @@ ISSUER = "https://idp.demo.alpr-proxy.invalid"
 ORIGIN = "demo.alpr-proxy.invalid/audit"
 
 
-def _config_text(pg: EmbeddedPostgres, port: int) -> str:
+def _config_text(pg: EmbeddedPostgres, port: int, metrics_port: int) -> str:
     return f"""# Written by `alpr-proxy demo`; rewritten on every run.
 [server]
 host = "127.0.0.1"
@@ -67,6 +69,9 @@ file = "policy.toml"
 origin = "{ORIGIN}"
 signing_key_file = "log-signing.key"
 checkpoint_interval_s = 2
+
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
 """
 
 
@@ -78,7 +83,10 @@ def write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-async def _prepare(data_dir: Path, pg: EmbeddedPostgres, port: int, now: datetime) -> Settings:
+async def _prepare(
+    data_dir: Path, pg: EmbeddedPostgres, ports: tuple[int, int], now: datetime
+) -> Settings:
+    """Databases, keys, policy and config (API and metrics `ports`), migrated and seeded."""
     conn = await asyncpg.connect(pg.dsn())
     try:
         for name in ("alpr_store", "alpr_audit"):
@@ -97,7 +105,7 @@ async def _prepare(data_dir: Path, pg: EmbeddedPostgres, port: int, now: datetim
     if not (data_dir / "policy.toml").exists():
         (data_dir / "policy.toml").write_text(demo.demo_policy_toml(now))
     config = data_dir / "alpr-proxy.toml"
-    write_private(config, _config_text(pg, port))  # its DSNs carry the database passwords
+    write_private(config, _config_text(pg, *ports))  # its DSNs carry the database passwords
     settings = load_settings(config, env={})
     await migrate_all(settings)
     store = await asyncpg.connect(settings.database.migrate_store_dsn)
@@ -164,14 +172,25 @@ def _examples(window: tuple[str, str]) -> list[tuple[str, dict[str, Any]]]:
             "The same search run on behalf of an immigration-enforcement office",
             {**base, "on_behalf_of": {"ori": demo.IMMIGRATION_ORI, "person": "SDDO J. Doe"}},
         ),
+        (
+            'A justification hiding "ICE" in Cyrillic look-alike letters',
+            {**base, "justification": walkthrough.LOOK_ALIKE},
+        ),
     ]
 
 
 def _write_env(
-    data_dir: Path, base_url: str, tokens: dict[str, str], window: tuple[str, str]
+    data_dir: Path, settings: Settings, tokens: dict[str, str], window: tuple[str, str]
 ) -> None:
     vkey_file = data_dir / "log-verifier.key"
-    values = {"ALPR": base_url, **tokens, "FROM": window[0], "TO": window[1]}
+    metrics_host, metrics_port = settings.metrics.address
+    values = {
+        "ALPR": f"http://{settings.server.host}:{settings.server.port}",
+        "METRICS": f"http://{metrics_host}:{metrics_port}",
+        **tokens,
+        "FROM": window[0],
+        "TO": window[1],
+    }
     values["VKEY_FILE"] = str(vkey_file)
     write_private(data_dir / walkthrough.ENV_FILE, walkthrough.env_file_text(values))
 
@@ -179,7 +198,7 @@ def _write_env(
 async def _run_examples(settings: Settings, base_url: str, now: datetime, data_dir: Path) -> None:
     tokens = _tokens(settings)
     window = _window(settings, now)
-    _write_env(data_dir, base_url, tokens, window)
+    _write_env(data_dir, settings, tokens, window)
     async with aiohttp.ClientSession() as http:
         for title, body in _examples(window):
             print(f"\n## {title}")
@@ -246,10 +265,14 @@ async def _prove_included(
 
 async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
     now = datetime.now(UTC)
-    runner = api_runner(create_app(settings), settings.server)
+    app = create_app(settings)
+    runner = api_runner(app, settings.server)
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port)
-    await site.start()
+    await web.TCPSite(runner, settings.server.host, settings.server.port).start()
+    # Metrics on their own loopback listener, as `serve` runs them (never the API port).
+    scrapes = web.AppRunner(metrics_app(token=None, refresh=refresh_gauges(app)), access_log=None)
+    await scrapes.setup()
+    await web.TCPSite(scrapes, *settings.metrics.address).start()
     base_url = f"http://{settings.server.host}:{settings.server.port}"
     try:
         print(f"\nalpr-proxy demo serving on {base_url} (data in {data_dir})")
@@ -257,6 +280,10 @@ async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
         if once:
             return
         print(f"\nTransparency pages (public): {base_url}/transparency")
+        metrics_host, metrics_port = settings.metrics.address
+        print(
+            f"Metrics (loopback only, not on the API port): http://{metrics_host}:{metrics_port}/metrics"
+        )
         print(f"Config: {data_dir / 'alpr-proxy.toml'}  Policy: {settings.policy.file}")
         print("Serving until Ctrl-C.")
         stop = asyncio.Event()
@@ -265,6 +292,7 @@ async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        await scrapes.cleanup()
         await runner.cleanup()
 
 
@@ -282,7 +310,7 @@ def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
         return 2
     try:
         now = datetime.now(UTC)
-        settings = loops.run(_prepare(root, pg, port, now))
+        settings = loops.run(_prepare(root, pg, (port, free_port()), now))
         with contextlib.suppress(KeyboardInterrupt):
             loops.run(_serve(settings, root, once))
     except OSError as exc:

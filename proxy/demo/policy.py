@@ -84,8 +84,10 @@ retention_days = 365
 max_results = 5000
 justification_min_chars = 20
 # California Values Act (SB 54, Gov. Code 7284.6): no agency resources for immigration
-# enforcement. A justification using any of these words is refused and flagged for review.
-prohibited_terms = ["immigration", "ICE", "ERO", "deport", "deportation", "illegal alien"]
+# enforcement. A justification, case number or person using a prohibited term (the built-in
+# list: "immigration", "ICE", "deport" and their inflections and long forms, matched through
+# look-alike letters) is refused and flagged for review; these add Spanish ones.
+extra_prohibited_terms = ["inmigración", "deportación", "deportar", "migra"]
 rate_limit_per_minute = 60
 
 # Purposes follow NIBRS offense categories. Lookback and query types are the least each

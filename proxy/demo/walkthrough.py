@@ -17,6 +17,8 @@ from proxy.demo import policy as demo
 
 DEFAULT_ENV = "~/.alpr-proxy-demo/demo.env"
 WARRANT = "Locate vehicle of subject with an administrative warrant"
+# "ICE" in Cyrillic letters that look Latin: what the red team used to slip past a plain match.
+LOOK_ALIKE = "Witness vehicle; coordinate with \u0406\u0421\u0415 on detainer request"
 _INDEX = 'import json; print(json.load(open("answer3.json"))["audit_index"])'
 ENV_FILE = "demo.env"
 
@@ -72,7 +74,7 @@ def commands(env_file: str = DEFAULT_ENV) -> str:
     immigration = {"ori": demo.IMMIGRATION_ORI, "person": "SDDO J. Doe"}
     steps = [
         f"# 0. Load the demo's tokens and search window, and work in a scratch directory.\n"
-        f". {env_file}   # ALPR, INVESTIGATOR, AUDITOR, OVERSIGHT, FROM, TO, VKEY_FILE\n"
+        f". {env_file}   # ALPR, METRICS, INVESTIGATOR, AUDITOR, OVERSIGHT, FROM, TO, VKEY_FILE\n"
         'cd "$(mktemp -d)"\n',
         "# 1. An allowed search by an Oakland PD homicide investigator: HTTP 200, the reads the\n"
         "#    policy lets this agency see, and `audit_index`, the entry that recorded it.\n"
@@ -94,6 +96,13 @@ def commands(env_file: str = DEFAULT_ENV) -> str:
         "cat checkpoint.txt\n"
         'curl -s "$ALPR/v1/log/proof/inclusion?index=$INDEX&size=$(sed -n 2p checkpoint.txt)" \\\n'
         "  -o proof.json\n" + _VERIFY,
+        '# 6. "ICE" spelled with Cyrillic look-alike letters (U+0406 U+0421 U+0415): the screen\n'
+        "#    compares look-alike skeletons (Unicode TS #39), so HTTP 403 justification_flagged.\n"
+        + _search(6, _body(demo.DEMO_PURPOSE, LOOK_ALIKE)),
+        "# 7. Metrics live on their own loopback listener; the API port answers 404 for them, and\n"
+        "#    no metric counts withheld reads (two scrapes around one search would tell).\n"
+        "curl -s -o /dev/null -w 'API port /metrics: HTTP %{http_code}\\n' \"$ALPR/metrics\"\n"
+        "curl -s \"$METRICS/metrics\" | grep '^alpr_proxy_searches_total'\n",
     ]
     return "\n".join(steps)
 

@@ -17,6 +17,7 @@ from proxy.demo.policy import (
     OUT_OF_STATE_ORI,
     demo_policy_toml,
 )
+from proxy.policy.document import parse_policy
 
 NOW = datetime(2026, 3, 15, 19, 30, tzinfo=UTC)
 
@@ -27,6 +28,7 @@ KEYS = {
         "max_results",
         "justification_min_chars",
         "prohibited_terms",
+        "extra_prohibited_terms",  # an extension: terms added to the built-in list
         "rate_limit_per_minute",
     },
     "agencies": {"ori", "name", "kind", "state", "immigration_enforcement"},
@@ -112,8 +114,11 @@ def test_purposes() -> None:
 
 
 def test_prohibited_terms() -> None:
-    terms = {t.lower() for t in doc()["settings"]["prohibited_terms"]}
-    assert {"immigration", "ice", "ero", "deport", "deportation", "illegal alien"} <= terms
+    # The built-in list (inflections, look-alikes) and the policy's Spanish additions.
+    terms = parse_policy(demo_policy_toml(NOW).encode()).terms
+    for text in ("deported last year", "for \u0406\u0421\u0415", "para la migra", "deportación"):
+        assert terms.find(text), text
+    assert terms.find("Vehicle seen leaving scene of homicide") is None
 
 
 def test_sharing_only_within_california_public_agencies() -> None:
