@@ -3,7 +3,7 @@
     python -m load.baseline --dsn postgresql://... --port 8090 [--workers 1] [--pool 10]
 
 aiohttp + asyncpg + orjson on uvloop. `POST /v1/search` takes the proxy's JSON body, runs the
-proxy's own exact-plate query (proxy.store.reads.exact_plate: the same SQL and arguments,
+proxy's own exact-plate query (proxy.store.postgres.exact_plate: the same SQL and arguments,
 row limit from the same `[database] search_row_limit` default, so the two cannot drift) and
 answers the rows under the proxy's field names: `{"reads": [...], "truncated": bool}`. No
 authentication, policy, filtering, audit, request ids or per-request logging; the body is not
@@ -29,9 +29,9 @@ import orjson
 from aiohttp import web
 
 from proxy import loops
-from proxy.pools import keep_session
 from proxy.settings import DatabaseSettings
-from proxy.store.reads import exact_plate
+from proxy.store.pools import keep_session
+from proxy.store.postgres import exact_plate
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 ROW_LIMIT = web.AppKey("row_limit", int)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
@@ -18,7 +17,6 @@ from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.keys import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.errors import ProxyError
 from proxy.http import admin, health, log, search, transparency
 from proxy.http import audit as audit_api
 from proxy.http.middlewares import request_context
@@ -31,13 +29,14 @@ from proxy.keys import (
     POLICY,
     SEARCH_LIMITER,
     SETTINGS,
-    STORE_POOL,
+    STORE,
     VERIFIER,
 )
-from proxy.policy_file import PolicyHolder, read_policy
-from proxy.pools import AUDIT, STORE, database_errors, keep_session, open_pool
 from proxy.ratelimit import TokenBuckets
+from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
 from proxy.settings import Settings
+from proxy.store.pools import AUDIT, database_errors, keep_session, open_pool
+from proxy.store.postgres import open_store
 
 _log = logging.getLogger("alpr_proxy")
 
@@ -73,7 +72,7 @@ def create_app(
     )
     app.cleanup_ctx.extend(
         [
-            _store_pool,
+            _store,
             _audit,
             _token_verifier,
             _policy_lifecycle,
@@ -101,20 +100,9 @@ def create_app(
     return app
 
 
-async def _store_pool(app: web.Application) -> AsyncIterator[None]:
-    db = app[SETTINGS].database
-    async with open_pool(
-        STORE,
-        db.store_dsn,
-        min_size=1,
-        max_size=db.store_pool_size,
-        timeout=db.connect_timeout_s,
-        command_timeout=db.statement_timeout_s,
-        reset=keep_session,
-        # Belt and braces on top of the read-only role: no session can write the store.
-        server_settings={"default_transaction_read_only": "on", "application_name": "alpr-proxy"},
-    ) as pool:
-        app[STORE_POOL] = pool
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    async with open_store(app[SETTINGS].database) as store:
+        app[STORE] = store
         yield
 
 
@@ -163,24 +151,8 @@ async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with app[AUDIT_POOL].acquire() as conn:  # facts first catch up with the log
             previous = await facts.latest_of_event(conn, "policy_loaded")
     await holder.record_startup(app[AUDIT_WRITER], app[CLOCK](), previous)
-    loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[object]] = set()
-
-    def on_sighup() -> None:
-        task = loop.create_task(_reload_quietly(app))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    try:
-        loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        installed = True
-    except (RuntimeError, NotImplementedError, ValueError):  # not the main thread, or no signals
-        installed = False
-    try:
+    async with sighup_reloads(holder, app[AUDIT_WRITER], app[CLOCK]):
         yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def _metrics_flusher(app: web.Application) -> AsyncIterator[None]:
@@ -220,11 +192,6 @@ async def _announce_lifecycle(app: web.Application) -> AsyncIterator[None]:
     finally:
         metrics.READY.set(0)
         _log.info("stopping: draining the audit queue, then a final checkpoint", extra=fields)
-
-
-async def _reload_quietly(app: web.Application) -> None:
-    with contextlib.suppress(ProxyError):  # logged already; the previous policy stays in force
-        await admin.reload_policy(app, "sighup")
 
 
 async def _token_verifier(app: web.Application) -> AsyncIterator[None]:

@@ -11,13 +11,14 @@ from aiohttp import web
 from proxy.audit.checkpoint import Checkpointer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.tokens import TokenVerifier
-from proxy.policy_file import PolicyHolder
 from proxy.ratelimit import TokenBuckets
+from proxy.search.live_policy import PolicyHolder
 from proxy.settings import Settings
+from proxy.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
-STORE_POOL = web.AppKey("store_pool", asyncpg.Pool)
+STORE: web.AppKey[Store] = web.AppKey("store")
 AUDIT_POOL = web.AppKey("audit_pool", asyncpg.Pool)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
 CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)

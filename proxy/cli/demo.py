@@ -36,7 +36,7 @@ from proxy.embedded import EmbeddedPostgres, free_port
 from proxy.http.badrequest import api_runner
 from proxy.http.health import refresh_gauges
 from proxy.http.metrics_listener import metrics_app
-from proxy.policy_file import load_policy_file
+from proxy.search.live_policy import load_policy_file
 from proxy.settings import Settings, load_settings
 
 ISSUER = "https://idp.demo.alpr-proxy.invalid"

@@ -34,8 +34,8 @@ from proxy.http.health import refresh_gauges
 from proxy.http.metrics_listener import metrics_app, read_token
 from proxy.logs import configure_logging
 from proxy.policy.document import PolicyError
-from proxy.pools import DatabaseUnavailable, check_databases
 from proxy.settings import Settings, SettingsError, load_settings
+from proxy.store.pools import DatabaseUnavailable, check_databases
 
 _log = logging.getLogger("alpr_proxy")
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

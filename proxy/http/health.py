@@ -6,32 +6,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from aiohttp import web
 
 from proxy import metrics
 from proxy.http.common import json_response
 from proxy.http.openapi import openapi_document
-from proxy.keys import AUDIT_POOL, AUDIT_WRITER, STORE_POOL
-
-_PROBE_TIMEOUT_S = 2.0
+from proxy.keys import AUDIT_POOL, AUDIT_WRITER, STORE
+from proxy.store.pools import ping
 
 
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-async def _probe(pool: asyncpg.Pool) -> bool:
-    try:
-        async with asyncio.timeout(_PROBE_TIMEOUT_S):
-            return bool(await pool.fetchval("SELECT true"))
-    except Exception:  # any failure means "not reachable" for readiness
-        return False
-
-
 async def readiness(app: web.Application) -> dict[str, bool]:
     """The readiness checks; also sets the alpr_proxy_ready gauge."""
-    store_ok, audit_ok = await asyncio.gather(_probe(app[STORE_POOL]), _probe(app[AUDIT_POOL]))
+    store_ok, audit_ok = await asyncio.gather(app[STORE].ready(), ping(app[AUDIT_POOL]))
     checks = {"store": store_ok, "audit": audit_ok, "audit_writer": app[AUDIT_WRITER].running}
     metrics.READY.set(1 if all(checks.values()) else 0)
     return checks

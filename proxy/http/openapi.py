@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document, built from the same msgspec types that validate requests.
 
-Request schemas come from proxy.request (the decoder), response schemas from the structs below;
+Request schemas come from proxy.search.parse (the decoder), response schemas from the structs below;
 a test checks that every route is documented and that real responses decode into these types.
 """
 
@@ -16,7 +16,7 @@ from proxy import __version__
 from proxy.errors import STATUS
 from proxy.http.openapi_audit import audit_paths
 from proxy.oversight.shapes import SCHEMAS
-from proxy.request import SearchIn
+from proxy.search.parse import SearchIn
 
 
 class ReadOut(msgspec.Struct, forbid_unknown_fields=True):

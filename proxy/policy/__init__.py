@@ -4,7 +4,8 @@ Parse a policy with ``parse_policy``, decide a search with ``decide``, and filte
 allowed search with ``Allowed.disclosure.withhold_reason``. Around the lifecycle of a policy:
 ``lint`` (warnings about a valid but wide policy), ``diff`` (what a reload changes, for the
 ``policy_loaded`` audit entry) and ``explain`` (whose reads a requester would see, and why).
-Partial-plate patterns become SQL with ``pattern_to_like``.
+Partial-plate patterns are matched as regexes with ``pattern_regex`` (their SQL form is the
+store's: ``proxy.store.postgres.pattern_to_like``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from proxy.policy.text import (
     normalize_plate,
     pattern_known_chars,
     pattern_regex,
-    pattern_to_like,
 )
 
 __all__ = [
@@ -67,6 +67,5 @@ __all__ = [
     "parse_policy",
     "pattern_known_chars",
     "pattern_regex",
-    "pattern_to_like",
     "summarize",
 ]

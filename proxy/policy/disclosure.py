@@ -109,7 +109,7 @@ class Disclosure:
     def admitted_owners(self) -> tuple[str, ...]:
         """Every owner whose reads may go to every recipient of this search, sorted: the
         owners with rules, and the recipients themselves (an owner without rules shares with
-        itself alone). The store returns only these owners' reads (proxy.store.reads)."""
+        itself alone). The store returns only these owners' reads (proxy.store.postgres)."""
         candidates = set(self.policy.rules_by_owner) | set(self.recipients)
         return tuple(sorted(o for o in candidates if self.shares(o)))
 

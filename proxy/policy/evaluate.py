@@ -20,7 +20,7 @@ several ways is always refused for the same, most fundamental reason:
 11. ``lookback_exceeded``         ``from`` is before ``now - max_lookback_days``
 12. ``invalid_request``           the query lacks what its type needs (a normalised pattern of
                                   at least 4 known characters; a finite area with a positive
-                                  radius). ``proxy.request`` already guarantees this; it is
+                                  radius). ``proxy.search.parse`` already guarantees this; it is
                                   checked again so a caller's bug cannot become a dragnet.
 13. ``area_too_large``            area searches: ``radius_m > area_max_radius_m`` or
                                   ``to - from > area_max_window_hours`` (the limits are allowed)

@@ -169,7 +169,7 @@ def normalize_pattern(raw: str) -> str | None:
 _NORMAL_PATTERN = re.compile(r"[A-Z0-9*?]+")
 
 
-def _checked(pattern: str) -> str:
+def checked_pattern(pattern: str) -> str:
     # The converters below emit SQL and regex syntax, so they accept only what
     # normalize_pattern produces; anything else is a caller bug, not a search.
     if not _NORMAL_PATTERN.fullmatch(pattern) or normalize_pattern(pattern) != pattern:
@@ -179,22 +179,13 @@ def _checked(pattern: str) -> str:
 
 def pattern_known_chars(pattern: str) -> int:
     """How many characters of a normalised pattern are not wildcards."""
-    return sum(1 for ch in _checked(pattern) if ch not in "*?")
-
-
-def pattern_to_like(pattern: str) -> str:
-    """The SQL LIKE pattern for a normalised partial-plate pattern: '*' -> '%', '?' -> '_'.
-
-    Nothing needs escaping: a normalised pattern holds only A-Z, 0-9, '*' and '?', so LIKE's own
-    metacharacters ('%', '_' and the escape character) cannot occur in it.
-    """
-    return _checked(pattern).replace("*", "%").replace("?", "_")
+    return sum(1 for ch in checked_pattern(pattern) if ch not in "*?")
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """A regex matching exactly the normalised plates the pattern (and its LIKE form) matches."""
     parts = {"*": "[A-Z0-9]*", "?": "[A-Z0-9]"}
-    body = "".join(parts.get(ch, ch) for ch in _checked(pattern))
+    body = "".join(parts.get(ch, ch) for ch in checked_pattern(pattern))
     return re.compile(rf"\A{body}\Z")
 
 

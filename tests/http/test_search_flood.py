@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from proxy.http import badrequest
-from proxy.http.search import BODY_PREFIX_BYTES
+from proxy.search.flow import BODY_PREFIX_BYTES
 from tests.http.search_helpers import bearer, body, entry, log_size
 from tests.pg import Databases
 

@@ -9,7 +9,9 @@ from datetime import timedelta
 import asyncpg
 
 from proxy import metrics
-from proxy.store import reads as store
+from proxy.model import Area, SearchQuery
+from proxy.store.base import Scope, Withheld
+from proxy.store.postgres import PostgresStore
 from tests.http.conftest import NOW
 from tests.http.search_helpers import bearer, body, entry
 from tests.pg import Databases
@@ -55,15 +57,15 @@ async def test_withheld_reads_do_not_crowd_out_disclosable_ones(
 async def test_the_store_returns_only_admitted_owners_and_counts_the_rest(seeded_store: str):
     pool = await asyncpg.create_pool(seeded_store, min_size=1, max_size=1)
     try:
-        scope = store.Scope(owners=(OAKLAND, ALAMEDA), since=NOW - timedelta(days=365))
-        rows, withheld = await store.search(
-            pool, store.exact_match("7ABC123", None), scope, NOW - timedelta(days=500), NOW, 100
-        )
+        scope = Scope(owners=(OAKLAND, ALAMEDA), since=NOW - timedelta(days=365))
+        query = _query("plate", NOW - timedelta(days=500), NOW, plate="7ABC123")
+        fetched = await PostgresStore(pool).search(query, scope, 100)
     finally:
         await pool.close()
-    assert [r["id"] for r in rows] == [1, 3, 5, 7]
-    assert {r["agency_ori"] for r in rows} == {OAKLAND, ALAMEDA}
-    assert withheld == store.Withheld(retention=1, sharing=2, limit_reached=False)
+    rows, withheld = fetched.reads, fetched.withheld
+    assert [r.id for r in rows] == [1, 3, 5, 7]
+    assert {r.agency_ori for r in rows} == {OAKLAND, ALAMEDA}
+    assert withheld == Withheld(retention=1, sharing=2, limit_reached=False)
 
 
 async def test_area_counts_apply_the_circle_like_the_filter(seeded_store: str):
@@ -74,13 +76,19 @@ async def test_area_counts_apply_the_circle_like_the_filter(seeded_store: str):
         window = (NOW - timedelta(hours=6), NOW)
         counts = []
         for radius in (60.0, 70.0):  # the reads stand ~61 m from this centre
-            match = store.area_match(37.8100, -122.2600 + 0.0007, radius)
-            scope = store.Scope(owners=(), since=NOW - timedelta(days=365))
-            _, withheld = await store.search(pool, match, scope, *window, 100)
-            counts.append(withheld.sharing)
+            area = Area(37.8100, -122.2600 + 0.0007, radius)
+            scope = Scope(owners=(), since=NOW - timedelta(days=365))
+            fetched = await PostgresStore(pool).search(
+                _query("area", *window, area=area), scope, 100
+            )
+            counts.append(fetched.withheld.sharing)
     finally:
         await pool.close()
     assert counts == [0, 6]
+
+
+def _query(kind, start, end, **match) -> SearchQuery:
+    return SearchQuery(type=kind, from_=start, to=end, purpose="homicide", **match)
 
 
 async def test_metrics_count_returned_reads_only(make_client, make_token):

@@ -14,8 +14,8 @@ from proxy.policy.text import (
     normalize_pattern,
     pattern_known_chars,
     pattern_regex,
-    pattern_to_like,
 )
+from proxy.store.postgres import pattern_to_like
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.store import reads
+from proxy.store import postgres as reads
 from tests.pg import Databases, fresh_store
 
 NOW = datetime(2026, 6, 15, tzinfo=UTC)
@@ -62,12 +62,12 @@ BOX = asyncpg.types.Box((-122.25, 37.82), (-122.27, 37.80))
 
 # (statement, its arguments after $1..$3) for the fetch and the withheld count of each type.
 STATEMENTS = {
-    "exact": (reads.fetch_sql(reads._EXACT, state=False), (OWNERS, 100)),
-    "exact_state": (reads.fetch_sql(reads._EXACT, state=True), (OWNERS, 100, "CA")),
-    "exact_count": (reads.count_sql(reads._EXACT), (OWNERS, 100, CUTOFF)),
-    "exact_state_count": (reads.count_sql(reads._EXACT, state=True), (OWNERS, 100, "CA", CUTOFF)),
-    "pattern": (reads.fetch_sql(reads._PATTERN, state=False), (OWNERS, 100)),
-    "pattern_count": (reads.count_sql(reads._PATTERN), (OWNERS, 100, CUTOFF)),
+    "exact": (reads.fetch_sql(reads.EXACT, state=False), (OWNERS, 100)),
+    "exact_state": (reads.fetch_sql(reads.EXACT, state=True), (OWNERS, 100, "CA")),
+    "exact_count": (reads.count_sql(reads.EXACT), (OWNERS, 100, CUTOFF)),
+    "exact_state_count": (reads.count_sql(reads.EXACT, state=True), (OWNERS, 100, "CA", CUTOFF)),
+    "pattern": (reads.fetch_sql(reads.PATTERN, state=False), (OWNERS, 100)),
+    "pattern_count": (reads.count_sql(reads.PATTERN), (OWNERS, 100, CUTOFF)),
 }
 
 
@@ -125,8 +125,8 @@ async def test_trigram_index_serves_infix_patterns(store: str):
 @pytest.mark.parametrize(
     ("sql", "rest"),
     [
-        (reads.fetch_sql(reads._AREA, state=False), (OWNERS, 100)),
-        (reads.count_sql(reads._AREA, circle=True), (OWNERS, 100, 37.81, -122.26, 200.0, CUTOFF)),
+        (reads.fetch_sql(reads.AREA, state=False), (OWNERS, 100)),
+        (reads.count_sql(reads.AREA, circle=True), (OWNERS, 100, 37.81, -122.26, 200.0, CUTOFF)),
     ],
 )
 async def test_area_queries_use_the_location_time_index(store: str, sql: str, rest: tuple):
@@ -139,7 +139,8 @@ def test_bounding_box_contains_the_circle():
     from proxy.policy.geofence import haversine_m
 
     lat, lon, r = 37.8, -122.27, 500.0
-    min_lon, min_lat, max_lon, max_lat = reads.bounding_box(lat, lon, r)
+    box = reads.area_box(lat, lon, r)
+    (max_lon, max_lat), (min_lon, min_lat) = box.high, box.low
     # Points exactly r away due north, south, east and west lie inside the box.
     assert haversine_m(lat, lon, max_lat, lon) > r and haversine_m(lat, lon, min_lat, lon) > r
     assert haversine_m(lat, lon, lat, max_lon) > r and haversine_m(lat, lon, lat, min_lon) > r

@@ -5,14 +5,17 @@ validates the whole file first and only then swaps the reference, so no request 
 half-loaded policy, and an invalid file never replaces a valid one. Every load (at start, on
 SIGHUP, on `POST /v1/admin/policy/reload`) is a `policy_loaded` audit entry carrying the new
 version, what triggered it, a summary diff from the previous version, and the policy text itself
-so that oversight can reconstruct exactly what was enforced when.
+so that oversight can reconstruct exactly what was enforced when. `reload_policy` is the one
+reload path (the admin endpoint and SIGHUP, `sighup_reloads`, share it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +25,7 @@ import orjson
 
 from proxy.audit.entry import policy_loaded_entry
 from proxy.audit.writer import AuditWriter
+from proxy.errors import ProxyError
 from proxy.policy.diff import diff
 from proxy.policy.document import Policy, PolicyError, parse_policy
 
@@ -111,3 +115,51 @@ class PolicyHolder:
         )
         index = await writer.append(record)
         return Loaded(new, old.version if old else None, summary, index)
+
+
+async def reload_policy(
+    holder: PolicyHolder, writer: AuditWriter, now: datetime, trigger: str
+) -> Loaded:
+    """Reload the policy file; an invalid one raises invalid_request and changes nothing."""
+    try:
+        return await holder.reload(writer, now, trigger)
+    except PolicyError as exc:
+        problems = "; ".join(str(e) for e in exc.errors)
+        log.error("policy reload refused: %s", problems, extra={"trigger": trigger})
+        raise ProxyError(
+            "invalid_request", f"policy not loaded, the previous one stays in force: {problems}"
+        ) from None
+    except OSError as exc:
+        log.error("policy reload refused: %s", exc, extra={"trigger": trigger})
+        raise ProxyError(
+            "invalid_request", f"policy file unreadable, the previous one stays in force: {exc}"
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def sighup_reloads(
+    holder: PolicyHolder, writer: AuditWriter, clock: Callable[[], datetime]
+) -> AsyncIterator[None]:
+    """Reload the policy on SIGHUP while open (where this thread may handle signals)."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[object]] = set()
+
+    async def reload_quietly() -> None:
+        with contextlib.suppress(ProxyError):  # logged already; the old policy stays in force
+            await reload_policy(holder, writer, clock(), "sighup")
+
+    def on_sighup() -> None:
+        task = loop.create_task(reload_quietly())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        installed = True
+    except (RuntimeError, NotImplementedError, ValueError):  # not the main thread, or no signals
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGHUP)

@@ -1,8 +1,10 @@
-"""Connection pools: the settings the proxy's pools share (and the load baseline's), and what
-an operator reads when a database cannot be opened at start."""
+"""PostgreSQL connection pools, for the store and the audit log alike: the settings the proxy's
+pools share (and the load baseline's), what counts as a database failure (`DB_ERRORS`, the one
+definition), and what an operator reads when a database cannot be opened at start."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import socket
@@ -77,7 +79,25 @@ def describe(which: tuple[str, str], dsn: str, exc: BaseException) -> str:
     return f"{label} database ({setting}, {_where(dsn)}): {_cause(exc)}"
 
 
-_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Every way a database can fail under us. InternalClientError is asyncpg's "the connection went
+# away mid-operation" (e.g. "cannot switch to state 12"), not an InterfaceError.
+DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+PROBE_TIMEOUT_S = 2.0
+
+
+async def ping(pool: asyncpg.Pool) -> bool:
+    """Whether the database answers a trivial query within PROBE_TIMEOUT_S (readiness)."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            return bool(await pool.fetchval("SELECT true"))
+    except Exception:  # any failure means "not reachable" for readiness
+        return False
 
 
 @contextlib.contextmanager
@@ -85,7 +105,7 @@ def database_errors(which: tuple[str, str], dsn: str) -> Iterator[None]:
     """Turn a failure to open or first use a database into DatabaseUnavailable."""
     try:
         yield
-    except _FAILURES as exc:
+    except DB_ERRORS as exc:
         raise DatabaseUnavailable(describe(which, dsn, exc)) from exc
 
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from proxy.errors import ProxyError
-from proxy.request import decode_body, parse_search
+from proxy.search.parse import decode_body, parse_search
 
 BODY: dict[str, Any] = {
     "type": "plate",

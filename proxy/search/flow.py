@@ -1,0 +1,215 @@
+"""One search after authentication: parse → decide (pure) → fetch → filter → audit → a result.
+
+No HTTP here: the caller (proxy.http.search) authenticates, reads the body and answers. Every
+search produces exactly one audit entry, allowed or refused, and its result exists only once
+that entry has committed; a search whose caller goes away still leaves its entry
+(`audit_orphan`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from time import perf_counter
+from typing import Any
+
+from proxy import metrics
+from proxy.audit.entry import Record, search_entry
+from proxy.errors import ErrorCode, ProxyError
+from proxy.model import Principal, SearchQuery
+from proxy.policy.document import Policy
+from proxy.policy.evaluate import Allowed, Refused, decide
+from proxy.search.disclose import disclose
+from proxy.search.parse import decode_body, parse_search
+from proxy.store.base import Scope, Store, StoreUnavailable
+
+# Of a body that is not recorded as parsed JSON, the entry keeps this many bytes and a hash.
+BODY_PREFIX_BYTES = 64
+# A JSON body that is not a valid search is recorded as asked up to this size (every valid
+# search is far smaller; a typo stays readable), as a digest beyond it.
+RECORDED_BODY_BYTES = 2048
+CUT_OFF = "connection closed before the body was complete"
+# Entries of searches whose caller went away (cancelled): held until they commit.
+_orphans: set[asyncio.Task[int]] = set()
+
+
+def body_digest(body: bytes) -> dict[str, Any]:
+    """What an entry records of a body it does not keep: size, SHA-256 and a short prefix, so
+    a flood of large bodies cannot grow the permanent log by more than this per request."""
+    return {
+        "bytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "prefix": body[:BODY_PREFIX_BYTES].decode("utf-8", "replace"),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who searches, and where the request came from (for the entry)."""
+
+    principal: Principal
+    request_id: str
+    client: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A search's decision once its entry has committed: what metrics and the log line say."""
+
+    decision: str  # allowed, refused or error
+    reason: ErrorCode | None
+    audit_index: int
+    policy_version: str
+    search_type: str | None = None
+    outcome: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An allowed search's answer."""
+
+    audit_index: int
+    policy_version: str
+    reads: list[dict[str, Any]]
+    truncated: bool
+
+
+class Search:
+    """One search: its clock, policy and audit entry. `decided` is set once the entry commits."""
+
+    def __init__(
+        self,
+        caller: Caller,
+        *,
+        now: datetime,
+        policy: Policy,  # one policy object for the whole search
+        append: Callable[[Record], Coroutine[Any, Any, int]],
+        store: Store,
+        row_limit: int,
+    ) -> None:
+        self.caller = caller
+        self.now = now
+        self.policy = policy
+        self.append = append
+        self.store = store
+        self.row_limit = row_limit
+        self.audited = False
+        self.decided: Decided | None = None
+        # What an entry made on cancellation records: the body stage's refusal until the
+        # body is in, then the query as asked with decision "error".
+        self.asked: Any = {"invalid_body": CUT_OFF}
+        self.orphan: tuple[str, ErrorCode | None] = ("refused", "invalid_request")
+
+    def _record(
+        self, asked: Any, decision: str, reason: ErrorCode | None, outcome: dict[str, Any] | None
+    ) -> Record:
+        return search_entry(
+            at=self.now,
+            request_id=self.caller.request_id,
+            principal=self.caller.principal,
+            client=self.caller.client,
+            query=asked,
+            decision=decision,
+            reason=reason,
+            policy_version=self.policy.version,
+            outcome=outcome,
+        )
+
+    async def audit(
+        self, asked: Any, decision: str, reason: ErrorCode | None, outcome: dict[str, Any] | None
+    ) -> int:
+        """Append this search's one audit entry and wait for its commit; return its index."""
+        t = perf_counter()
+        record = self._record(asked, decision, reason, outcome)
+        self.audited = True  # append queues the record before it first waits
+        index = await self.append(record)
+        metrics.child(metrics.STAGE_SECONDS, "audit").observe(perf_counter() - t)
+        return index
+
+    def audit_orphan(self) -> None:
+        """The entry of a search cancelled before it made one: committed without a waiter."""
+        if self.audited:
+            return
+        self.audited = True
+        record = self._record(self.asked, *self.orphan, None)
+        task = asyncio.get_running_loop().create_task(self.append(record))
+        _orphans.add(task)
+        task.add_done_callback(_settle_orphan)
+
+    async def refuse(
+        self, code: ErrorCode, message: str, asked: Any, *, status: int | None = None
+    ) -> ProxyError:
+        """Audit the refusal; return the error to raise (it names the entry's index)."""
+        index = await self.audit(asked, "refused", code, None)
+        self.decided = Decided("refused", code, index, self.policy.version)
+        return ProxyError(code, message, audit_index=index, status=status)
+
+    async def run(self, body: bytes, *, within_budget: bool) -> Result:
+        """The search of a body received in full; raises ProxyError for every refusal.
+
+        Every authenticated request spends from the budget, whatever its body: refusals and
+        unparseable bodies too, so one token cannot write entries faster than its budget."""
+        self.orphan = ("error", None)
+        if not within_budget:
+            raise await self.refuse(
+                "rate_limited",
+                "per-user search budget exhausted; try again later",
+                {"rate_limited_body": body_digest(body)},
+            )
+        t = perf_counter()
+        try:
+            asked = decode_body(body)
+        except ProxyError as exc:
+            raise await self.refuse(
+                exc.code, exc.message, {"invalid_body": body_digest(body)}
+            ) from None
+        self.asked = asked
+        try:
+            query = parse_search(asked)
+        except ProxyError as exc:
+            if len(body) > RECORDED_BODY_BYTES:  # no valid search is this large
+                asked = {"invalid_body": body_digest(body)}
+            raise await self.refuse(exc.code, exc.message, asked) from None
+        decision = decide(self.caller.principal, query, self.policy, self.now)
+        metrics.child(metrics.STAGE_SECONDS, "policy").observe(perf_counter() - t)
+        if isinstance(decision, Refused):
+            raise await self.refuse(decision.code, decision.message, asked)
+        return await self.allowed(asked, query, decision)
+
+    async def allowed(self, asked: Any, query: SearchQuery, decision: Allowed) -> Result:
+        t = perf_counter()
+        d = decision.disclosure
+        scope = Scope(owners=d.admitted_owners(), since=d.retention_cutoff)
+        try:
+            fetched = await self.store.search(query, scope, self.row_limit)
+        except StoreUnavailable as exc:
+            # Nothing was disclosed, but the attempt is on the record all the same.
+            index = await self.audit(asked, "error", "store_unavailable", None)
+            self.decided = Decided("error", "store_unavailable", index, self.policy.version)
+            raise ProxyError(
+                "store_unavailable",
+                f"the plate-read store is unavailable ({exc.cause})",
+                audit_index=index,
+            ) from None
+        metrics.child(metrics.STAGE_SECONDS, "store").observe(perf_counter() - t)
+
+        t = perf_counter()
+        reads, outcome = disclose(
+            fetched.reads, decision, fetched.withheld, row_limit=self.row_limit
+        )
+        outcome["row_limit_reached"] = fetched.row_limit_reached
+        metrics.child(metrics.STAGE_SECONDS, "filter").observe(perf_counter() - t)
+
+        index = await self.audit(asked, "allowed", None, outcome)
+        version = self.policy.version
+        self.decided = Decided("allowed", None, index, version, query.type, outcome)
+        return Result(index, version, reads, outcome["truncated"])
+
+
+def _settle_orphan(task: asyncio.Task[int]) -> None:
+    _orphans.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: audit_unavailable is logged by the writer already
