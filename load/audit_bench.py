@@ -11,7 +11,7 @@ from chunk to chunk), a signed checkpoint every K entries and at the end, then d
 facts and rollups with the proxy's own catch-up. It records the roots at 1000 random sizes,
 computed from the entries as it goes, so that every timed proof is verified against a root the
 database did not supply. `proofs` times inclusion proofs at the full size and consistency
-proofs from random sizes to it: as the proof handlers (proxy/http/log.py) compute them, through
+proofs from random sizes to it: as the proof handlers (proxy/http/log_api.py) compute them, through
 an asyncpg pool, then over HTTP against `alpr-proxy serve` (which appends its policy_loaded
 entry and a checkpoint). `verify` times `alpr-proxy audit verify` in a fresh process.
 Results: load/results/audit-<time>-<command>.{md,json}.
@@ -136,7 +136,7 @@ def cases(roots: Roots, count: int, seed: int = 11) -> list[Case]:
 
 
 def server_proofs(pool: asyncpg.Pool) -> GetProof:
-    """What the proof handlers (proxy/http/log.py) do: on a pooled connection, the log's size,
+    """What the proof handlers (proxy/http/log_api.py) do: on a pooled connection, the log's size,
     then one read of the proof's stored hashes; then the proof from them."""
 
     async def get(kind: str, a: int, size: int) -> list[bytes]:

@@ -17,8 +17,7 @@ from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.keys import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import admin, health, log, search, transparency
-from proxy.http import audit as audit_api
+from proxy.http import admin, audit_api, health, log_api, search, transparency
 from proxy.http.middlewares import request_context
 from proxy.keys import (
     AUDIT_POOL,
@@ -82,10 +81,10 @@ def create_app(
         ]
     )
     app.router.add_post("/v1/search", search.search)
-    app.router.add_get("/v1/log/checkpoint", log.checkpoint)
-    app.router.add_get("/v1/log/proof/inclusion", log.inclusion_proof)
-    app.router.add_get("/v1/log/proof/consistency", log.consistency_proof)
-    app.router.add_get("/v1/log/entries/{index}", log.entry)
+    app.router.add_get("/v1/log/checkpoint", log_api.checkpoint)
+    app.router.add_get("/v1/log/proof/inclusion", log_api.inclusion_proof)
+    app.router.add_get("/v1/log/proof/consistency", log_api.consistency_proof)
+    app.router.add_get("/v1/log/entries/{index}", log_api.entry)
     app.router.add_get("/v1/audit/entries", audit_api.entries)
     app.router.add_get("/v1/audit/reports/usage", audit_api.usage)
     app.router.add_get("/v1/audit/reports/disclosures", audit_api.disclosures)

@@ -16,30 +16,25 @@ import sys
 import tomllib
 from pathlib import Path
 
-import asyncpg
-
 from proxy import loops
 from proxy.audit.checkpoint import load_signer
 from proxy.audit.config_check import ConfigurationMismatch, Expected, check_log
 from proxy.audit.offline import LogReport, LogVerificationError, verify_log
 from proxy.audit.verify import NoteFormatError, Verifier
+from proxy.cli.common import SetupError, connect_audit
 from proxy.settings import Settings, SettingsError, load_settings
+from proxy.store.pools import DB_ERRORS
 
 PROG = "alpr-proxy audit verify"
-
-
-class _SetupError(Exception):
-    """The verification could not start; exit 2."""
 
 
 # Failures that mean the log could not be read, as opposed to a log that does not verify.
 _NOT_RUN = (
     SettingsError,
-    _SetupError,
+    SetupError,
     ConfigurationMismatch,
     OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
+    *DB_ERRORS,
 )
 
 
@@ -68,7 +63,7 @@ def _verifier(settings: Settings, key: str | None) -> Verifier:
             key = load_signer(settings.log.signing_key_file).verifier_key
         except (OSError, ValueError) as exc:
             msg = f"cannot derive the verifier key from log.signing_key_file: {exc}"
-            raise _SetupError(msg) from exc
+            raise SetupError(msg) from exc
         # Whoever can edit the database may also hold this file, so it proves little.
         print(
             f"note: verifier key {key} was derived from log.signing_key_file; an auditor should"
@@ -77,7 +72,7 @@ def _verifier(settings: Settings, key: str | None) -> Verifier:
     try:
         return Verifier.from_key(key)
     except NoteFormatError as exc:
-        raise _SetupError(str(exc)) from exc
+        raise SetupError(str(exc)) from exc
 
 
 def _show(value: object) -> str:
@@ -85,14 +80,7 @@ def _show(value: object) -> str:
 
 
 async def _run(settings: Settings, want: Expected, external: bytes | None) -> LogReport:
-    db = settings.database
-    dsn = db.migrate_audit_dsn or db.audit_dsn
-    if not dsn:
-        raise _SetupError("no database.audit_dsn configured")
-    try:
-        conn = await asyncpg.connect(dsn, timeout=db.connect_timeout_s)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise _SetupError(f"cannot connect to the audit database: {exc}") from exc
+    conn = await connect_audit(settings.database)
     try:  # the verifier only reads, inside one read-only snapshot
         await check_log(conn, want, external)
         return await verify_log(conn, want.key, external_checkpoint=external, origin=want.origin)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 from urllib.parse import urlsplit
 
-import asyncpg
-
 from proxy import loops
 from proxy.migrate import Component, migrate
 from proxy.settings import Settings, SettingsError, load_settings
+from proxy.store.pools import DB_ERRORS
 
 
 class MigrateError(Exception):
@@ -31,7 +30,7 @@ async def _one(dsn: str, component: Component) -> list[str]:
         raise MigrateError(f"no database.{component}_dsn configured")
     try:
         return await migrate(dsn, component)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DB_ERRORS as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise MigrateError(f"the {component} database ({_where(dsn)}): {detail}") from exc
 

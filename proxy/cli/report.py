@@ -14,23 +14,19 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime
 
-import asyncpg
-
 from proxy import loops
+from proxy.cli.common import SetupError, connect_audit
 from proxy.errors import ProxyError
 from proxy.oversight import reports
 from proxy.oversight.entries import parse_time
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.render import Report, render
 from proxy.settings import Settings, SettingsError, load_settings
+from proxy.store.pools import DB_ERRORS
 
 PROG = "alpr-proxy audit report"
 REPORTS = ("usage", "disclosures", "flags")
 FORMATS = ("json", "csv", "html")
-
-
-class _SetupError(Exception):
-    pass
 
 
 def _when(name: str, raw: str) -> datetime:
@@ -41,20 +37,13 @@ def _when(name: str, raw: str) -> datetime:
     try:
         return parse_time(name, raw)
     except ProxyError as exc:
-        raise _SetupError(exc.message) from None
+        raise SetupError(exc.message) from None
 
 
 async def _run(
     settings: Settings, period: Period, names: tuple[str, ...], limit: int
 ) -> dict[str, Report]:
-    db = settings.database
-    dsn = db.migrate_audit_dsn or db.audit_dsn
-    if not dsn:
-        raise _SetupError("no database.audit_dsn configured")
-    try:
-        conn = await asyncpg.connect(dsn, timeout=db.connect_timeout_s)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise _SetupError(f"cannot connect to the audit database: {exc}") from exc
+    conn = await connect_audit(settings.database)
     out: dict[str, Report] = {}
     try:
         async with snapshot(conn):
@@ -75,23 +64,22 @@ def report_command(
 ) -> int:
     try:
         if fmt not in FORMATS:
-            raise _SetupError(f"--format must be one of {', '.join(FORMATS)}")
+            raise SetupError(f"--format must be one of {', '.join(FORMATS)}")
         if report != "all" and report not in REPORTS:
-            raise _SetupError(f"--report must be one of {', '.join(REPORTS)}, all")
+            raise SetupError(f"--report must be one of {', '.join(REPORTS)}, all")
         if not 1 <= limit <= 100_000:
-            raise _SetupError("--limit must be from 1 to 100000")
+            raise SetupError("--limit must be from 1 to 100000")
         start, end = _when("from", from_), _when("to", to)
         if start > end:
-            raise _SetupError("--from must not be after --to")
+            raise SetupError("--from must not be after --to")
         settings = load_settings(config)
         names = REPORTS if report == "all" else (report,)
         results = loops.run(_run(settings, Period(start, end), names, limit))
     except (
         SettingsError,
-        _SetupError,
+        SetupError,
         OSError,
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
+        *DB_ERRORS,
     ) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -1,9 +1,10 @@
-"""Helpers every handler shares: JSON responses, the clock, authentication with auditing."""
+"""Helpers every handler shares: JSON responses, the body, authentication with auditing, and
+the one mapping of a failing audit database to 503 audit_unavailable (`read_audit`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from proxy.audit.entry import auth_failure_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.keys import AUDIT_WRITER, AUTH_FAILURE_LIMITER, CLOCK, REQUEST_ID, SETTINGS, VERIFIER
 from proxy.model import Principal
+from proxy.store.pools import DB_ERRORS
 
 _JSON_OPTS = orjson.OPT_UTC_Z
 
@@ -22,6 +24,16 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         body=orjson.dumps(data, option=_JSON_OPTS), status=status, content_type="application/json"
     )
+
+
+async def read_audit(action: Callable[[], Awaitable[Any]]) -> Any:
+    """`action()`'s result; a failing audit database is 503 audit_unavailable, never a 500."""
+    try:
+        return await action()
+    except DB_ERRORS as exc:
+        raise ProxyError(
+            "audit_unavailable", f"the audit database cannot be read ({type(exc).__name__})"
+        ) from None
 
 
 def request_id(request: web.Request) -> str:

@@ -15,9 +15,6 @@ missing.
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
 from aiohttp import web
 
 from proxy.audit import checkpoint as checkpoints
@@ -36,15 +33,9 @@ from proxy.oversight.transparency import (
     fetch_activity,
     window_start,
 )
+from proxy.store.pools import DB_ERRORS
 
 MAX_AGE_S = 60
-_DB_ERRORS = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # the connection went away mid-operation
-    OSError,
-    asyncio.TimeoutError,
-)
 
 
 def _html(text: str, status: int = 200, cache: bool = True) -> web.Response:
@@ -86,7 +77,7 @@ async def index(request: web.Request) -> web.Response:
     now = app[CLOCK]()
     try:
         cp = await checkpoints.latest(app[AUDIT_POOL])
-    except _DB_ERRORS:
+    except DB_ERRORS:
         return _unavailable(request)
     return _html(render_index_page(build_index(policy, now), _view(cp), policy.version, now))
 
@@ -110,7 +101,7 @@ async def agency(request: web.Request) -> web.Response:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 activity: Activity = await fetch_activity(conn, ori, since)
                 cp = await checkpoints.latest(conn)
-    except _DB_ERRORS:
+    except DB_ERRORS:
         return _unavailable(request)
     return _html(render_agency(build_page(policy, ori, now, activity, _view(cp))))
 

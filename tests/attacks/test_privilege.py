@@ -5,7 +5,7 @@ Already covered elsewhere, not repeated here:
   tests/http/test_audit_api.py::test_investigators_and_strangers_are_refused;
 - auditors scoped to entries concerning their agency, also with a filter naming another:
   test_audit_api.py::test_auditors_see_only_entries_concerning_their_agency and
-  tests/http/test_log.py::test_entries_are_scoped_to_the_agencies_they_name;
+  tests/http/test_log_api.py::test_entries_are_scoped_to_the_agencies_they_name;
 - an investigator reloading the policy: tests/http/test_reload.py::test_reload_needs_admin;
 - on_behalf_of lower case, trailing space, equal to the requester, and an auditor searching:
   tests/http/test_search.py REFUSALS;

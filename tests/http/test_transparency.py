@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from tests.http.test_log_api import wait_for_checkpoint
 
 from proxy.audit import pg
 from proxy.audit.entry import search_entry
@@ -18,7 +19,6 @@ from proxy.model import Principal
 from tests.http.conftest import NOW
 from tests.http.html_view import Page
 from tests.http.search_helpers import bearer, body, log_size
-from tests.http.test_log import wait_for_checkpoint
 
 OAKLAND, ALAMEDA, SFPD, BERKELEY = "CA0010900", "CA0010000", "CA0380100", "CA0010800"
 CHP, RENO, FBI, ICE = "CA0349400", "NV0160200", "CA0389900", "CA0389999"

@@ -20,7 +20,7 @@ from load import audit_bench
 from proxy.audit import tree, verify
 from proxy.audit.checkpoint import load_signer
 from proxy.audit.offline import LeafMismatchError, verify_log
-from proxy.http import log
+from proxy.http import log_api
 from proxy.http.middlewares import request_context
 from proxy.keys import AUDIT_POOL
 from tests.conftest import LOG_ORIGIN
@@ -163,8 +163,8 @@ async def test_http_proofs_use_the_real_handlers(proofs: tuple[Any, ...]) -> Non
     pool, todo, roots, leaves = proofs
     app = web.Application(middlewares=[request_context])
     app[AUDIT_POOL] = pool
-    app.router.add_get("/v1/log/proof/inclusion", log.inclusion_proof)
-    app.router.add_get("/v1/log/proof/consistency", log.consistency_proof)
+    app.router.add_get("/v1/log/proof/inclusion", log_api.inclusion_proof)
+    app.router.add_get("/v1/log/proof/consistency", log_api.consistency_proof)
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
         get = audit_bench.http_proofs(session, str(server.make_url("")).rstrip("/"))
         stats = await audit_bench.time_proofs(get, todo, roots, leaves)

@@ -8,11 +8,9 @@ caller gets 503 audit_unavailable and no data: reading the log is itself on the 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
 import msgspec
 import orjson
 from aiohttp import web
@@ -21,7 +19,7 @@ from proxy.audit import pg
 from proxy.audit.derived import concerns
 from proxy.audit.entry import audit_access_entry, review_entry
 from proxy.errors import ErrorCode, ProxyError
-from proxy.http.common import authenticate, json_response, read_body, request_id
+from proxy.http.common import authenticate, json_response, read_audit, read_body, request_id
 from proxy.keys import AUDIT_POOL, AUDIT_WRITER, CLOCK
 from proxy.model import Principal
 from proxy.oversight import csvout, reports
@@ -37,13 +35,6 @@ from proxy.oversight.shapes import (
 
 ROLES = ("auditor", "oversight")
 AUDIT_INDEX_HEADER = "X-Audit-Index"
-_DB_ERRORS = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # the connection went away mid-operation
-    asyncio.TimeoutError,
-)
 
 
 def scope_of(principal: Principal) -> str | None:
@@ -109,15 +100,6 @@ def _wants_csv(accept: str) -> bool:
     return best["text/csv"] > 0 and best["text/csv"] > best["application/json"]
 
 
-async def _read(action: Callable[[], Awaitable[Any]]) -> Any:
-    try:
-        return await action()
-    except _DB_ERRORS as exc:
-        raise ProxyError(
-            "audit_unavailable", f"the audit database cannot be read ({type(exc).__name__})"
-        ) from None
-
-
 async def entries(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request, roles=ROLES)
     params = _single(request)
@@ -128,7 +110,7 @@ async def entries(request: web.Request) -> web.StreamResponse:
         async with request.app[AUDIT_POOL].acquire() as conn, snapshot(conn):
             return await fetch_page(conn, query, scope)
 
-    rows, next_index = await _read(page)
+    rows, next_index = await read_audit(page)
     objects = [entry_object(i, b) for i, b in rows]
     index = await record_access(request, principal, "GET /v1/audit/entries", params, len(rows))
     cursor = None if next_index is None else str(next_index)
@@ -224,7 +206,7 @@ async def _report(request: web.Request, name: str) -> web.Response:
                 return await reports.disclosures(conn, period, scope)
             return await reports.flags(conn, period, scope, options)
 
-    report = await _read(run)
+    report = await read_audit(run)
     endpoint = f"GET /v1/audit/reports/{name}"
     index = await record_access(request, principal, endpoint, params, _size(report))
     response = web.Response(body=msgspec.json.encode(report), content_type="application/json")
@@ -251,7 +233,7 @@ async def review(request: web.Request) -> web.Response:
         asked = msgspec.json.decode(await read_body(request), type=ReviewIn)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise ProxyError("invalid_request", f"invalid review: {exc}") from None
-    body = await _read(lambda: pg.entry_body(request.app[AUDIT_POOL], asked.index))
+    body = await read_audit(lambda: pg.entry_body(request.app[AUDIT_POOL], asked.index))
     refused: ErrorCode | None = None
     if body is None:
         refused = "not_found"

@@ -9,8 +9,8 @@ from aiohttp import web
 from proxy.audit import checkpoint as checkpoints
 from proxy.audit import pg, tree
 from proxy.errors import ErrorCode, ProxyError
-from proxy.http import audit
-from proxy.http.common import authenticate, json_response
+from proxy.http.audit_api import AUDIT_INDEX_HEADER, ROLES, record_access, visible
+from proxy.http.common import authenticate, json_response, read_audit
 from proxy.keys import AUDIT_POOL
 
 
@@ -23,16 +23,16 @@ def parse_index(raw: str, name: str) -> int:
 async def entry(request: web.Request) -> web.Response:
     """The entry's canonical bytes. Like every read of audit data it is itself audited (an
     `audit_access` entry, before the response), denied attempts included."""
-    principal = await authenticate(request, roles=audit.ROLES)
+    principal = await authenticate(request, roles=ROLES)
     index = parse_index(request.match_info["index"], "index")
     # A failing audit database is 503 audit_unavailable here too, never a 500.
-    body = await audit._read(lambda: pg.entry_body(request.app[AUDIT_POOL], index))
+    body = await read_audit(lambda: pg.entry_body(request.app[AUDIT_POOL], index))
     refused: ErrorCode | None = None
     if body is None:
         refused = "not_found"
-    elif not audit.visible(principal, body):
+    elif not visible(principal, body):
         refused = "forbidden_role"
-    at = await audit.record_access(
+    at = await record_access(
         request,
         principal,
         "GET /v1/log/entries/{index}",
@@ -47,13 +47,13 @@ async def entry(request: web.Request) -> web.Response:
             "forbidden_role", "this entry does not concern your agency", audit_index=at
         )
     response = web.Response(body=body, content_type="application/json")
-    response.headers[audit.AUDIT_INDEX_HEADER] = str(at)
+    response.headers[AUDIT_INDEX_HEADER] = str(at)
     return response
 
 
 async def checkpoint(request: web.Request) -> web.Response:
     """The latest signed checkpoint, exactly as stored (C2SP tlog-checkpoint signed note)."""
-    newest = await audit._read(lambda: checkpoints.latest(request.app[AUDIT_POOL]))
+    newest = await read_audit(lambda: checkpoints.latest(request.app[AUDIT_POOL]))
     if newest is None:
         raise ProxyError("not_found", "no checkpoint yet: the log is empty")
     return web.Response(body=newest.note, content_type="text/plain", charset="utf-8")
@@ -79,7 +79,7 @@ async def inclusion_proof(request: web.Request) -> web.Response:
                 raise ProxyError("invalid_request", f"index {index} is not below size {size}")
             return await pg.read_hashes(conn, tree.inclusion_proof_needed(size, index))
 
-    hashes = await audit._read(read)
+    hashes = await read_audit(read)
     proof = tree.inclusion_proof(size, index, hashes)
     return json_response({"index": index, "size": size, "hashes": [_b64(h) for h in proof]})
 
@@ -99,7 +99,7 @@ async def consistency_proof(request: web.Request) -> web.Response:
                 raise ProxyError("invalid_request", "old must be at least 1 (RFC 9162 §2.1.4)")
             return await pg.read_hashes(conn, tree.consistency_proof_needed(old, size))
 
-    hashes = await audit._read(read)
+    hashes = await read_audit(read)
     proof = tree.consistency_proof(old, size, hashes)
     return json_response({"old": old, "size": size, "hashes": [_b64(h) for h in proof]})
 
