@@ -43,12 +43,12 @@ import asyncpg
 from load import bench
 from load.report_bench import COLUMNS, catch_up_in_bulk, synthetic
 from proxy import loops
-from proxy.audit import pg, tree, verify
+from proxy.audit import postgres, tree, verify
 from proxy.audit.note import Signer, generate_signer_key, sign_checkpoint
 from proxy.auth.tokens import generate_dev_keypair
 from proxy.cli.keys import write_secret
 from proxy.demo import policy as demo
-from proxy.embedded import EmbeddedPostgres, free_port
+from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.migrate import migrate
 
 DEFAULT_DIR = Path("/var/tmp/alpr-proxy-audit10m")  # noqa: S108 - kept across runs
@@ -144,9 +144,9 @@ def server_proofs(pool: asyncpg.Pool) -> GetProof:
         need = (tree.inclusion_proof_needed(size, a) if inclusion
                 else tree.consistency_proof_needed(a, size))  # fmt: skip
         async with pool.acquire() as conn:
-            if await pg.size(conn) < size:
+            if await postgres.size(conn) < size:
                 raise ValueError(f"size {size} exceeds the log")
-            hashes = await pg.read_hashes(conn, need)
+            hashes = await postgres.read_hashes(conn, need)
         if inclusion:
             return tree.inclusion_proof(size, a, hashes)
         return tree.consistency_proof(a, size, hashes)

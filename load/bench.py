@@ -49,8 +49,8 @@ from proxy.auth.tokens import generate_dev_keypair, mint_token
 from proxy.cli.keys import write_secret
 from proxy.demo import policy as demo
 from proxy.demo.city import ALAMEDA_SO, CHP, OAKLAND_PD, PIEDMONT_PD
+from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.demo.seed import seed_reads
-from proxy.embedded import EmbeddedPostgres, free_port
 from proxy.migrate import migrate
 
 REPO = Path(__file__).resolve().parent.parent

@@ -71,7 +71,7 @@ from load.loadgen import (
     search_specs,
     write_spec,
 )
-from proxy.embedded import EmbeddedPostgres, free_port
+from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.migrate import migrate
 
 TARGET_RATIO = 1.2  # p50 at the largest store within 1.2x of the smallest

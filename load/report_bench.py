@@ -33,7 +33,7 @@ import asyncpg
 from proxy import loops
 from proxy.audit import facts, tree
 from proxy.audit.entry import Record, search_entry
-from proxy.embedded import EmbeddedPostgres
+from proxy.demo.embedded import EmbeddedPostgres
 from proxy.migrate import migrate
 from proxy.model import Principal
 from proxy.oversight import reports

@@ -67,7 +67,7 @@ from load.loadgen import (
     search_specs,
     write_spec,
 )
-from proxy.embedded import EmbeddedPostgres, free_port
+from proxy.demo.embedded import EmbeddedPostgres, free_port
 
 _HIST_MAX_US = 3600 * 1_000_000
 _clock = time.perf_counter

@@ -19,7 +19,7 @@ request path's work, not the writer's), then:
 2. **catch-up**: the facts of all of them derived and stored (`facts.catch_up_facts`, chunks
    of facts.CHUNK, every index in place), then one `audit.roll_up()` folding them into the report
    rollups: what the proxy does after each checkpoint, off the append path;
-3. **naive**: the same records, one transaction per entry (`pg.append` in its own
+3. **naive**: the same records, one transaction per entry (`postgres.append` in its own
    transaction on a pool of --pool connections): what an audit log without group commit costs.
 
 Then it checks the result is one gapless tree: the stored root equals the root recomputed from
@@ -43,10 +43,10 @@ import orjson
 
 from load.report_bench import synthetic_records
 from proxy import loops
-from proxy.audit import facts, pg, tree
+from proxy.audit import facts, postgres, tree
 from proxy.audit.entry import Record
 from proxy.audit.writer import AuditWriter
-from proxy.embedded import EmbeddedPostgres
+from proxy.demo.embedded import EmbeddedPostgres
 from proxy.migrate import migrate
 
 
@@ -66,13 +66,13 @@ async def _check_tree(dsn: str, expected: int) -> None:
     """The log holds exactly `expected` entries and its stored root is the entries' root."""
     conn = await asyncpg.connect(dsn)
     try:
-        size = await pg.size(conn)
+        size = await postgres.size(conn)
         if size != expected:
             raise SystemExit(f"log has {size} entries, expected {expected}")
         leaves = [
             bytes(r[0]) for r in await conn.fetch("SELECT body FROM audit.entries ORDER BY idx")
         ]
-        stored = tree.tree_hash(size, await pg.read_hashes(conn, tree.tree_hash_needed(size)))
+        stored = tree.tree_hash(size, await postgres.read_hashes(conn, tree.tree_hash_needed(size)))
     finally:
         await conn.close()
     if tree.InMemoryTree(leaves).root() != stored:
@@ -139,7 +139,7 @@ async def naive(dsn: str, records: list[Record], connections: int) -> dict[str, 
     async def appender() -> None:
         for record in feed:
             async with pool.acquire() as conn, conn.transaction():
-                await pg.append(conn, [record])
+                await postgres.append(conn, [record])
 
     try:
         started = time.perf_counter()

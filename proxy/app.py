@@ -19,7 +19,8 @@ from proxy.auth.keys import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
 from proxy.http import admin, audit_api, health, log_api, search, transparency
 from proxy.http.middlewares import request_context
-from proxy.keys import (
+from proxy.http.ratelimit import TokenBuckets
+from proxy.http.state import (
     AUDIT_POOL,
     AUDIT_WRITER,
     AUTH_FAILURE_LIMITER,
@@ -31,7 +32,6 @@ from proxy.keys import (
     STORE,
     VERIFIER,
 )
-from proxy.ratelimit import TokenBuckets
 from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
 from proxy.settings import Settings
 from proxy.store.pools import AUDIT, database_errors, keep_session, open_pool

@@ -12,7 +12,7 @@ import pytest
 
 from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair, mint_token
-from proxy.embedded import PASSFILE_ENV, EmbeddedPostgres
+from proxy.demo.embedded import PASSFILE_ENV, EmbeddedPostgres
 from tests.pg import Databases, create_databases, drop_databases
 
 ISSUER = "https://idp.test.example"

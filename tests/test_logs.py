@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from proxy import logs
-from proxy.keys import POLICY
+from proxy.http.state import POLICY
 from proxy.logs import FLUSH_DELAY_S, BufferedJsonHandler, JsonFormatter
 
 # The HTTP tests' fixtures, for this module outside tests/http (test arguments "redefine" them).

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy import metrics
 from proxy.http.health import refresh_gauges
 from proxy.http.metrics_listener import metrics_app
-from proxy.keys import AUDIT_WRITER, POLICY, SETTINGS
+from proxy.http.state import AUDIT_WRITER, POLICY, SETTINGS
 
 # The HTTP tests' fixtures, for this module outside tests/http (test arguments "redefine" them).
 from tests.http.conftest import make_client, seeded_store  # noqa: F401

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from proxy import metrics
 from proxy.cli.serve import prepare_metrics_dir
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 from tests.conftest import AUDIENCE, ISSUER, LOG_ORIGIN
 from tests.http.conftest import policy_text
 from tests.pg import Databases

@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 
 from proxy import metrics
-from proxy.audit import facts, pg, tree
+from proxy.audit import facts, postgres, tree
 from proxy.audit.note import Signer, sign_checkpoint
 
 log = logging.getLogger("alpr_proxy.audit")
@@ -49,11 +49,11 @@ async def make_checkpoint(
     conn: asyncpg.Connection, signer: Signer, origin: str
 ) -> StoredCheckpoint | None:
     """Sign and store a checkpoint if the log grew since the latest one; return it."""
-    size = await pg.size(conn)
+    size = await postgres.size(conn)
     newest = await latest(conn)
     if size == 0 or (newest is not None and size <= newest.size):
         return None
-    root = tree.tree_hash(size, await pg.read_hashes(conn, tree.tree_hash_needed(size)))
+    root = tree.tree_hash(size, await postgres.read_hashes(conn, tree.tree_hash_needed(size)))
     note = sign_checkpoint(origin, size, root, signer)
     await conn.execute(
         "INSERT INTO audit.checkpoints (size, root, note) VALUES ($1, $2, $3)"

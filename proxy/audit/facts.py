@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from proxy.audit import pg
+from proxy.audit import postgres
 from proxy.audit.derived import Derived, derive_body
 
 FACTS_LOCK = 0x66616374  # "fact": one catch-up at a time, across processes and hosts
@@ -102,7 +102,7 @@ async def derive_up_to(conn: asyncpg.Connection, size: int, *, chunk: int = CHUN
 
 async def catch_up_facts(conn: asyncpg.Connection, *, chunk: int = CHUNK) -> int:
     """Facts for every entry committed before the call; the size they cover."""
-    size = await pg.size(conn)
+    size = await postgres.size(conn)
     end = int(await conn.fetchval(_END))
     return end if end >= size else await derive_up_to(conn, size, chunk=chunk)
 
@@ -114,7 +114,7 @@ async def catch_up(conn: asyncpg.Connection, *, chunk: int = CHUNK, paced: bool 
     ``paced`` (the background catch-up after each checkpoint): roll up ROLLUP_STEP entries at a
     time and pause as long as each step took. A report's catch-up is not paced: it waits for
     all of it, and is exact."""
-    size = await pg.size(conn)
+    size = await postgres.size(conn)
     end, rolled = await conn.fetchrow(_PROGRESS)
     if end >= size and rolled >= size:
         return min(int(end), int(rolled))

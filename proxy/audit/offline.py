@@ -19,7 +19,7 @@ from typing import Any, dataclass_transform
 
 import asyncpg
 
-from proxy.audit import pg, tree
+from proxy.audit import postgres, tree
 from proxy.audit import verify as v
 
 _SHA = hashlib.sha256
@@ -260,11 +260,11 @@ class _Run:
             raise LogTruncatedError(n, ext.size, external=True)
         root = _root(self.stack)
         # Redundant with the per-hash checks, but it is the code path the server's proofs use.
-        stored = await pg.read_hashes(self.conn, tree.tree_hash_needed(n))
+        stored = await postgres.read_hashes(self.conn, tree.tree_hash_needed(n))
         if (stored_root := tree.tree_hash(n, stored)) != root:
             raise StoredTreeMismatch(n, stored_root, root)
         if ext is not None and ext.size > 0:
-            need = await pg.read_hashes(self.conn, tree.consistency_proof_needed(ext.size, n))
+            need = await postgres.read_hashes(self.conn, tree.consistency_proof_needed(ext.size, n))
             proof = tree.consistency_proof(ext.size, n, need)
             try:
                 v.verify_consistency(ext.size, n, ext.root_hash, root, proof)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from proxy import metrics
-from proxy.audit import pg
+from proxy.audit import postgres
 from proxy.audit.entry import Record
 from proxy.errors import ProxyError
 
@@ -63,7 +63,7 @@ class AuditWriter:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
         # The log's right edge after our last commit; None when unknown (start, any failure).
-        self._edge: pg.RightEdge | None = None
+        self._edge: postgres.RightEdge | None = None
         # Held from one batch to the next (a pool round trip per batch showed in the profile);
         # handed back to the pool after any failure, which replaces it if it is broken.
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
@@ -135,7 +135,7 @@ class AuditWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            columns = pg.Batch([p.record for p in batch])
+            columns = postgres.Batch([p.record for p in batch])
             edge, self._edge = self._edge, None  # unknown until this commit's outcome is known
             if self._conn is not None and self._conn.is_closed():  # the server went away
                 await self._release()
@@ -144,8 +144,9 @@ class AuditWriter:
             conn = self._conn
             appended = None if edge is None else await columns.try_append(conn, edge)
             if isinstance(appended, int):  # another writer appended: follow it
-                appended = await columns.try_append(conn, await pg.edge_at(conn, appended))
-            if not isinstance(appended, pg.RightEdge):  # first batch, a failure, or raced again
+                appended = await columns.try_append(conn, await postgres.edge_at(conn, appended))
+            # The first batch, a failure, or raced again:
+            if not isinstance(appended, postgres.RightEdge):
                 async with conn.transaction():
                     appended = await columns.append_locked(conn)
             self._edge = appended

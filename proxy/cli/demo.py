@@ -31,8 +31,8 @@ from proxy.cli.keys import write_secret
 from proxy.cli.migrate import migrate_all
 from proxy.demo import policy as demo
 from proxy.demo import walkthrough
+from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.demo.seed import seed_reads
-from proxy.embedded import EmbeddedPostgres, free_port
 from proxy.http.badrequest import api_runner
 from proxy.http.health import refresh_gauges
 from proxy.http.metrics_listener import metrics_app

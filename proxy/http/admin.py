@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.http.common import authenticate, json_response
-from proxy.keys import AUDIT_WRITER, CLOCK, POLICY
+from proxy.http.state import AUDIT_WRITER, CLOCK, POLICY
 from proxy.search.live_policy import reload_policy
 
 

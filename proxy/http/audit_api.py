@@ -15,12 +15,12 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from proxy.audit import pg
+from proxy.audit import postgres
 from proxy.audit.derived import concerns
 from proxy.audit.entry import audit_access_entry, review_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, read_audit, read_body, request_id
-from proxy.keys import AUDIT_POOL, AUDIT_WRITER, CLOCK
+from proxy.http.state import AUDIT_POOL, AUDIT_WRITER, CLOCK
 from proxy.model import Principal
 from proxy.oversight import csvout, reports
 from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
@@ -233,7 +233,7 @@ async def review(request: web.Request) -> web.Response:
         asked = msgspec.json.decode(await read_body(request), type=ReviewIn)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise ProxyError("invalid_request", f"invalid review: {exc}") from None
-    body = await read_audit(lambda: pg.entry_body(request.app[AUDIT_POOL], asked.index))
+    body = await read_audit(lambda: postgres.entry_body(request.app[AUDIT_POOL], asked.index))
     refused: ErrorCode | None = None
     if body is None:
         refused = "not_found"

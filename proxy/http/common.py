@@ -13,7 +13,14 @@ from aiohttp import web
 from proxy import metrics
 from proxy.audit.entry import auth_failure_entry
 from proxy.errors import ErrorCode, ProxyError
-from proxy.keys import AUDIT_WRITER, AUTH_FAILURE_LIMITER, CLOCK, REQUEST_ID, SETTINGS, VERIFIER
+from proxy.http.state import (
+    AUDIT_WRITER,
+    AUTH_FAILURE_LIMITER,
+    CLOCK,
+    REQUEST_ID,
+    SETTINGS,
+    VERIFIER,
+)
 from proxy.model import Principal
 from proxy.store.pools import DB_ERRORS
 

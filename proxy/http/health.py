@@ -11,7 +11,7 @@ from aiohttp import web
 from proxy import metrics
 from proxy.http.common import json_response
 from proxy.http.openapi import openapi_document
-from proxy.keys import AUDIT_POOL, AUDIT_WRITER, STORE
+from proxy.http.state import AUDIT_POOL, AUDIT_WRITER, STORE
 from proxy.store.pools import ping
 
 

@@ -7,11 +7,11 @@ import base64
 from aiohttp import web
 
 from proxy.audit import checkpoint as checkpoints
-from proxy.audit import pg, tree
+from proxy.audit import postgres, tree
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.audit_api import AUDIT_INDEX_HEADER, ROLES, record_access, visible
 from proxy.http.common import authenticate, json_response, read_audit
-from proxy.keys import AUDIT_POOL
+from proxy.http.state import AUDIT_POOL
 
 
 def parse_index(raw: str, name: str) -> int:
@@ -26,7 +26,7 @@ async def entry(request: web.Request) -> web.Response:
     principal = await authenticate(request, roles=ROLES)
     index = parse_index(request.match_info["index"], "index")
     # A failing audit database is 503 audit_unavailable here too, never a 500.
-    body = await read_audit(lambda: pg.entry_body(request.app[AUDIT_POOL], index))
+    body = await read_audit(lambda: postgres.entry_body(request.app[AUDIT_POOL], index))
     refused: ErrorCode | None = None
     if body is None:
         refused = "not_found"
@@ -72,12 +72,12 @@ async def inclusion_proof(request: web.Request) -> web.Response:
 
     async def read() -> dict[int, bytes]:
         async with request.app[AUDIT_POOL].acquire() as conn:
-            current = await pg.size(conn)
+            current = await postgres.size(conn)
             if size > current:
                 raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
             if index >= size:
                 raise ProxyError("invalid_request", f"index {index} is not below size {size}")
-            return await pg.read_hashes(conn, tree.inclusion_proof_needed(size, index))
+            return await postgres.read_hashes(conn, tree.inclusion_proof_needed(size, index))
 
     hashes = await read_audit(read)
     proof = tree.inclusion_proof(size, index, hashes)
@@ -90,14 +90,14 @@ async def consistency_proof(request: web.Request) -> web.Response:
 
     async def read() -> dict[int, bytes]:
         async with request.app[AUDIT_POOL].acquire() as conn:
-            current = await pg.size(conn)
+            current = await postgres.size(conn)
             if size > current:
                 raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
             if old > size:
                 raise ProxyError("invalid_request", f"old {old} is larger than size {size}")
             if old == 0:
                 raise ProxyError("invalid_request", "old must be at least 1 (RFC 9162 §2.1.4)")
-            return await pg.read_hashes(conn, tree.consistency_proof_needed(old, size))
+            return await postgres.read_hashes(conn, tree.consistency_proof_needed(old, size))
 
     hashes = await read_audit(read)
     proof = tree.consistency_proof(old, size, hashes)

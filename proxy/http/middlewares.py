@@ -22,7 +22,7 @@ from aiohttp.typedefs import Handler
 from proxy import metrics
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import json_response
-from proxy.keys import REQUEST_ID
+from proxy.http.state import REQUEST_ID
 from proxy.logs import log_line
 
 log = logging.getLogger("alpr_proxy.http")

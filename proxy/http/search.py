@@ -18,7 +18,7 @@ from proxy import metrics
 from proxy.errors import ProxyError
 from proxy.http.common import authenticate, json_response, read_body, request_id
 from proxy.http.middlewares import DECISION, SEARCH_LOG
-from proxy.keys import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE
+from proxy.http.state import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE
 from proxy.search.flow import Caller, Decided, Search
 
 

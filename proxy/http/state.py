@@ -11,7 +11,7 @@ from aiohttp import web
 from proxy.audit.checkpoint import Checkpointer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.tokens import TokenVerifier
-from proxy.ratelimit import TokenBuckets
+from proxy.http.ratelimit import TokenBuckets
 from proxy.search.live_policy import PolicyHolder
 from proxy.settings import Settings
 from proxy.store.base import Store

@@ -21,10 +21,10 @@ from proxy.audit import checkpoint as checkpoints
 from proxy.audit import facts
 from proxy.errors import ProxyError
 from proxy.http.htmlkit import concat, el
+from proxy.http.state import AUDIT_POOL, CLOCK, POLICY
 from proxy.http.transparency_agency import render_agency
 from proxy.http.transparency_page import CSP, page
 from proxy.http.transparency_page import render_index as render_index_page
-from proxy.keys import AUDIT_POOL, CLOCK, POLICY
 from proxy.oversight.transparency import (
     Activity,
     CheckpointView,

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from proxy.keys import POLICY
+from proxy.http.state import POLICY
 from tests.http.conftest import NOW
 from tests.http.search_helpers import bearer, body, entry, log_size
 from tests.http.test_reload import NARROW, WIDE, policy_path

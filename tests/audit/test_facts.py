@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit import facts, pg
+from proxy.audit import facts, postgres
 from proxy.audit.derived import Derived, derive_body
 from proxy.audit.entry import Record, audit_access_entry, policy_loaded_entry, search_entry
 from proxy.model import Principal
@@ -70,7 +70,7 @@ async def append_all(dsn: str, records: list[Record], batch: int = 5) -> None:
     try:
         for lo in range(0, len(records), batch):
             async with conn.transaction():
-                await pg.append(conn, records[lo : lo + batch])
+                await postgres.append(conn, records[lo : lo + batch])
     finally:
         await conn.close()
 
@@ -155,7 +155,7 @@ async def test_concurrent_catch_ups_during_appends_leave_no_gap_and_no_duplicate
         async def appender() -> None:
             for lo in range(0, len(records), 6):
                 async with pool.acquire() as conn, conn.transaction():
-                    await pg.append(conn, records[lo : lo + 6])
+                    await postgres.append(conn, records[lo : lo + 6])
                 await asyncio.sleep(0)
 
         async def catcher(chunk: int) -> None:

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 import proxy.migrate
-from proxy.audit import facts, pg, tree
+from proxy.audit import facts, postgres, tree
 from proxy.audit.checkpoint import load_signer
 from proxy.audit.derived import derive_body
 from proxy.audit.entry import Record, audit_access_entry, search_entry
@@ -41,7 +41,7 @@ ROLLUPS = ("daily_usage", "daily_disclosures", "daily_users", "monthly_users",
            "justification_totals", "hour_index_range", "rollup_progress")  # fmt: skip
 
 
-# --- the previous proxy's append, as proxy/audit/pg.py did it before 006 ---------------------
+# --- the previous proxy's append, as proxy/audit/postgres.py did it before 006 ---------------
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ _OLD_APPEND = "SELECT audit.append_entries(" + ", ".join(f"${i}" for i in range(
 async def old_append(conn: asyncpg.Connection, records: Sequence[OldRecord]) -> None:
     """One batch under the lock, at the size read under it, with the tree hashes it adds."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", pg.APPEND_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", postgres.APPEND_LOCK)
         start = await conn.fetchval("SELECT coalesce(max(idx) + 1, 0) FROM audit.entries")
         rows = await conn.fetch(
             "SELECT idx, hash FROM audit.tree_hashes WHERE idx = ANY($1::bigint[])",
@@ -248,7 +248,7 @@ async def test_migration_keeps_every_fact_and_stored_hash(
             )
         ]
         every = range(tree.stored_hash_count(len(RECORDS)))
-        stored = await pg.read_hashes(conn, every)
+        stored = await postgres.read_hashes(conn, every)
         columns = await conn.fetch(
             "SELECT attname FROM pg_attribute WHERE attrelid = 'audit.entries'::regclass"
             " AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
@@ -283,8 +283,11 @@ async def test_migrated_log_verifies_and_keeps_growing(
     root = tree.InMemoryTree([r.body for r in [*RECORDS, *LOG[:4]]]).root()
     conn = await asyncpg.connect(before.dsn)
     try:
-        size = await pg.size(conn)
-        assert tree.tree_hash(size, await pg.read_hashes(conn, tree.tree_hash_needed(size))) == root
+        size = await postgres.size(conn)
+        assert (
+            tree.tree_hash(size, await postgres.read_hashes(conn, tree.tree_hash_needed(size)))
+            == root
+        )
         assert await facts.catch_up(conn) == size
     finally:
         await conn.close()

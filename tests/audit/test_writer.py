@@ -10,7 +10,7 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit import facts, pg, tree
+from proxy.audit import facts, postgres, tree
 from proxy.audit.entry import Record
 from proxy.audit.writer import AuditWriter
 from proxy.errors import ProxyError
@@ -31,8 +31,8 @@ async def stored_root_matches_entries(admin_dsn: str) -> int:
             bytes(r["body"])
             for r in await conn.fetch("SELECT body FROM audit.entries ORDER BY idx")
         ]
-        size = await pg.size(conn)
-        stored = await pg.read_hashes(conn, tree.tree_hash_needed(size))
+        size = await postgres.size(conn)
+        stored = await postgres.read_hashes(conn, tree.tree_hash_needed(size))
     finally:
         await conn.close()
     assert size == len(bodies)
@@ -57,13 +57,13 @@ async def test_batch_is_one_statement_while_the_edge_is_current(dbs: Databases):
     admin, dsn = await dbs.fresh_audit()
     conn = await asyncpg.connect(dsn)
     try:
-        edge = await pg.Batch([record(i) for i in range(3)]).try_append(conn, pg.EMPTY)
-        assert isinstance(edge, pg.RightEdge) and edge.size == 3
+        edge = await postgres.Batch([record(i) for i in range(3)]).try_append(conn, postgres.EMPTY)
+        assert isinstance(edge, postgres.RightEdge) and edge.size == 3
         # Only the right edge is kept, and it is exactly what the stored tree holds.
-        stored = await pg.read_hashes(conn, tree.tree_hash_needed(3))
+        stored = await postgres.read_hashes(conn, tree.tree_hash_needed(3))
         assert edge.edge == tuple(stored[i] for i in tree.tree_hash_needed(3))
-        edge = await pg.Batch([record(i) for i in range(3, 8)]).try_append(conn, edge)
-        assert isinstance(edge, pg.RightEdge) and edge.size == 8
+        edge = await postgres.Batch([record(i) for i in range(3, 8)]).try_append(conn, edge)
+        assert isinstance(edge, postgres.RightEdge) and edge.size == 8
     finally:
         await conn.close()
     assert await stored_root_matches_entries(admin) == 8
@@ -73,23 +73,25 @@ async def test_stale_edge_writes_nothing_and_locked_append_recovers(dbs: Databas
     admin, dsn = await dbs.fresh_audit()
     conn = await asyncpg.connect(dsn)
     try:
-        stale = await pg.Batch([record(0), record(1)]).try_append(conn, pg.EMPTY)
-        assert isinstance(stale, pg.RightEdge)
-        await pg.Batch([record(2)]).try_append(conn, stale)  # "another writer" moves the log
-        assert await pg.Batch([record(3)]).try_append(conn, stale) == 3  # nothing written
-        assert await pg.size(conn) == 3  # the stale batch wrote neither entries nor hashes
+        stale = await postgres.Batch([record(0), record(1)]).try_append(conn, postgres.EMPTY)
+        assert isinstance(stale, postgres.RightEdge)
+        await postgres.Batch([record(2)]).try_append(conn, stale)  # "another writer" moves the log
+        assert await postgres.Batch([record(3)]).try_append(conn, stale) == 3  # nothing written
+        assert await postgres.size(conn) == 3  # the stale batch wrote neither entries nor hashes
         stored = await conn.fetchval("SELECT sum(length(hashes)) / 32 FROM audit.entries")
         assert stored == tree.stored_hash_count(3)
         async with conn.transaction():
-            edge = await pg.Batch([record(3)]).append_locked(conn)
+            edge = await postgres.Batch([record(3)]).append_locked(conn)
         assert edge.size == 4
         # Or follow the other writer without the lock: the edge at the size it reported.
-        await pg.Batch([record(4), record(5)]).try_append(conn, edge)
-        found = await pg.Batch([record(6)]).try_append(conn, edge)
+        await postgres.Batch([record(4), record(5)]).try_append(conn, edge)
+        found = await postgres.Batch([record(6)]).try_append(conn, edge)
         assert found == 6
-        followed = await pg.Batch([record(6)]).try_append(conn, await pg.edge_at(conn, found))
-        assert isinstance(followed, pg.RightEdge) and followed.size == 7
-        assert followed == await pg.edge_at(conn, 7)
+        followed = await postgres.Batch([record(6)]).try_append(
+            conn, await postgres.edge_at(conn, found)
+        )
+        assert isinstance(followed, postgres.RightEdge) and followed.size == 7
+        assert followed == await postgres.edge_at(conn, 7)
     finally:
         await conn.close()
     assert await stored_root_matches_entries(admin) == 7
@@ -230,7 +232,7 @@ async def test_waiter_gives_up_after_wait_timeout_but_its_entry_still_commits(db
         writer = AuditWriter(pool, wait_timeout_s=0.3)
         await writer.start()
         async with blocker.transaction():
-            await blocker.execute("SELECT pg_advisory_xact_lock($1)", pg.APPEND_LOCK)
+            await blocker.execute("SELECT pg_advisory_xact_lock($1)", postgres.APPEND_LOCK)
             with pytest.raises(ProxyError) as failed:
                 await writer.append(record(0))  # the batch waits for the lock
             assert failed.value.code == "audit_unavailable"

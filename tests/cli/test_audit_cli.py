@@ -18,7 +18,7 @@ from proxy.audit.checkpoint import load_signer, make_checkpoint
 from proxy.audit.entry import Record
 from proxy.audit.note import Signer, generate_signer_key, sign_note
 from proxy.audit.writer import AuditWriter
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 from tests.conftest import LOG_ORIGIN
 from tests.pg import Databases
 

@@ -11,7 +11,7 @@ import pytest
 
 from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

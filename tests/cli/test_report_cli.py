@@ -16,7 +16,7 @@ import msgspec
 import orjson
 import pytest
 
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 from proxy.oversight import reports
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from tests.oversight.oversight_fixture import LOG, A, B, C, append, at, search

@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 from tests.conftest import AUDIENCE, ISSUER, LOG_ORIGIN
 from tests.http.conftest import policy_text
 from tests.pg import Databases, with_db

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 from proxy.http.badrequest import api_runner
 from proxy.settings import ServerSettings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from proxy.embedded import ROLES, EmbeddedPostgres, read_passfile
+from proxy.demo.embedded import ROLES, EmbeddedPostgres, read_passfile
 
 
 @pytest.fixture(scope="module")

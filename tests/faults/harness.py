@@ -31,7 +31,7 @@ import asyncpg
 import orjson
 
 from proxy.auth.tokens import mint_token
-from proxy.embedded import EmbeddedPostgres, free_port
+from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.migrate import migrate
 from tests.conftest import AUDIENCE, ISSUER, LOG_ORIGIN
 from tests.http.conftest import policy_text

@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from proxy.keys import POLICY, SETTINGS
+from proxy.http.state import POLICY, SETTINGS
 from tests.http.search_helpers import bearer, body, entry
 from tests.pg import Databases
 

@@ -10,15 +10,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from tests.http.test_log_api import wait_for_checkpoint
 
-from proxy.audit import pg
+from proxy.audit import postgres
 from proxy.audit.entry import search_entry
-from proxy.keys import POLICY, SETTINGS
+from proxy.http.state import POLICY, SETTINGS
 from proxy.model import Principal
 from tests.http.conftest import NOW
 from tests.http.html_view import Page
 from tests.http.search_helpers import bearer, body, log_size
+from tests.http.test_log_api import wait_for_checkpoint
 
 OAKLAND, ALAMEDA, SFPD, BERKELEY = "CA0010900", "CA0010000", "CA0380100", "CA0010800"
 CHP, RENO, FBI, ICE = "CA0349400", "NV0160200", "CA0389900", "CA0389999"
@@ -194,7 +194,7 @@ async def test_only_the_last_30_days_count(make_client, dbs):
     conn = await asyncpg.connect(admin_dsn)
     try:
         async with conn.transaction():
-            await pg.append(
+            await postgres.append(
                 conn,
                 [
                     entry(31, "allowed", 5),

@@ -22,7 +22,7 @@ from proxy.audit.checkpoint import load_signer
 from proxy.audit.offline import LeafMismatchError, verify_log
 from proxy.http import log_api
 from proxy.http.middlewares import request_context
-from proxy.keys import AUDIT_POOL
+from proxy.http.state import AUDIT_POOL
 from tests.conftest import LOG_ORIGIN
 from tests.pg import Databases, with_db
 

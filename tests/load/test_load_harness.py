@@ -28,7 +28,7 @@ from load.loadgen import (
     write_spec,
 )
 from proxy.app import create_app
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 from proxy.settings import load_settings
 from tests.conftest import AUDIENCE, ISSUER, LOG_ORIGIN
 from tests.pg import Databases, fresh_store
@@ -289,7 +289,7 @@ def test_bench_config_loads_and_naive_variant_commits_one_entry_per_batch(
     tmp_path: Path, max_batch: int | None
 ) -> None:
     from load.bench import _config
-    from proxy.embedded import EmbeddedPostgres
+    from proxy.demo.embedded import EmbeddedPostgres
     from proxy.settings import LogSettings, load_settings
 
     path = tmp_path / "alpr-proxy.toml"

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from load.loadgen import Request, Target, encode_request
 from load.soak import Sampler, markdown, soak_loop, summarize
-from proxy.embedded import free_port
+from proxy.demo.embedded import free_port
 
 
 async def test_soak_loop_buckets_by_due_time_and_counts_errors() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from proxy.audit import pg
+from proxy.audit import postgres
 from proxy.audit.entry import (
     Record,
     auth_failure_entry,
@@ -127,7 +127,7 @@ async def append(dsn: str, records: Sequence[Record]) -> list[int]:
         out = []
         for r in records:
             async with conn.transaction():
-                out.append(await pg.append(conn, [r]))
+                out.append(await postgres.append(conn, [r]))
         return out
     finally:
         await conn.close()

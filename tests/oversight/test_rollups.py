@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from load.report_bench import synthetic_records
-from proxy.audit import facts, pg
+from proxy.audit import facts, postgres
 from tests.pg import Databases
 
 RECORDS = list(synthetic_records(120, days=3, seed=11))
@@ -42,7 +42,7 @@ async def test_appends_leave_rollups_alone_until_roll_up(dbs: Databases):
     conn = await asyncpg.connect(dsn)  # the proxy's role
     try:
         async with conn.transaction():
-            await pg.append(conn, RECORDS[:50])
+            await postgres.append(conn, RECORDS[:50])
         assert await _totals(conn) == (0, 0, 0)  # nothing on the append path
         assert await conn.fetchval("SELECT next_idx FROM audit.rollup_progress") == 0
         assert await conn.fetchval("SELECT audit.roll_up()") == 0  # it folds in facts only
@@ -51,7 +51,7 @@ async def test_appends_leave_rollups_alone_until_roll_up(dbs: Databases):
         assert await conn.fetchval("SELECT next_idx FROM audit.rollup_progress") == 50
 
         async with conn.transaction():
-            await pg.append(conn, RECORDS[50:80])
+            await postgres.append(conn, RECORDS[50:80])
         assert await facts.catch_up_facts(conn) == 80
         assert await conn.fetchval("SELECT audit.roll_up()") == 80
         assert await conn.fetchval("SELECT audit.roll_up()") == 80  # nothing twice
@@ -70,7 +70,7 @@ async def test_concurrent_roll_ups_during_appends_count_each_entry_once(dbs: Dat
         async def appender() -> None:
             for i in range(0, len(RECORDS), 8):
                 async with pool.acquire() as conn, conn.transaction():
-                    await pg.append(conn, RECORDS[i : i + 8])
+                    await postgres.append(conn, RECORDS[i : i + 8])
 
         async def roller() -> None:
             for _ in range(15):
@@ -103,7 +103,7 @@ async def test_rolling_up_in_steps_gives_the_rollups_of_one_roll_up(
     try:
         for conn in (stepped, whole):
             async with conn.transaction():
-                await pg.append(conn, RECORDS)
+                await postgres.append(conn, RECORDS)
             assert await facts.catch_up_facts(conn) == len(RECORDS)
         # audit.roll_up(n) folds in at most n more entries and says how far it got.
         assert await stepped.fetchval("SELECT audit.roll_up(25)") == 25

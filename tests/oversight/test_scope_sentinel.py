@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 import proxy.migrate
-from proxy.audit import pg
+from proxy.audit import postgres
 from proxy.audit.derived import derive_body
 from proxy.audit.facts import COLUMNS, row
 from proxy.migrate import migrate, migration_files
@@ -94,7 +94,7 @@ async def before_007(
     try:
         for i, r in enumerate(LOG):
             async with conn.transaction():
-                await pg.append(conn, [r])
+                await postgres.append(conn, [r])
             # The facts columns 006 created (later migrations may add more).
             await conn.copy_records_to_table(
                 "entry_facts",
