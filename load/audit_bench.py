@@ -53,7 +53,7 @@ from proxy.migrate import migrate
 
 DEFAULT_DIR = Path("/var/tmp/alpr-proxy-audit10m")  # noqa: S108 - kept across runs
 RESULTS = Path(__file__).resolve().parent / "results"
-ORIGIN = bench.ORIGIN  # bench._config's [log] origin, so that `proofs` can serve this log
+ORIGIN = bench.ORIGIN  # bench.write_config's [log] origin, so that `proofs` can serve this log
 Roots = dict[int, bytes]  # tree size -> root, computed from the entries by the fill
 Chunk = tuple[list[tuple[int, bytes, bytes]], Roots]
 Case = tuple[str, int, int]  # ("inclusion", index, size) or ("consistency", old, size)
@@ -118,7 +118,7 @@ async def fill(
             "fill_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
 
 
-def _roots(meta: dict[str, Any]) -> Roots:
+def merkle_roots(meta: dict[str, Any]) -> Roots:
     return {int(s): base64.b64decode(r) for s, r in meta["roots"].items()}
 
 
@@ -209,19 +209,19 @@ def _serve(d: Path, server: EmbeddedPostgres) -> tuple[subprocess.Popen[bytes], 
         (d / "dev-jwt.pub").write_bytes(public)
     (d / "policy.toml").write_text(demo.demo_policy_toml(datetime.now(UTC)))
     port = free_port()
-    (d / "proxy.toml").write_text(bench._config(server, port, 1, 4))
+    (d / "proxy.toml").write_text(bench.write_config(server, port, 1, 4))
     cmd = [sys.executable, "-m", "proxy", "serve", "--config", str(d / "proxy.toml")]
-    proc = bench._start(cmd, d / "proxy.log", None)
+    proc = bench.start_process(cmd, d / "proxy.log", None)
     try:
-        bench._wait_ready("proxy", f"http://127.0.0.1:{port}/readyz", proc, d / "proxy.log")
+        bench.wait_ready("proxy", f"http://127.0.0.1:{port}/readyz", proc, d / "proxy.log")
     except BaseException:
-        bench._stop(proc)
+        bench.stop_process(proc)
         raise
     return proc, f"http://127.0.0.1:{port}"
 
 
 async def _proofs(dsn: str, url: str | None, meta: dict[str, Any], count: int) -> Any:
-    roots, out = _roots(meta), {}
+    roots, out = merkle_roots(meta), {}
     todo = cases(roots, count)
     async with asyncpg.create_pool(dsn, min_size=1, max_size=4) as pool:
         async with pool.acquire() as conn:
@@ -290,7 +290,7 @@ def cmd_proofs(a: argparse.Namespace) -> dict[str, Any]:
             out = loops.run(_proofs(dsn, url, meta, a.count))
         finally:
             if proc is not None:
-                bench._stop(proc)
+                bench.stop_process(proc)
     return {"entries": meta["entries"], **out}
 
 
@@ -350,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=1, help="verify")
     a = ap.parse_args(argv)
     result = {"fill": cmd_fill, "proofs": cmd_proofs, "verify": cmd_verify}[a.command](a)
-    result["machine"] = {"cpus": os.cpu_count(), "cpu": bench._cpu_model()}
+    result["machine"] = {"cpus": os.cpu_count(), "cpu": bench.cpu_model_name()}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{a.command}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")

@@ -74,7 +74,7 @@ class Interrupted(Exception):
     pass
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(f"signal {signum}")
 
 
@@ -82,7 +82,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 # Setup
 
 
-def _config(
+def write_config(
     pg: EmbeddedPostgres,
     port: int,
     workers: int,
@@ -138,7 +138,7 @@ class Workload:
     seed_summary: str
 
 
-def _write_secrets(work: Path, now: datetime) -> None:
+def write_secrets(work: Path, now: datetime) -> None:
     """Token keys, the log's signing key and the demo policy, in `work`."""
     private, public = generate_dev_keypair()
     write_secret(work / "dev-jwt.key", private)
@@ -148,7 +148,7 @@ def _write_secrets(work: Path, now: datetime) -> None:
     (work / "policy.toml").write_text(demo.demo_policy_toml(now))
 
 
-async def _miss_plates(store: asyncpg.Connection) -> list[str]:
+async def sample_miss_plates(store: asyncpg.Connection) -> list[str]:
     rng = random.Random(3)
     # The seed never uses Q (California skips it), so these are well formed and absent.
     candidates = sorted(
@@ -163,7 +163,7 @@ async def _miss_plates(store: asyncpg.Connection) -> list[str]:
     return [p for p in candidates if p not in found]
 
 
-async def _prepare(
+async def prepare_databases(
     pg: EmbeddedPostgres, work: Path, args: argparse.Namespace, now: datetime
 ) -> Workload:
     conn = await asyncpg.connect(pg.dsn())
@@ -174,7 +174,7 @@ async def _prepare(
         await conn.close()
     await migrate(pg.dsn("alpr_store"), "store")
     await migrate(pg.dsn("alpr_audit"), "audit")
-    _write_secrets(work, now)
+    write_secrets(work, now)
 
     store = await asyncpg.connect(pg.dsn("alpr_store"))
     try:
@@ -200,7 +200,7 @@ async def _prepare(
                 now - timedelta(days=args.window_days),
             )
         }
-        misses = await _miss_plates(store)
+        misses = await sample_miss_plates(store)
     finally:
         await store.close()
     admin = await asyncpg.connect(pg.dsn())
@@ -219,7 +219,7 @@ async def _prepare(
     )
 
 
-def _tokens(work: Path, users: int) -> list[str]:
+def make_tokens(work: Path, users: int) -> list[str]:
     key = (work / "dev-jwt.key").read_bytes()
     return [
         mint_token(
@@ -239,7 +239,7 @@ def _tokens(work: Path, users: int) -> list[str]:
 # Processes
 
 
-def _start(cmd: list[str], log: Path, cpus: set[int] | None) -> subprocess.Popen[bytes]:
+def start_process(cmd: list[str], log: Path, cpus: set[int] | None) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -254,7 +254,7 @@ def _start(cmd: list[str], log: Path, cpus: set[int] | None) -> subprocess.Popen
     return proc
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -274,7 +274,7 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - http://127.0.0.1
             return int(r.status), r.read()
@@ -282,23 +282,23 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _wait_ready(name: str, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def wait_ready(name: str, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}:\n{_tail(log)}")
         with contextlib.suppress(OSError):
-            if _get(url)[0] == 200:
+            if http_get(url)[0] == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{name} not ready after {_READY_TIMEOUT_S:.0f} s:\n{_tail(log)}")
 
 
-def _scrape(metrics_url: str) -> dict[str, float]:
+def scrape_metrics(metrics_url: str) -> dict[str, float]:
     """The samples this report uses (audit batch size, per-stage time) from the proxy's metrics
     listener (`metrics_url`: its http://host:port, not the API's)."""
     out: dict[str, float] = {}
-    status, text = _get(metrics_url + "/metrics")
+    status, text = http_get(metrics_url + "/metrics")
     if status != 200:
         raise RuntimeError(f"{metrics_url}/metrics answered {status}: is it the metrics listener?")
     for line in text.decode().splitlines():
@@ -310,7 +310,7 @@ def _scrape(metrics_url: str) -> dict[str, float]:
     return out
 
 
-def _metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     d = {k: v - before.get(k, 0.0) for k, v in after.items()}
     count = d.get("alpr_proxy_audit_batch_size_count", 0.0)
     stages = {}
@@ -483,7 +483,7 @@ class Bench:
         self.pg.start()
         now = datetime.now(UTC)
         t = time.monotonic()
-        workload = asyncio.run(_prepare(self.pg, self.work, a, now))
+        workload = asyncio.run(prepare_databases(self.pg, self.work, a, now))
         print(f"store: {workload.seed_summary} ({time.monotonic() - t:.0f} s)", flush=True)
 
         proxy_port, base_port, naive_port = free_port(), free_port(), free_port()
@@ -491,11 +491,11 @@ class Bench:
         scrape_ports = {"proxy": free_port(), "naive": free_port()}
         config = self.work / "alpr-proxy.toml"
         config.write_text(
-            _config(self.pg, proxy_port, a.workers, a.pool, metrics_port=scrape_ports["proxy"])
+            write_config(self.pg, proxy_port, a.workers, a.pool, metrics_port=scrape_ports["proxy"])
         )
         naive_config = self.work / "alpr-proxy-naive.toml"
         naive_config.write_text(
-            _config(
+            write_config(
                 self.pg,
                 naive_port,
                 a.workers,
@@ -505,14 +505,14 @@ class Bench:
             )
         )
         proxy_log, base_log = self.work / "proxy.log", self.work / "baseline.log"
-        proxy = _start(
+        proxy = start_process(
             [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
             proxy_log,
             self.server_cpus,
         )
         self.procs.append(proxy)
         naive_log = self.work / "naive.log"
-        naive = _start(
+        naive = start_process(
             [sys.executable, "-m", "proxy", "serve", "--config", str(naive_config)],
             naive_log,
             self.server_cpus,
@@ -521,16 +521,16 @@ class Bench:
         base_cmd = [sys.executable, "-m", "load.baseline", "--dsn"]
         base_cmd += [self.pg.dsn("alpr_store", "alpr_proxy_store"), "--port", str(base_port)]
         base_cmd += ["--workers", str(a.workers), "--pool", str(a.pool)]
-        baseline = _start(base_cmd, base_log, self.server_cpus)
+        baseline = start_process(base_cmd, base_log, self.server_cpus)
         self.procs.append(baseline)
         proxy_url, base_url = f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{base_port}"
-        _wait_ready("proxy", proxy_url + "/readyz", proxy, proxy_log)
-        _wait_ready("baseline", base_url + "/healthz", baseline, base_log)
+        wait_ready("proxy", proxy_url + "/readyz", proxy, proxy_log)
+        wait_ready("baseline", base_url + "/healthz", baseline, base_log)
         naive_url = f"http://127.0.0.1:{naive_port}"
-        _wait_ready("naive", naive_url + "/readyz", naive, naive_log)
+        wait_ready("naive", naive_url + "/readyz", naive, naive_log)
         print(f"proxy on {proxy_url}, baseline on {base_url}", flush=True)
 
-        tokens = _tokens(self.work, a.users)
+        tokens = make_tokens(self.work, a.users)
         template = SearchTemplate(**TEMPLATE_BASE, window=timedelta(days=a.window_days))
         common = {
             "hits": workload.hits,
@@ -555,12 +555,12 @@ class Bench:
             time.sleep(_SETTLE_S)
             if name != "baseline":
                 metrics_url = f"http://127.0.0.1:{scrape_ports[name]}"
-                before = _scrape(metrics_url)
+                before = scrape_metrics(metrics_url)
                 lo = asyncio.run(_audit_size(audit_dsn))
             result = self.loadgen(name, url, spec, pid, mode, rate)
             if name != "baseline":
                 time.sleep(0.5)  # the last batches commit
-                delta = _metrics_delta(before, _scrape(metrics_url))
+                delta = metrics_delta(before, scrape_metrics(metrics_url))
                 hi = asyncio.run(_audit_size(audit_dsn))
                 result["audit_batch"] = {
                     "metrics_mean": delta["mean_batch"],
@@ -613,7 +613,7 @@ class Bench:
             "started_at": started_at.isoformat(),
             "machine": {
                 "nproc": os.cpu_count(),
-                "cpu_model": _cpu_model(),
+                "cpu_model": cpu_model_name(),
                 "platform": platform.platform(),
                 "python": platform.python_version(),
                 "loadavg_start": [round(x, 2) for x in load_start],
@@ -655,13 +655,13 @@ class Bench:
     def cleanup(self) -> None:
         for proc in reversed(self.procs):
             with contextlib.suppress(Exception):
-                _stop(proc)
+                stop_process(proc)
         if self.pg is not None:
             with contextlib.suppress(Exception):
                 self.pg.destroy()
 
 
-def _cpu_model() -> str:
+def cpu_model_name() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -898,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="alpr-bench-"))
     bench = Bench(args, work)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         report = bench.run()
     except (KeyboardInterrupt, Interrupted):

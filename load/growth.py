@@ -47,26 +47,26 @@ from hdrh.histogram import HdrHistogram
 from load.bench import (
     TEMPLATE_BASE,
     Interrupted,
-    _config,
-    _metrics_delta,
-    _miss_plates,
-    _on_sigterm,
-    _scrape,
-    _start,
-    _stop,
-    _tokens,
-    _wait_ready,
-    _write_secrets,
+    make_tokens,
+    metrics_delta,
+    on_sigterm,
+    sample_miss_plates,
+    scrape_metrics,
+    start_process,
+    stop_process,
+    wait_ready,
+    write_config,
+    write_secrets,
 )
 from load.datagen import generate, sample_hit_plates
 from load.loadgen import (
-    _PERCENTILES,
+    PERCENTILES,
     Mix,
     Request,
     SearchTemplate,
     Target,
-    _run_loop,
     load_spec,
+    run_loop,
     run_open,
     search_specs,
     write_spec,
@@ -144,7 +144,7 @@ async def _sample(pg: EmbeddedPostgres, db: str, size: int, args: argparse.Names
                 " AND c.relkind IN ('r', 'i') ORDER BY c.relname"
             )
         }
-        misses = await _miss_plates(conn)
+        misses = await sample_miss_plates(conn)
     finally:
         await conn.close()
     if not hits:
@@ -183,7 +183,7 @@ class Started:
     def stop(self) -> None:
         for proc in self.procs:
             with contextlib.suppress(Exception):
-                _stop(proc)
+                stop_process(proc)
         if self.pg is not None:  # stopped, not removed: the stores are kept for the next run
             with contextlib.suppress(Exception):
                 self.pg.stop()
@@ -218,14 +218,16 @@ def _start_proxy(
     port, metrics_port = free_port(), free_port()
     config = work / f"alpr-proxy-{store.db}.toml"
     config.write_text(
-        _config(pg, port, args.workers, args.pool, store.db, audit_db, metrics_port=metrics_port)
+        write_config(
+            pg, port, args.workers, args.pool, store.db, audit_db, metrics_port=metrics_port
+        )
     )
     log = work / f"proxy-{store.db}.log"
     cmd = [sys.executable, "-m", "proxy", "serve", "--config", str(config)]
-    proc = _start(cmd, log, args.server_cpus)
+    proc = start_process(cmd, log, args.server_cpus)
     started.procs.append(proc)
     url = f"http://127.0.0.1:{port}"
-    _wait_ready("proxy", url + "/readyz", proc, log)
+    wait_ready("proxy", url + "/readyz", proc, log)
     specs = search_specs(
         hits=store.hits,
         misses=store.misses,
@@ -244,7 +246,7 @@ def _start_proxy(
 
 def _round(args: argparse.Namespace, proxy: Proxy, pg_pid: int) -> dict[str, Any]:
     time.sleep(2)  # the previous run's stragglers and commits finish
-    result: dict[str, Any] = _run_loop(
+    result: dict[str, Any] = run_loop(
         lambda: run_open(
             Target.from_url(proxy.url),
             proxy.requests,
@@ -275,7 +277,7 @@ def _summary(proxy: Proxy) -> dict[str, Any]:
         answered += r["answered"]
         in_window += r["answered_in_window"]
         elapsed += r["elapsed_s"]
-    pct = {k: hist.get_value_at_percentile(p) / 1000 for k, p in _PERCENTILES}
+    pct = {k: hist.get_value_at_percentile(p) / 1000 for k, p in PERCENTILES}
     store = proxy.store
     return {
         "size": store.size,
@@ -290,7 +292,9 @@ def _summary(proxy: Proxy) -> dict[str, Any]:
         "requests": hist.get_total_count(),
         "throughput_rps": round(answered / elapsed, 1) if elapsed else 0.0,
         "errors": dict(errors),
-        "stage_mean_ms": _metrics_delta(proxy.before, _scrape(proxy.metrics_url))["stage_mean_ms"],
+        "stage_mean_ms": metrics_delta(proxy.before, scrape_metrics(proxy.metrics_url))[
+            "stage_mean_ms"
+        ],
         "cpu_ms_per_request": {k: round(v * 1000 / max(1, in_window), 3) for k, v in cpu.items()},
         "runs": [{k: v for k, v in r.items() if k != "samples"} for r in proxy.runs],
     }
@@ -325,8 +329,8 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
         _pin_tree(int((pg.data_dir / "postmaster.pid").read_text().split()[0]), args.server_cpus)
         os.sched_setaffinity(0, {cpus[-1]})
         pinning = f"generator on CPU {cpus[-1]}, proxy and PostgreSQL on {cpus[:-1]}"
-    _write_secrets(work, datetime.now(UTC))
-    args.tokens = _tokens(work, args.users)
+    write_secrets(work, datetime.now(UTC))
+    args.tokens = make_tokens(work, args.users)
     pg_pid = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
     proxies = []
     for size in args.sizes:
@@ -334,7 +338,7 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
         proxies.append(_start_proxy(args, work, pg, store, started))
     asyncio.run(_checkpoint(pg))  # not in the middle of a measured run
     for proxy in proxies:
-        proxy.before = _scrape(proxy.metrics_url)
+        proxy.before = scrape_metrics(proxy.metrics_url)
     # Sizes take turns, round after round: drifting load from other work hits them all alike.
     for k in range(args.rounds):
         for proxy in proxies:
@@ -346,7 +350,7 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
             )
     rows = [_summary(p) for p in proxies]
     for proxy in proxies:
-        _stop(proxy.proc)
+        stop_process(proxy.proc)
     asyncio.run(_checkpoint(pg, [f"growth_audit_{p.store.db}" for p in proxies]))
     for r in rows:
         lat = r["latency_ms"]
@@ -477,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="alpr-growth-"))
     started = Started()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         report = run(args, work, started)
     except (KeyboardInterrupt, Interrupted):

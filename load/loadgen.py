@@ -49,9 +49,9 @@ from hdrh.histogram import HdrHistogram
 _HIST_MAX_US = 3600 * 1_000_000
 # Not loop.time(): uvloop's is libuv's cached, millisecond-resolution loop time.
 _clock = time.perf_counter
-_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
 # Failures of one round trip; anything else is a bug in the generator and should surface.
-_TRANSPORT_ERRORS = (
+TRANSPORT_ERRORS = (
     OSError,
     EOFError,
     asyncio.IncompleteReadError,
@@ -352,8 +352,8 @@ class RunResult:
 
 def _summary(hist: HdrHistogram) -> dict[str, float]:
     if hist.get_total_count() == 0:
-        return {name: 0.0 for name, _ in _PERCENTILES} | {"max": 0.0, "mean": 0.0}
-    out = {name: hist.get_value_at_percentile(p) / 1000 for name, p in _PERCENTILES}
+        return {name: 0.0 for name, _ in PERCENTILES} | {"max": 0.0, "mean": 0.0}
+    out = {name: hist.get_value_at_percentile(p) / 1000 for name, p in PERCENTILES}
     out["max"] = hist.get_max_value() / 1000
     out["mean"] = round(hist.get_mean_value() / 1000, 3)
     return out
@@ -459,7 +459,7 @@ async def run_closed(
                 try:
                     async with asyncio.timeout(request_timeout):
                         status = await conn.roundtrip(req.raw)
-                except _TRANSPORT_ERRORS as exc:
+                except TRANSPORT_ERRORS as exc:
                     conn.close()
                     if measured:
                         rec.failed(number, req, type(exc).__name__, None)
@@ -559,7 +559,7 @@ async def run_open(
                 try:
                     async with asyncio.timeout(request_timeout):
                         status = await conn.roundtrip(req.raw)
-                except _TRANSPORT_ERRORS as exc:
+                except TRANSPORT_ERRORS as exc:
                     conn.close()
                     if measured:
                         rec.failed(number, req, type(exc).__name__, _clock() - due)
@@ -652,7 +652,7 @@ def _parse_watch(items: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def _run_loop(coro_factory: Callable[[], Any]) -> Any:
+def run_loop(coro_factory: Callable[[], Any]) -> Any:
     try:
         import uvloop
     except ImportError:  # pragma: no cover
@@ -708,7 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             watch=watch,
         )
 
-    result: RunResult = _run_loop(run)
+    result: RunResult = run_loop(run)
     doc = result.to_json() | {"generator_pinning": pinning}
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     if args.out:

@@ -46,17 +46,17 @@ from load.bench import (
     REPO,
     TEMPLATE_BASE,
     Interrupted,
-    _config,
-    _get,
-    _on_sigterm,
-    _prepare,
-    _start,
-    _stop,
-    _tokens,
-    _wait_ready,
+    http_get,
+    make_tokens,
+    on_sigterm,
+    prepare_databases,
+    start_process,
+    stop_process,
+    wait_ready,
+    write_config,
 )
 from load.loadgen import (
-    _TRANSPORT_ERRORS,
+    TRANSPORT_ERRORS,
     HttpConnection,
     Mix,
     Request,
@@ -142,7 +142,7 @@ def _gauges(metrics_url: str) -> dict[str, float]:
     out: dict[str, float] = {}
     wanted = ("alpr_proxy_audit_queue_depth", "alpr_proxy_audit_log_entries")
     with contextlib.suppress(OSError):
-        for line in _get(metrics_url + "/metrics", timeout=5)[1].decode().splitlines():
+        for line in http_get(metrics_url + "/metrics", timeout=5)[1].decode().splitlines():
             name, _, value = line.partition(" ")
             if name in wanted:
                 out[name] = float(value)
@@ -229,7 +229,7 @@ async def soak_loop(
                 try:
                     async with asyncio.timeout(request_timeout):
                         status = await conn.roundtrip(req.raw)
-                except _TRANSPORT_ERRORS as exc:
+                except TRANSPORT_ERRORS as exc:
                     conn.close()
                     b.errors[type(exc).__name__] += 1
                     b.record(_clock() - due)
@@ -436,7 +436,7 @@ class Started:
     def stop(self) -> None:
         for proc in self.procs:
             with contextlib.suppress(Exception):
-                _stop(proc)
+                stop_process(proc)
         if self.postgres is not None:
             with contextlib.suppress(Exception):
                 self.postgres.destroy()
@@ -450,23 +450,25 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
     print(f"starting embedded PostgreSQL in {pg.data_dir} ...", flush=True)
     pg.start()
     now = datetime.now(UTC)
-    workload = asyncio.run(_prepare(pg, work, args, now))
+    workload = asyncio.run(prepare_databases(pg, work, args, now))
     print(f"store: {workload.seed_summary}", flush=True)
     port, metrics_port = free_port(), free_port()
     config = work / "alpr-proxy.toml"
-    config.write_text(_config(pg, port, args.workers, args.pool, metrics_port=metrics_port))
+    config.write_text(write_config(pg, port, args.workers, args.pool, metrics_port=metrics_port))
     log = work / "proxy.log"
-    proxy = _start([sys.executable, "-m", "proxy", "serve", "--config", str(config)], log, None)
+    proxy = start_process(
+        [sys.executable, "-m", "proxy", "serve", "--config", str(config)], log, None
+    )
     started.procs.append(proxy)
     url = f"http://127.0.0.1:{port}"
-    _wait_ready("proxy", url + "/readyz", proxy, log)
+    wait_ready("proxy", url + "/readyz", proxy, log)
     if generator_cpu is not None:
         os.sched_setaffinity(0, {generator_cpu})
     template = SearchTemplate(**TEMPLATE_BASE, window=timedelta(days=args.window_days))
     specs = search_specs(
         hits=workload.hits,
         misses=workload.misses,
-        tokens=_tokens(work, args.users),
+        tokens=make_tokens(work, args.users),
         mix=args.mix,
         template=template,
         now=now,
@@ -522,7 +524,7 @@ def run(args: argparse.Namespace, work: Path, started: Started) -> dict[str, Any
         )
     )
     result = summarize(buckets, samples, args.interval, args.duration)
-    _stop(proxy)  # graceful: the final checkpoint covers the whole log
+    stop_process(proxy)  # graceful: the final checkpoint covers the whole log
     verify = subprocess.run(
         [sys.executable, "-m", "proxy", "audit", "verify", "--config", str(config)],
         cwd=REPO,
@@ -563,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="alpr-soak-"))
     started = Started()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         report = run(args, work, started)
     except (KeyboardInterrupt, Interrupted):

@@ -30,7 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-_STARTED_AT = time.time()  # the checkpoint age counts from here until a first success
+STARTED_AT = time.time()  # the checkpoint age counts from here until a first success
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -252,7 +252,7 @@ class _WithDerived(Collector):
         yield GaugeMetricFamily(
             CHECKPOINT_AGE,
             "Seconds since the latest successful checkpoint run (since start if none yet).",
-            value=max(0.0, self._now - (last or _STARTED_AT)),
+            value=max(0.0, self._now - (last or STARTED_AT)),
         )
 
 

@@ -179,7 +179,7 @@ def test_checkpoint_age_is_computed_at_scrape_time():
         s = parse(metrics.exposition(now=1_000_042.5).decode())
         assert value(s, "alpr_proxy_audit_checkpoint_age_seconds") == 42.5
         metrics.CHECKPOINT_LAST_SUCCESS.set(0)  # never succeeded: counted from the start
-        s = parse(metrics.exposition(now=metrics._STARTED_AT + 7).decode())
+        s = parse(metrics.exposition(now=metrics.STARTED_AT + 7).decode())
         assert value(s, "alpr_proxy_audit_checkpoint_age_seconds") == 7
     finally:
         metrics.CHECKPOINT_LAST_SUCCESS.set(saved)

@@ -124,7 +124,7 @@ async def test_a_corrupted_entry_fails_verification(
 @pytest.fixture
 async def proofs(filled: Filled) -> AsyncIterator[tuple[Any, ...]]:
     _, dsn, meta = filled
-    roots = audit_bench._roots(meta)
+    roots = audit_bench.merkle_roots(meta)
     todo = audit_bench.cases(roots, 30)
     async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
         async with pool.acquire() as conn:

@@ -288,13 +288,13 @@ async def test_baseline_answers_what_the_proxy_answers(
 def test_bench_config_loads_and_naive_variant_commits_one_entry_per_batch(
     tmp_path: Path, max_batch: int | None
 ) -> None:
-    from load.bench import _config
+    from load.bench import write_config
     from proxy.demo.embedded import EmbeddedPostgres
     from proxy.settings import LogSettings, load_settings
 
     path = tmp_path / "alpr-proxy.toml"
     pg = EmbeddedPostgres(tmp_path / "pg")  # only its DSNs are used: nothing is started
-    path.write_text(_config(pg, 8080, 2, 10, max_batch=max_batch, metrics_port=9555))
+    path.write_text(write_config(pg, 8080, 2, 10, max_batch=max_batch, metrics_port=9555))
     settings = load_settings(path, env={})
     assert settings.server.workers == 2
     assert settings.metrics.address == ("127.0.0.1", 9555)  # where bench scrapes, not 8080
