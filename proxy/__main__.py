@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from proxy import __version__
+from proxy.cli.witness import add_witness_parser  # argparse only: no heavy imports
 
 TTL_HELP = (
     "token lifetime: whole seconds (3600), or a number with a unit s, m, h or d "
@@ -97,11 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roles", required=True, help="comma-separated, e.g. investigator,auditor")
     p.add_argument("--ttl", default="1h", help=TTL_HELP)
     _add_audit(sub.add_parser)
+    add_witness_parser(sub.add_parser)
     return parser
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     # Imported lazily so `alpr-proxy policy check` does not pay for aiohttp and asyncpg.
+    if args.command == "witness":
+        from proxy.cli.witness import run_witness
+
+        return run_witness(args)
     if args.command == "demo":
         from proxy.cli.demo import run_demo
 
