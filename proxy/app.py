@@ -15,7 +15,7 @@ from proxy import metrics
 from proxy.audit import facts
 from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
-from proxy.auth.keys import key_source_from_config
+from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
 from proxy.http import admin, audit_api, health, log_api, search, transparency
 from proxy.http.middlewares import request_context

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from proxy.auth.jwks_url import JwksUrlSource
 from proxy.auth.keys import (
     JwksFileSource,
-    JwksUrlSource,
     KeyNotFound,
     KeySetUnavailable,
     KeySource,
     PemKeySource,
     PublicKey,
-    key_source_from_config,
 )
+from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier, generate_dev_keypair, mint_token, parse_ttl
 
 __all__ = [
