@@ -27,6 +27,7 @@ from proxy.model import Principal
 from proxy.oversight import reports
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
+from tests.audit.memtree import InMemoryTree
 from tests.cli.test_audit_cli import config, run
 from tests.conftest import LOG_ORIGIN
 from tests.oversight.oversight_fixture import LOG, A, B, C, append, at, review
@@ -280,7 +281,7 @@ async def test_migrated_log_verifies_and_keeps_growing(
     assert await append(before.dsn, LOG[:4]) == list(range(len(RECORDS), len(RECORDS) + 4))
     result = await asyncio.to_thread(run, "--config", cfg, "--key", log_keys[1])
     assert result.returncode == 0, result.stdout + result.stderr
-    root = tree.InMemoryTree([r.body for r in [*RECORDS, *LOG[:4]]]).root()
+    root = InMemoryTree([r.body for r in [*RECORDS, *LOG[:4]]]).root()
     conn = await asyncpg.connect(before.dsn)
     try:
         size = await postgres.size(conn)

@@ -16,7 +16,6 @@ from proxy.audit.note import (
     sign_checkpoint,
     sign_note,
 )
-from proxy.audit.tree import InMemoryTree
 from proxy.audit.verify import (
     Checkpoint,
     CheckpointFormatError,
@@ -30,6 +29,7 @@ from proxy.audit.verify import (
     parse_checkpoint,
     verify_checkpoint,
 )
+from tests.audit.memtree import InMemoryTree
 
 # From golang.org/x/mod/sumdb/note/note_test.go.
 PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"

@@ -33,6 +33,7 @@ from proxy.audit.offline import (
 )
 from proxy.audit.verify import NoteFormatError
 from proxy.audit.writer import AuditWriter
+from tests.audit.memtree import InMemoryTree
 from tests.conftest import LOG_ORIGIN
 from tests.pg import Databases, with_db
 
@@ -114,7 +115,7 @@ async def tamper(log: Log, *sql: str | tuple[str, object]) -> None:
 
 def stored_blobs(bodies: Sequence[bytes]) -> list[bytes]:
     """Each entry's stored hashes as its row holds them, from the in-memory tree."""
-    hashes = tree.InMemoryTree(bodies).hashes
+    hashes = InMemoryTree(bodies).hashes
     return [
         b"".join(
             hashes[i] for i in range(tree.stored_hash_index(0, n), tree.stored_hash_count(n + 1))
@@ -148,7 +149,7 @@ async def verify(log: Log, vkey: str | None = None, **kw: object) -> offline.Log
 async def test_clean_log_verifies(log: Log, chunk: int):
     report = await verify(log, chunk=chunk, origin=LOG_ORIGIN)
     assert (report.entries, report.checkpoints, report.size) == (300, 3, 300)
-    assert report.root == tree.InMemoryTree(log.bodies).root()
+    assert report.root == InMemoryTree(log.bodies).root()
     assert report.external_checkpoint_size is None and report.seconds > 0
 
 
@@ -183,8 +184,8 @@ async def test_altered_entry_with_rewritten_tree_is_caught_by_first_covering_che
     with pytest.raises(CheckpointRootMismatch) as e:
         await verify(log, chunk=16)
     assert e.value.checkpoint_size == checkpoint
-    assert e.value.computed_root == tree.InMemoryTree(forged).root(checkpoint)
-    assert e.value.signed_root == tree.InMemoryTree(log.bodies).root(checkpoint)
+    assert e.value.computed_root == InMemoryTree(forged).root(checkpoint)
+    assert e.value.signed_root == InMemoryTree(log.bodies).root(checkpoint)
 
 
 async def test_deleted_entry(log: Log):
@@ -308,7 +309,7 @@ async def test_rebuilt_and_resigned_log_is_caught_only_by_the_external_checkpoin
     with pytest.raises(ExternalCheckpointMismatch) as e:
         await verify(log, external_checkpoint=kept)
     assert e.value.checkpoint_size == 120
-    assert e.value.signed_root == tree.InMemoryTree(log.bodies).root(120)
+    assert e.value.signed_root == InMemoryTree(log.bodies).root(120)
     assert "external checkpoint 120" in str(e.value)
 
 
@@ -359,7 +360,7 @@ async def test_wrong_origin(log: Log):
 
 
 async def test_edited_checkpoint_note_fails_its_signature(log: Log):
-    forged_root = tree.InMemoryTree([*log.bodies[:119], b"{}"]).root()
+    forged_root = InMemoryTree([*log.bodies[:119], b"{}"]).root()
     old = log.notes[120].decode()
     root_line = old.split("\n")[2]
     new = old.replace(root_line, base64.b64encode(forged_root).decode())

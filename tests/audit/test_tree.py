@@ -14,7 +14,6 @@ import pytest
 from proxy.audit import tree
 from proxy.audit.tree import (
     EMPTY_ROOT,
-    InMemoryTree,
     append_batch,
     append_batch_needed,
     consistency_proof,
@@ -32,6 +31,7 @@ from proxy.audit.tree import (
     tree_hash_needed,
 )
 from proxy.audit.verify import verify_consistency, verify_inclusion
+from tests.audit.memtree import InMemoryTree
 
 # RFC 6962 reference tree (also transparency-dev/merkle's verify_test.go).
 RFC_LEAVES = [bytes.fromhex(h) for h in (

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from proxy.audit import verify
-from proxy.audit.tree import InMemoryTree, leaf_hash
+from proxy.audit.tree import leaf_hash
 from proxy.audit.verify import (
     ConsistencyProof,
     ConsistencyProofError,
@@ -28,6 +28,7 @@ from proxy.audit.verify import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.audit.memtree import InMemoryTree
 
 VECTORS = Path("/work/shared/testdata/rfc6962")
 INCLUSION = sorted((VECTORS / "inclusion").rglob("*.json"))

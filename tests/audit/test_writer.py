@@ -14,6 +14,7 @@ from proxy.audit import facts, postgres, tree
 from proxy.audit.entry import Record
 from proxy.audit.writer import AuditWriter
 from proxy.errors import ProxyError
+from tests.audit.memtree import InMemoryTree
 from tests.pg import Databases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ async def stored_root_matches_entries(admin_dsn: str) -> int:
     finally:
         await conn.close()
     assert size == len(bodies)
-    assert tree.tree_hash(size, stored) == tree.InMemoryTree(bodies).root()
+    assert tree.tree_hash(size, stored) == InMemoryTree(bodies).root()
     return size
 
 

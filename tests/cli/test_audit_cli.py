@@ -19,6 +19,7 @@ from proxy.audit.entry import Record
 from proxy.audit.note import Signer, generate_signer_key, sign_note
 from proxy.audit.writer import AuditWriter
 from proxy.demo.embedded import free_port
+from tests.audit.memtree import InMemoryTree
 from tests.conftest import LOG_ORIGIN
 from tests.pg import Databases
 
@@ -78,7 +79,7 @@ async def test_clean_log_exits_0_with_a_summary(setup: tuple[str, str, str, dict
     result = await asyncio.to_thread(run, "--config", cfg, "--key", vkey)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: 120 entries and 2 stored checkpoints verified" in result.stdout
-    root = base64.b64encode(tree.InMemoryTree(BODIES).root()).decode()
+    root = base64.b64encode(InMemoryTree(BODIES).root()).decode()
     assert f"root {root}" in result.stdout
     assert "entries/s" in result.stdout
     assert "independent source" not in result.stdout

@@ -23,6 +23,7 @@ from proxy.audit.offline import LeafMismatchError, verify_log
 from proxy.http import log_api
 from proxy.http.middlewares import request_context
 from proxy.http.state import AUDIT_POOL
+from tests.audit.memtree import InMemoryTree
 from tests.conftest import LOG_ORIGIN
 from tests.pg import Databases, with_db
 
@@ -100,7 +101,7 @@ async def test_filled_log_verifies(
     finally:
         await conn.close()
     # The roots the fill recorded are the entries' roots at those sizes.
-    mem = tree.InMemoryTree(bodies)
+    mem = InMemoryTree(bodies)
     assert len(meta["roots"]) >= 40
     for size, root in meta["roots"].items():
         assert mem.root(int(size)) == base64.b64decode(root)
