@@ -19,6 +19,14 @@ def write_secret(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+def write_private(path: Path, text: str) -> None:
+    """(Over)write a file only its owner can read: it holds passwords or tokens."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def keygen(name: str, out: str) -> int:
     try:
         private, verifier = generate_signer_key(name)
