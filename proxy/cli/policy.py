@@ -21,9 +21,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from proxy.policy.diff import diff
-from proxy.policy.document import Policy, PolicyError, parse_policy, summarize
+from proxy.policy.document import Policy, PolicyError, parse_policy
 from proxy.policy.explain import explain, render
 from proxy.policy.lint import lint
+from proxy.policy.summary import summarize
 
 
 def _load(file: str) -> Policy | None:

@@ -145,6 +145,26 @@ def _prohibited(p: AgencyPage) -> Markup:
     return el("section", el("h2", "Prohibited purposes"), body, id="prohibited")
 
 
+def _charts(p: AgencyPage) -> Markup:
+    by_recipient = [
+        (p.agencies[o].name if o in p.agencies else o, n) for o, n in p.searches_by_recipient()
+    ]
+    return concat(
+        el(
+            "figure",
+            el("figcaption", "Searches by recipient agency"),
+            bar_chart("chart-recipients", "Searches by recipient agency", by_recipient, "searches"),
+        ),
+        el(
+            "figure",
+            el("figcaption", "Reads disclosed by purpose"),
+            bar_chart(
+                "chart-purposes", "Reads disclosed by purpose", p.reads_by_purpose(), "reads"
+            ),
+        ),
+    )
+
+
 def _activity(p: AgencyPage) -> Markup:
     usage = p.activity.usage
     searches = sum(u.searches for u in usage)
@@ -170,23 +190,6 @@ def _activity(p: AgencyPage) -> Markup:
             ),
             id="searches",
         )
-    by_recipient = [
-        (p.agencies[o].name if o in p.agencies else o, n) for o, n in p.searches_by_recipient()
-    ]
-    charts = concat(
-        el(
-            "figure",
-            el("figcaption", "Searches by recipient agency"),
-            bar_chart("chart-recipients", "Searches by recipient agency", by_recipient, "searches"),
-        ),
-        el(
-            "figure",
-            el("figcaption", "Reads disclosed by purpose"),
-            bar_chart(
-                "chart-purposes", "Reads disclosed by purpose", p.reads_by_purpose(), "reads"
-            ),
-        ),
-    )
     rows = table(
         "Searches that disclosed its reads",
         ["Requesting agency", "On behalf of", "Purpose", "Searches", "Reads disclosed"],
@@ -206,7 +209,7 @@ def _activity(p: AgencyPage) -> Markup:
         "section",
         el("h2", f"Searches of its data, last {WINDOW_DAYS} days"),
         intro,
-        charts,
+        _charts(p),
         rows,
         id="searches",
     )

@@ -21,12 +21,12 @@ from proxy.policy.document import (
     Settings,
     SharingRule,
     parse_policy,
-    summarize,
 )
 from proxy.policy.evaluate import SUPPORTED_QUERY_TYPES, Allowed, Decision, Refused, decide
 from proxy.policy.explain import Explanation, explain
 from proxy.policy.geofence import Circle, GeofenceIndex, SensitiveLocation
 from proxy.policy.lint import LintWarning, lint
+from proxy.policy.summary import summarize
 from proxy.policy.text import (
     TermMatcher,
     find_prohibited_term,

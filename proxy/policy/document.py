@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -273,32 +272,3 @@ def _rule(r: Reader, t: dict[str, Any], p: str, oris: set[str], codes: set[str])
         purposes=frozenset(purposes),
         expires=r.plain_date(t, p, "expires"),
     )
-
-
-def _counts(values: list[str]) -> str:
-    c = Counter(values)
-    return ", ".join(f"{k} {n}" for k, n in sorted(c.items()))
-
-
-def summarize(policy: Policy) -> str:
-    """A short human summary for ``alpr-proxy policy check``."""
-    agencies = list(policy.agencies.values())
-    purposes = list(policy.purposes.values())
-    prohibited = sorted(p.code for p in purposes if p.prohibited)
-    locs = policy.sensitive_locations
-    s = policy.settings
-    lines = [
-        f"policy {policy.version}",
-        f"agencies: {len(agencies)}"
-        + (f" ({_counts([a.kind for a in agencies])})" if agencies else ""),
-        f"purposes: {len(purposes)} ({len(prohibited)} prohibited"
-        + (f": {', '.join(prohibited)})" if prohibited else ")"),
-        f"sharing rules: {len(policy.sharing)} (owners: {len(policy.rules_by_owner)})",
-        f"sensitive locations: {len(locs)}"
-        + (f" ({_counts([loc.category for loc in locs])})" if locs else ""),
-        f"settings: retention {s.retention_days} days, max_results {s.max_results},"
-        f" justification >= {s.justification_min_chars} chars,"
-        f" {len(s.prohibited_terms) + len(s.extra_prohibited_terms)} prohibited terms,"
-        f" {s.rate_limit_per_minute} searches/minute per user",
-    ]
-    return "\n".join(lines)

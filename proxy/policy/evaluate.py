@@ -77,6 +77,21 @@ class Allowed:
 Decision = Allowed | Refused
 
 
+def _text(query: SearchQuery, purpose: Purpose, policy: Policy) -> Refused | None:
+    """The case number, the justification and the prohibited-term screen. Text counts only
+    with a letter or digit once invisible characters are removed."""
+    if purpose.case_number == "required" and not has_text(query.case_number):
+        return Refused("case_number_required", f"purpose {purpose.code} requires a case number")
+    minimum = policy.settings.justification_min_chars
+    justification = query.justification or ""
+    if visible_length(justification) < minimum or not has_text(justification):
+        return Refused(
+            "justification_required",
+            f"a justification of at least {minimum} characters is required",
+        )
+    return _flagged(query, policy)
+
+
 def decide(principal: Principal, query: SearchQuery, policy: Policy, now: datetime) -> Decision:
     """Apply the checks listed in the module docstring; ``now`` must be timezone-aware."""
     if SEARCH_ROLE not in principal.roles:
@@ -109,19 +124,9 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
             f"purpose {purpose.code} does not permit {query.type} searches",
         )
 
-    # Text counts only with a letter or digit once invisible characters are removed.
-    if purpose.case_number == "required" and not has_text(query.case_number):
-        return Refused("case_number_required", f"purpose {purpose.code} requires a case number")
-    minimum = policy.settings.justification_min_chars
-    justification = query.justification or ""
-    if visible_length(justification) < minimum or not has_text(justification):
-        return Refused(
-            "justification_required",
-            f"a justification of at least {minimum} characters is required",
-        )
-    flagged = _flagged(query, policy)
-    if flagged is not None:
-        return flagged
+    refused = _text(query, purpose, policy)
+    if refused is not None:
+        return refused
 
     limit = now - timedelta(days=purpose.max_lookback_days)
     if query.from_ < limit:
