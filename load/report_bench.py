@@ -36,9 +36,9 @@ from proxy.audit.entry import Record, search_entry
 from proxy.demo.embedded import EmbeddedPostgres
 from proxy.migrate import migrate
 from proxy.model import Principal
-from proxy.oversight import reports
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
+from proxy.oversight.reports import REPORTS
 
 AGENCIES = [f"CA00{n:05d}" for n in range(100, 112)]
 PURPOSES = ["HOMICIDE", "ROBBERY", "KIDNAPPING", "AMBER_ALERT", "BURGLARY", "AUTO_THEFT"]
@@ -170,9 +170,12 @@ async def measure(dsn: str, days: int, runs: int) -> list[tuple[str, str, float,
             who = "oversight" if scope is None else f"auditor {scope}"
             for label, p in (("UTC days", utc), ("local times", local)):
                 for name, fn in (
-                    ("usage", lambda p=p, s=scope: reports.usage(conn, p, s)),
-                    ("disclosures", lambda p=p, s=scope: reports.disclosures(conn, p, s)),
-                    ("flags", lambda p=p, s=scope: reports.flags(conn, p, s, opts)),
+                    ("usage", lambda p=p, s=scope: REPORTS["usage"].run(conn, p, s, FlagOptions())),
+                    (
+                        "disclosures",
+                        lambda p=p, s=scope: REPORTS["disclosures"].run(conn, p, s, FlagOptions()),
+                    ),
+                    ("flags", lambda p=p, s=scope: REPORTS["flags"].run(conn, p, s, opts)),
                 ):
                     med, worst = await timed(conn, runs, fn)
                     results.append((f"{name} ({label})", who, med, worst))

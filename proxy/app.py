@@ -1,4 +1,5 @@
-"""create_app(settings): state, resources (opened in cleanup_ctx), middleware and routes."""
+"""create_app(settings): state, resources (opened in cleanup_ctx), middleware and the routes
+(one table, ROUTES). Wiring only: what a request does is in proxy/http/ and below."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -32,12 +33,33 @@ from proxy.http.state import (
     STORE,
     VERIFIER,
 )
+from proxy.oversight.reports import REPORTS
 from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
 from proxy.settings import Settings
 from proxy.store.pools import AUDIT, database_errors, keep_session, open_pool
 from proxy.store.postgres import open_store
 
 _log = logging.getLogger("alpr_proxy")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Every route of the API, in one table: (method, path, handler). A GET also answers HEAD.
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/v1/search", search.search),
+    ("GET", "/v1/log/checkpoint", log_api.checkpoint),
+    ("GET", "/v1/log/proof/inclusion", log_api.inclusion_proof),
+    ("GET", "/v1/log/proof/consistency", log_api.consistency_proof),
+    ("GET", "/v1/log/entries/{index}", log_api.entry),
+    ("GET", "/v1/audit/entries", audit_api.entries),
+    *(("GET", f"/v1/audit/reports/{name}", audit_api.report(name)) for name in REPORTS),
+    ("POST", "/v1/audit/reviews", audit_api.review),
+    ("POST", "/v1/admin/policy/reload", admin.reload),
+    ("GET", "/healthz", health.healthz),
+    ("GET", "/readyz", health.readyz),
+    ("GET", "/openapi.json", health.openapi),
+    ("GET", "/transparency", transparency.index),
+    ("GET", "/transparency/{ori}", transparency.agency),
+)
 
 
 def _utcnow() -> datetime:
@@ -80,22 +102,9 @@ def create_app(
             _announce_lifecycle,
         ]
     )
-    app.router.add_post("/v1/search", search.search)
-    app.router.add_get("/v1/log/checkpoint", log_api.checkpoint)
-    app.router.add_get("/v1/log/proof/inclusion", log_api.inclusion_proof)
-    app.router.add_get("/v1/log/proof/consistency", log_api.consistency_proof)
-    app.router.add_get("/v1/log/entries/{index}", log_api.entry)
-    app.router.add_get("/v1/audit/entries", audit_api.entries)
-    app.router.add_get("/v1/audit/reports/usage", audit_api.usage)
-    app.router.add_get("/v1/audit/reports/disclosures", audit_api.disclosures)
-    app.router.add_get("/v1/audit/reports/flags", audit_api.flags)
-    app.router.add_post("/v1/audit/reviews", audit_api.review)
-    app.router.add_post("/v1/admin/policy/reload", admin.reload)
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/openapi.json", health.openapi)
-    app.router.add_get("/transparency", transparency.index)
-    app.router.add_get("/transparency/{ori}", transparency.agency)
+    for method, path, handler in ROUTES:
+        add = app.router.add_get if method == "GET" else app.router.add_post
+        add(path, handler)
     return app
 
 

@@ -17,15 +17,15 @@ from datetime import UTC, date, datetime
 from proxy import loops
 from proxy.cli.common import SetupError, connect_audit
 from proxy.errors import ProxyError
-from proxy.oversight import reports
 from proxy.oversight.entries import parse_time
 from proxy.oversight.period import FlagOptions, Period, snapshot
-from proxy.oversight.render import Report, render
+from proxy.oversight.render import render
+from proxy.oversight.reports import REPORTS
+from proxy.oversight.reports.kind import Report
 from proxy.settings import Settings, SettingsError, load_settings
 from proxy.store.pools import DB_ERRORS
 
 PROG = "alpr-proxy audit report"
-REPORTS = ("usage", "disclosures", "flags")
 FORMATS = ("json", "csv", "html")
 
 
@@ -48,12 +48,7 @@ async def _run(
     try:
         async with snapshot(conn):
             for name in names:
-                if name == "usage":
-                    out[name] = await reports.usage(conn, period, None)
-                elif name == "disclosures":
-                    out[name] = await reports.disclosures(conn, period, None)
-                else:
-                    out[name] = await reports.flags(conn, period, None, FlagOptions(limit=limit))
+                out[name] = await REPORTS[name].run(conn, period, None, FlagOptions(limit=limit))
     finally:
         await conn.close()
     return out
@@ -73,7 +68,7 @@ def report_command(
         if start > end:
             raise SetupError("--from must not be after --to")
         settings = load_settings(config)
-        names = REPORTS if report == "all" else (report,)
+        names = tuple(REPORTS) if report == "all" else (report,)
         results = loops.run(_run(settings, Period(start, end), names, limit))
     except (
         SettingsError,

@@ -8,7 +8,7 @@ caller gets 503 audit_unavailable and no data: reading the log is itself on the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -22,15 +22,13 @@ from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, read_audit, read_body, request_id
 from proxy.http.state import AUDIT_POOL, AUDIT_WRITER, CLOCK
 from proxy.model import Principal
-from proxy.oversight import csvout, reports
+from proxy.oversight import csvout
 from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
 from proxy.oversight.period import FlagOptions, Period, snapshot
+from proxy.oversight.reports import REPORTS
 from proxy.oversight.shapes import (
-    DisclosuresReport,
-    FlagsReport,
     ReviewIn,
     ReviewOut,
-    UsageReport,
 )
 
 ROLES = ("auditor", "oversight")
@@ -178,52 +176,29 @@ def _flag_options(params: Mapping[str, str]) -> FlagOptions:
     )
 
 
-def _size(report: Any) -> int:
-    """What a report "returned", for its audit_access entry: rows, pairs or listed items."""
-    if isinstance(report, UsageReport):
-        return len(report.rows)
-    if isinstance(report, DisclosuresReport):
-        return sum(len(v) for v in report.disclosed.values())
-    flags: FlagsReport = report
-    lists = (flags.refused, flags.justification_flagged, flags.on_behalf_of)
-    listed = sum(len(f.entries) for f in lists)
-    users = len(flags.unusual_volume.users) + len(flags.sensitive_location_probes.users)
-    return listed + users + len(flags.boilerplate.texts)
+def report(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of GET /v1/audit/reports/{name}, for each report of the registry."""
+    kind = REPORTS[name]
 
+    async def handler(request: web.Request) -> web.Response:
+        principal = await authenticate(request, roles=ROLES)
+        params = _single(request)
+        period = _period(params, _FLAG_PARAMS if kind.flag_options else _REPORT_PARAMS)
+        options = _flag_options(params) if kind.flag_options else FlagOptions()
+        scope = scope_of(principal)
 
-async def _report(request: web.Request, name: str) -> web.Response:
-    principal = await authenticate(request, roles=ROLES)
-    params = _single(request)
-    period = _period(params, _FLAG_PARAMS if name == "flags" else _REPORT_PARAMS)
-    options = _flag_options(params) if name == "flags" else None
-    scope = scope_of(principal)
+        async def run() -> Any:
+            async with request.app[AUDIT_POOL].acquire() as conn, snapshot(conn):
+                return await kind.run(conn, period, scope, options)
 
-    async def run() -> Any:
-        async with request.app[AUDIT_POOL].acquire() as conn, snapshot(conn):
-            if name == "usage":
-                return await reports.usage(conn, period, scope)
-            if name == "disclosures":
-                return await reports.disclosures(conn, period, scope)
-            return await reports.flags(conn, period, scope, options)
+        answer = await read_audit(run)
+        endpoint = f"GET /v1/audit/reports/{name}"
+        index = await record_access(request, principal, endpoint, params, kind.size(answer))
+        response = web.Response(body=msgspec.json.encode(answer), content_type="application/json")
+        response.headers[AUDIT_INDEX_HEADER] = str(index)
+        return response
 
-    report = await read_audit(run)
-    endpoint = f"GET /v1/audit/reports/{name}"
-    index = await record_access(request, principal, endpoint, params, _size(report))
-    response = web.Response(body=msgspec.json.encode(report), content_type="application/json")
-    response.headers[AUDIT_INDEX_HEADER] = str(index)
-    return response
-
-
-async def usage(request: web.Request) -> web.Response:
-    return await _report(request, "usage")
-
-
-async def disclosures(request: web.Request) -> web.Response:
-    return await _report(request, "disclosures")
-
-
-async def flags(request: web.Request) -> web.Response:
-    return await _report(request, "flags")
+    return handler
 
 
 async def review(request: web.Request) -> web.Response:

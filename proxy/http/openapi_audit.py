@@ -6,6 +6,7 @@ from typing import Any
 
 from proxy.oversight.csvout import ENTRY_COLUMNS
 from proxy.oversight.entries import DECISIONS, DEFAULT_LIMIT, EVENTS, MAX_LIMIT
+from proxy.oversight.reports import REPORTS
 
 _REF = "#/components/schemas/{name}"
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -122,20 +123,14 @@ def audit_paths() -> dict[str, Any]:
                 },
             }
         },
-        "/v1/audit/reports/usage": _report(
-            "Searches by agency x purpose x decision, with reads returned", "UsageReport", _RANGE
-        ),
-        "/v1/audit/reports/disclosures": _report(
-            "Reads disclosed: owning agency -> recipient agency (requester and on-behalf-of)",
-            "DisclosuresReport",
-            _RANGE,
-        ),
-        "/v1/audit/reports/flags": _report(
-            "Refused, justification-flagged and on-behalf-of searches with review state;"
-            " unusual volume; boilerplate justifications",
-            "FlagsReport",
-            _RANGE + _FLAG_OPTIONS,
-        ),
+        **{
+            f"/v1/audit/reports/{kind.name}": _report(
+                kind.summary,
+                kind.shape.__name__,
+                _RANGE + _FLAG_OPTIONS if kind.flag_options else _RANGE,
+            )
+            for kind in REPORTS.values()
+        },
         "/v1/audit/reviews": {
             "post": {
                 "summary": "Append a review (disposition) of an entry the caller may see",

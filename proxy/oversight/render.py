@@ -7,121 +7,19 @@ per report, and for flags one per list; CSV separates them with a blank line and
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
 import msgspec
 
 from proxy.oversight import csvout
-from proxy.oversight.shapes import (
-    DisclosuresReport,
-    FlaggedEntry,
-    FlagList,
-    FlagsReport,
-    UsageReport,
-)
-
-Report = UsageReport | DisclosuresReport | FlagsReport
-Table = tuple[str, Sequence[str], list[list[Any]]]
-
-_FLAG_HEADER = (
-    "index",
-    "time",
-    "agency",
-    "subject",
-    "on_behalf_of",
-    "purpose",
-    "decision",
-    "reason",
-    "justification",
-    "unreviewed",
-    "review_index",
-    "review_disposition",
-    "other_reviews",
-)
-
-
-def _beside(e: FlaggedEntry) -> str:
-    """The reviews shown beside the reader's own: "CA0000002 no_issue (#17); ..."."""
-    return "; ".join(f"{r.agency} {r.disposition} (#{r.audit_index})" for r in e.other_reviews)
-
-
-def _flag_rows(flags: FlagList) -> list[list[Any]]:
-    return [
-        [
-            e.index,
-            e.time,
-            e.agency,
-            e.subject,
-            e.on_behalf_of,
-            e.purpose,
-            e.decision,
-            e.reason,
-            e.justification,
-            e.unreviewed,
-            e.review.audit_index if e.review else None,
-            e.review.disposition if e.review else None,
-            _beside(e),
-        ]
-        for e in flags.entries
-    ]
+from proxy.oversight.reports import REPORTS
+from proxy.oversight.reports.kind import Report, Table
 
 
 def tables(name: str, report: Report) -> list[Table]:
-    if isinstance(report, UsageReport):
-        rows = [[r.agency, r.purpose, r.decision, r.searches, r.reads] for r in report.rows]
-        return [("usage", ("agency", "purpose", "decision", "searches", "reads"), rows)]
-    if isinstance(report, DisclosuresReport):
-        pairs = [
-            [owner, recipient, reads]
-            for owner, to in report.disclosed.items()
-            for recipient, reads in to.items()
-        ]
-        return [("disclosures", ("owner", "recipient", "reads"), pairs)]
-    out: list[Table] = []
-    for label, flags in (
-        ("refused", report.refused),
-        ("justification_flagged", report.justification_flagged),
-        ("on_behalf_of", report.on_behalf_of),
-    ):
-        title = f"flags: {label} ({flags.total} in all, {flags.unreviewed} unreviewed"
-        title += ", list truncated)" if flags.truncated else ")"
-        out.append((title, _FLAG_HEADER, _flag_rows(flags)))
-    vol = report.unusual_volume
-    out.append(
-        (
-            f"flags: unusual_volume (> {vol.factor:g} x agency median, >= {vol.min_searches})",
-            ("agency", "subject", "searches", "agency_median", "agency_users"),
-            [[u.agency, u.subject, u.searches, u.agency_median, u.agency_users] for u in vol.users],
-        )
-    )
-    bp = report.boilerplate
-    out.append(
-        (
-            f"flags: boilerplate (shared by >= {bp.min_searches} searches)",
-            ("text", "searches", "users", "agencies", "first_index", "last_index"),
-            [
-                [t.text, t.searches, t.users, ";".join(t.agencies), t.first_index, t.last_index]
-                for t in bp.texts
-            ],
-        )
-    )
-    out.append(_probe_table(report))
-    return out
-
-
-def _probe_table(report: FlagsReport) -> Table:
-    p = report.sensitive_location_probes
-    return (
-        f"flags: sensitive_location_probes (>= {p.min_refusals} refusals"
-        f" within {p.window_hours} hours)",
-        ("agency", "subject", "refusals", "most_in_window", "first_index", "last_index"),
-        [
-            [u.agency, u.subject, u.refusals, u.most_in_window, u.first_index, u.last_index]
-            for u in p.users
-        ],
-    )
+    return REPORTS[name].tables(report)
 
 
 def _period(report: Report) -> str:

@@ -24,9 +24,9 @@ from proxy.audit.entry import Record, audit_access_entry, search_entry
 from proxy.audit.note import sign_checkpoint
 from proxy.migrate import migrate, migration_files
 from proxy.model import Principal
-from proxy.oversight import reports
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
+from proxy.oversight.reports import REPORTS
 from tests.audit.memtree import InMemoryTree
 from tests.cli.test_audit_cli import config, run
 from tests.conftest import LOG_ORIGIN
@@ -308,10 +308,10 @@ async def _reports(dsn: str) -> list[Any]:
         for period in PERIODS:
             for scope in (None, A, B, C):
                 async with snapshot(conn):
-                    out.append(await reports.usage(conn, period, scope))
-                    out.append(await reports.disclosures(conn, period, scope))
+                    out.append(await REPORTS["usage"].run(conn, period, scope, FlagOptions()))
+                    out.append(await REPORTS["disclosures"].run(conn, period, scope, FlagOptions()))
                     opts = FlagOptions(volume_min=1, boilerplate_min=2)
-                    out.append(await reports.flags(conn, period, scope, opts))
+                    out.append(await REPORTS["flags"].run(conn, period, scope, opts))
         for params in ({}, {"agency": A}, {"event": "review"}, {"owner": A, "limit": "2"}):
             async with snapshot(conn):
                 out.append(await fetch_page(conn, parse_query(params), None))

@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from proxy.demo.embedded import free_port
-from proxy.oversight import reports
 from proxy.oversight.period import FlagOptions, Period, snapshot
+from proxy.oversight.reports import REPORTS
 from tests.oversight.oversight_fixture import LOG, A, B, C, append, at, search
 from tests.pg import Databases
 
@@ -70,9 +70,9 @@ async def test_json_is_the_api_report_for_oversight(setup: tuple[str, str]):
         async with snapshot(conn):
             period = Period(at(2), at(5))
             want = {
-                "usage": await reports.usage(conn, period, None),
-                "disclosures": await reports.disclosures(conn, period, None),
-                "flags": await reports.flags(conn, period, None, FlagOptions(limit=1000)),
+                "usage": await REPORTS["usage"].run(conn, period, None, FlagOptions()),
+                "disclosures": await REPORTS["disclosures"].run(conn, period, None, FlagOptions()),
+                "flags": await REPORTS["flags"].run(conn, period, None, FlagOptions(limit=1000)),
             }
     finally:
         await conn.close()

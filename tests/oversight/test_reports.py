@@ -14,9 +14,9 @@ import pytest
 
 from proxy.audit.derived import derive
 from proxy.audit.entry import Record
-from proxy.oversight import reports
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
+from proxy.oversight.reports import REPORTS
 from tests.oversight.oversight_fixture import (
     FLAGGED,
     LOG,
@@ -48,10 +48,10 @@ async def run(dsn: str, name: str, period: Period, scope: str | None, **opts: ob
     try:
         async with snapshot(conn):
             if name == "usage":
-                return await reports.usage(conn, period, scope)
+                return await REPORTS["usage"].run(conn, period, scope, FlagOptions())
             if name == "disclosures":
-                return await reports.disclosures(conn, period, scope)
-            return await reports.flags(conn, period, scope, FlagOptions(**opts))  # type: ignore[arg-type]
+                return await REPORTS["disclosures"].run(conn, period, scope, FlagOptions())
+            return await REPORTS["flags"].run(conn, period, scope, FlagOptions(**opts))  # type: ignore[arg-type]
     finally:
         await conn.close()
 

@@ -3,7 +3,7 @@ count, how many are unreviewed, and the first entries by index with their review
 
 Whose review counts depends on who reads the report: oversight's disposition stands for
 oversight and an agency's for that agency, so neither can override the other
-(proxy.oversight.flags describes the report as a whole).
+(proxy.oversight.reports.flags describes the report as a whole).
 """
 
 from __future__ import annotations
@@ -128,3 +128,46 @@ async def flag_list(
         truncated=listable > len(entries),
         entries=entries,
     )
+
+
+FLAG_HEADER = (
+    "index",
+    "time",
+    "agency",
+    "subject",
+    "on_behalf_of",
+    "purpose",
+    "decision",
+    "reason",
+    "justification",
+    "unreviewed",
+    "review_index",
+    "review_disposition",
+    "other_reviews",
+)
+
+
+def _beside(e: FlaggedEntry) -> str:
+    """The reviews shown beside the reader's own: "CA0000002 no_issue (#17); ..."."""
+    return "; ".join(f"{r.agency} {r.disposition} (#{r.audit_index})" for r in e.other_reviews)
+
+
+def flag_rows(flags: FlagList) -> list[list[Any]]:
+    return [
+        [
+            e.index,
+            e.time,
+            e.agency,
+            e.subject,
+            e.on_behalf_of,
+            e.purpose,
+            e.decision,
+            e.reason,
+            e.justification,
+            e.unreviewed,
+            e.review.audit_index if e.review else None,
+            e.review.disposition if e.review else None,
+            _beside(e),
+        ]
+        for e in flags.entries
+    ]

@@ -33,7 +33,6 @@ import asyncpg
 import orjson
 
 from proxy.audit.derived import normalize_justification
-from proxy.oversight.flag_lists import flag_list
 from proxy.oversight.period import (
     IN_RANGE,
     MONTHS,
@@ -46,6 +45,8 @@ from proxy.oversight.period import (
     months,
     scope_label,
 )
+from proxy.oversight.reports.flag_lists import FLAG_HEADER, flag_list, flag_rows
+from proxy.oversight.reports.kind import ReportKind, Table
 from proxy.oversight.shapes import (
     BoilerplateFlags,
     BoilerplateText,
@@ -212,3 +213,68 @@ async def flags_report(
         boilerplate=await _boilerplate(conn, range_args, options),
         sensitive_location_probes=await _probes(conn, range_args, options),
     )
+
+
+def _tables(report: FlagsReport) -> list[Table]:
+    out: list[Table] = []
+    for label, flags in (
+        ("refused", report.refused),
+        ("justification_flagged", report.justification_flagged),
+        ("on_behalf_of", report.on_behalf_of),
+    ):
+        title = f"flags: {label} ({flags.total} in all, {flags.unreviewed} unreviewed"
+        title += ", list truncated)" if flags.truncated else ")"
+        out.append((title, FLAG_HEADER, flag_rows(flags)))
+    vol = report.unusual_volume
+    out.append(
+        (
+            f"flags: unusual_volume (> {vol.factor:g} x agency median, >= {vol.min_searches})",
+            ("agency", "subject", "searches", "agency_median", "agency_users"),
+            [[u.agency, u.subject, u.searches, u.agency_median, u.agency_users] for u in vol.users],
+        )
+    )
+    bp = report.boilerplate
+    out.append(
+        (
+            f"flags: boilerplate (shared by >= {bp.min_searches} searches)",
+            ("text", "searches", "users", "agencies", "first_index", "last_index"),
+            [
+                [t.text, t.searches, t.users, ";".join(t.agencies), t.first_index, t.last_index]
+                for t in bp.texts
+            ],
+        )
+    )
+    out.append(_probe_table(report))
+    return out
+
+
+def _probe_table(report: FlagsReport) -> Table:
+    p = report.sensitive_location_probes
+    return (
+        f"flags: sensitive_location_probes (>= {p.min_refusals} refusals"
+        f" within {p.window_hours} hours)",
+        ("agency", "subject", "refusals", "most_in_window", "first_index", "last_index"),
+        [
+            [u.agency, u.subject, u.refusals, u.most_in_window, u.first_index, u.last_index]
+            for u in p.users
+        ],
+    )
+
+
+def _size(report: FlagsReport) -> int:
+    lists = (report.refused, report.justification_flagged, report.on_behalf_of)
+    listed = sum(len(f.entries) for f in lists)
+    users = len(report.unusual_volume.users) + len(report.sensitive_location_probes.users)
+    return listed + users + len(report.boilerplate.texts)
+
+
+FLAGS = ReportKind(
+    name="flags",
+    summary="Refused, justification-flagged and on-behalf-of searches with review state;"
+    " unusual volume; boilerplate justifications",
+    shape=FlagsReport,
+    run=flags_report,
+    tables=_tables,
+    size=_size,
+    flag_options=True,
+)

@@ -1,0 +1,49 @@
+"""The reports registry is the one list: a report registered there has its route, its OpenAPI
+path and schema, its CLI choice, its tables and its documentation; nothing names a report the
+registry does not hold (CONTRIBUTING: adding a report)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from proxy import app
+from proxy.http.openapi import openapi_document
+from proxy.oversight.reports import REPORTS
+from proxy.oversight.shapes import SCHEMAS
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_every_report_has_a_route_and_nothing_else_does() -> None:
+    routed = {p.rsplit("/", 1)[1] for m, p, _ in app.ROUTES if p.startswith("/v1/audit/reports/")}
+    assert routed == set(REPORTS)
+
+
+def test_every_report_is_in_the_openapi_document_with_its_schema() -> None:
+    doc = openapi_document()
+    paths = {p.rsplit("/", 1)[1] for p in doc["paths"] if p.startswith("/v1/audit/reports/")}
+    assert paths == set(REPORTS)
+    for kind in REPORTS.values():
+        assert kind.shape in SCHEMAS, kind.name
+        assert kind.shape.__name__ in doc["components"]["schemas"], kind.name
+
+
+def test_every_report_is_documented() -> None:
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name in REPORTS:
+        assert f"/v1/audit/reports/{name}" in api, name
+        assert name in cli, name
+
+
+def test_each_report_module_registers_exactly_one_kind() -> None:
+    """A report module whose kind was never added to REPORTS would be dead code."""
+    import proxy.oversight.reports as package
+
+    modules = sorted(p.stem for p in Path(package.__file__).parent.glob("*.py"))
+    helpers = {"__init__", "kind", "flag_lists"}
+    registered = {
+        inspect.getmodule(kind.run).__name__.rsplit(".", 1)[1] for kind in REPORTS.values()
+    }  # type: ignore[union-attr]
+    assert set(modules) - helpers == registered
