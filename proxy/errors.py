@@ -26,7 +26,6 @@ ErrorCode = Literal[
     "store_unavailable",
     "not_found",
     "method_not_allowed",
-    "payload_too_large",
     "internal_error",
 ]
 
@@ -51,9 +50,34 @@ STATUS: Final[dict[str, int]] = {
     # Not search refusals, but errors every endpoint may answer with.
     "not_found": 404,
     "method_not_allowed": 405,
-    "payload_too_large": 413,
     "internal_error": 500,
 }
+
+
+# Every code a search can be refused with (its audit entry's `reason`), and what the public
+# transparency page calls it. A new refusal rule adds its code above and its label here;
+# tests/test_errors_registry.py fails when a code the policy or the search flow refuses with
+# has none.
+REFUSAL_LABELS: Final[dict[ErrorCode, str]] = {
+    "forbidden_role": "Searcher without the investigator role",
+    "unknown_agency": "An agency not in the policy",
+    "invalid_request": "Malformed request",
+    "unknown_purpose": "Purpose not in the policy",
+    "purpose_prohibited": "Prohibited purpose",
+    "query_type_not_permitted": "Search type not allowed for the purpose",
+    "case_number_required": "No case number",
+    "justification_required": "Justification missing or too short",
+    "justification_flagged": "Justification contains a prohibited term",
+    "lookback_exceeded": "Searched further back than the purpose allows",
+    "area_too_large": "Area or time window too large",
+    "sensitive_location": "Area overlaps a sensitive location",
+    "rate_limited": "Too many searches",
+}
+
+
+def refusal_label(code: str) -> str:
+    """The public label of a recorded refusal; a code without one shows as itself, never blank."""
+    return REFUSAL_LABELS.get(code, code)  # type: ignore[call-overload, no-any-return]
 
 
 class ProxyError(Exception):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from proxy.errors import refusal_label
 from proxy.http.htmlkit import Markup, bar_chart, concat, el, table
 from proxy.http.transparency_page import (
-    REASONS,
     agency_cells,
     agency_name,
     checkpoint_section,
@@ -221,7 +221,7 @@ def _refusals(p: AgencyPage) -> Markup:
         table(
             f"{sum(n for _, n in refusals)} refused searches",
             ["Reason", "Meaning", "Searches"],
-            ([el("code", r), REASONS.get(r, ""), n] for r, n in refusals),
+            ([el("code", r), refusal_label(r), n] for r, n in refusals),
             id="refusals-table",
         )
         if refusals

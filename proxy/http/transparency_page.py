@@ -72,21 +72,6 @@ CSP = (
     + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
-REASONS = {
-    "unknown_agency": "An agency not in the policy",
-    "invalid_request": "Malformed request",
-    "unknown_purpose": "Purpose not in the policy",
-    "purpose_prohibited": "Prohibited purpose",
-    "query_type_not_permitted": "Search type not allowed for the purpose",
-    "case_number_required": "No case number",
-    "justification_required": "Justification missing or too short",
-    "justification_flagged": "Justification contains a prohibited term",
-    "lookback_exceeded": "Searched further back than the purpose allows",
-    "area_too_large": "Area or time window too large",
-    "sensitive_location": "Area overlaps a sensitive location",
-    "rate_limited": "Too many searches",
-}
-
 
 def when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
