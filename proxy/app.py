@@ -36,7 +36,7 @@ from proxy.http.state import (
 from proxy.oversight.reports import REPORTS
 from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
 from proxy.settings import Settings
-from proxy.store.pools import AUDIT, database_errors, keep_session, open_pool
+from proxy.store.pools import AUDIT, database_errors, open_proxy_pool
 from proxy.store.postgres import open_store
 
 _log = logging.getLogger("alpr_proxy")
@@ -117,16 +117,14 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 async def _audit(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = settings.database
-    async with open_pool(
+    # Durability is the point: never let a server default make commits asynchronous.
+    async with open_proxy_pool(
         AUDIT,
         db.audit_dsn,
-        min_size=1,
-        max_size=db.audit_pool_size,
-        timeout=db.connect_timeout_s,
-        command_timeout=db.statement_timeout_s,
-        reset=keep_session,
-        # Durability is the point: never let a server default make commits asynchronous.
-        server_settings={"synchronous_commit": "on", "application_name": "alpr-proxy-audit"},
+        db,
+        db.audit_pool_size,
+        synchronous_commit="on",
+        application_name="alpr-proxy-audit",
     ) as pool:
         app[AUDIT_POOL] = pool
         writer = AuditWriter(

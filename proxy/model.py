@@ -42,6 +42,8 @@ class OnBehalfOf:
 
 @dataclass(frozen=True, slots=True)
 class Area:
+    """A circle on the sphere: a search's area, a sensitive location's disk (policy.geo.Circle)."""
+
     lat: float
     lon: float
     radius_m: float

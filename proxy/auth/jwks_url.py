@@ -9,13 +9,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 from yarl import URL
 
-from proxy.auth.keys import KeyNotFound, KeySet, KeySetUnavailable, PublicKey
+from proxy.auth.keys import KeyNotFound, KeySet, KeySetUnavailable, PublicKey, SourceLifetime
 
 log = logging.getLogger("proxy.auth.keys")
 
@@ -26,7 +24,7 @@ _MAX_JWKS_BYTES = 1 << 20
 SessionArg = aiohttp.ClientSession | Callable[[], aiohttp.ClientSession] | None
 
 
-class JwksUrlSource:
+class JwksUrlSource(SourceLifetime):
     """A JWKS fetched over HTTP(S) without blocking the event loop.
 
     The set is cached for `cache_ttl_s`. A token whose key is not in the set triggers a refetch,
@@ -80,15 +78,6 @@ class JwksUrlSource:
         if self._owned is not None:
             await self._owned.close()
             self._owned = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def get_key(self, kid: str | None, alg: str) -> PublicKey:
         if self._keyset is None or self._clock() - self._fetched_at >= self._ttl:

@@ -181,14 +181,8 @@ class KeySet:
         raise KeyNotFound("the key does not fit the token's algorithm")
 
 
-class _StaticSource:
-    """A key set loaded once; start/close exist so every source is handled alike."""
-
-    def __init__(self, keyset: KeySet) -> None:
-        self._keyset = keyset
-
-    async def get_key(self, kid: str | None, alg: str) -> PublicKey:
-        return self._keyset.select(kid, alg)
+class SourceLifetime:
+    """`async with source:` starts and closes any key source."""
 
     async def start(self) -> None:
         return None
@@ -204,6 +198,16 @@ class _StaticSource:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+class _StaticSource(SourceLifetime):
+    """A key set loaded once; start/close exist so every source is handled alike."""
+
+    def __init__(self, keyset: KeySet) -> None:
+        self._keyset = keyset
+
+    async def get_key(self, kid: str | None, alg: str) -> PublicKey:
+        return self._keyset.select(kid, alg)
 
 
 class PemKeySource(_StaticSource):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -66,20 +67,33 @@ def _query_int(request: web.Request, name: str) -> int:
     return parse_index(raw, name)
 
 
-async def inclusion_proof(request: web.Request) -> web.Response:
-    index = _query_int(request, "index")
-    size = _query_int(request, "size")
+async def _proof_hashes(
+    request: web.Request, size: int, check: Callable[[], None], needed: list[int]
+) -> dict[int, bytes]:
+    """The stored hashes a proof against a tree of `size` needs, once `size` is known to be
+    within the log and `check` (the proof's own arguments) passes."""
 
     async def read() -> dict[int, bytes]:
         async with request.app[AUDIT_POOL].acquire() as conn:
             current = await postgres.size(conn)
             if size > current:
                 raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
-            if index >= size:
-                raise ProxyError("invalid_request", f"index {index} is not below size {size}")
-            return await postgres.read_hashes(conn, tree.inclusion_proof_needed(size, index))
+            check()
+            return await postgres.read_hashes(conn, needed)
 
-    hashes = await read_audit(read)
+    return await read_audit(read)  # type: ignore[no-any-return]
+
+
+async def inclusion_proof(request: web.Request) -> web.Response:
+    index = _query_int(request, "index")
+    size = _query_int(request, "size")
+
+    def check() -> None:
+        if index >= size:
+            raise ProxyError("invalid_request", f"index {index} is not below size {size}")
+
+    needed = tree.inclusion_proof_needed(size, index) if index < size else []
+    hashes = await _proof_hashes(request, size, check, needed)
     proof = tree.inclusion_proof(size, index, hashes)
     return json_response({"index": index, "size": size, "hashes": [_b64(h) for h in proof]})
 
@@ -88,18 +102,14 @@ async def consistency_proof(request: web.Request) -> web.Response:
     old = _query_int(request, "old")
     size = _query_int(request, "size")
 
-    async def read() -> dict[int, bytes]:
-        async with request.app[AUDIT_POOL].acquire() as conn:
-            current = await postgres.size(conn)
-            if size > current:
-                raise ProxyError("invalid_request", f"size {size} exceeds the log's size {current}")
-            if old > size:
-                raise ProxyError("invalid_request", f"old {old} is larger than size {size}")
-            if old == 0:
-                raise ProxyError("invalid_request", "old must be at least 1 (RFC 9162 §2.1.4)")
-            return await postgres.read_hashes(conn, tree.consistency_proof_needed(old, size))
+    def check() -> None:
+        if old > size:
+            raise ProxyError("invalid_request", f"old {old} is larger than size {size}")
+        if old == 0:
+            raise ProxyError("invalid_request", "old must be at least 1 (RFC 9162 §2.1.4)")
 
-    hashes = await read_audit(read)
+    needed = tree.consistency_proof_needed(old, size) if 0 < old <= size else []
+    hashes = await _proof_hashes(request, size, check, needed)
     proof = tree.consistency_proof(old, size, hashes)
     return json_response({"old": old, "size": size, "hashes": [_b64(h) for h in proof]})
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from proxy.model import Area
+
 Category = Literal[
     "school", "medical", "place_of_worship", "protest", "ceremony", "shelter", "other"
 ]
@@ -29,11 +31,8 @@ BOX_SLACK_DEG = 1e-9
 Box = tuple[float, float, float, float]  # (min_lon, min_lat, max_lon, max_lat), degrees
 
 
-@dataclass(frozen=True, slots=True)
-class Circle:
-    lat: float
-    lon: float
-    radius_m: float
+# A circle is the same plain data as a search's area (lat, lon, radius_m): one type for both.
+Circle = Area
 
 
 @dataclass(frozen=True, slots=True)

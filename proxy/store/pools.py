@@ -122,6 +122,23 @@ async def open_pool(
         await pool.close()
 
 
+def open_proxy_pool(
+    which: tuple[str, str], dsn: str, db: DatabaseSettings, size: int, **server_settings: str
+) -> contextlib.AbstractAsyncContextManager[asyncpg.Pool]:
+    """A pool as the server opens each of its databases: `size` connections at most, the
+    connect and statement timeouts of [database], no reset query, these session settings."""
+    return open_pool(
+        which,
+        dsn,
+        min_size=1,
+        max_size=size,
+        timeout=db.connect_timeout_s,
+        command_timeout=db.statement_timeout_s,
+        reset=keep_session,
+        server_settings=server_settings,
+    )
+
+
 async def check_databases(db: DatabaseSettings) -> None:
     """Open and close one connection to each database: a start with several workers fails here,
     once, rather than in every worker."""

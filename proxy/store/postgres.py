@@ -34,7 +34,7 @@ from proxy.policy.geo import EARTH_RADIUS_M, Circle, circle_bbox, haversine_m
 from proxy.policy.text import checked_pattern
 from proxy.settings import DatabaseSettings
 from proxy.store.base import Fetched, Scope, StoreUnavailable, Withheld
-from proxy.store.pools import DB_ERRORS, STORE, keep_session, open_pool, ping
+from proxy.store.pools import DB_ERRORS, STORE, open_proxy_pool, ping
 
 _COLUMNS = "id, plate, plate_state, observed_at, lat, lon, camera_id, agency_ori"
 
@@ -181,16 +181,14 @@ class PostgresStore:
 @contextlib.asynccontextmanager
 async def open_store(db: DatabaseSettings) -> AsyncIterator[PostgresStore]:
     """The store pool as the proxy opens it; its failure to open is DatabaseUnavailable."""
-    async with open_pool(
+    # Belt and braces on top of the read-only role: no session can write the store.
+    async with open_proxy_pool(
         STORE,
         db.store_dsn,
-        min_size=1,
-        max_size=db.store_pool_size,
-        timeout=db.connect_timeout_s,
-        command_timeout=db.statement_timeout_s,
-        reset=keep_session,
-        # Belt and braces on top of the read-only role: no session can write the store.
-        server_settings={"default_transaction_read_only": "on", "application_name": "alpr-proxy"},
+        db,
+        db.store_pool_size,
+        default_transaction_read_only="on",
+        application_name="alpr-proxy",
     ) as pool:
         yield PostgresStore(pool)
 

@@ -27,7 +27,7 @@ ORDER BY 1, 2
 
 
 async def disclosures(
-    conn: asyncpg.Connection, period: Period, scope: str | None
+    conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions | None = None
 ) -> DisclosuresReport:
     """Reads disclosed: owning agency -> recipient agency -> reads."""
     disclosed: dict[str, dict[str, int]] = {}
@@ -47,17 +47,11 @@ def _tables(report: DisclosuresReport) -> list[Table]:
     return [("disclosures", ("owner", "recipient", "reads"), pairs)]
 
 
-async def _run(
-    conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions
-) -> DisclosuresReport:
-    return await disclosures(conn, period, scope)
-
-
 DISCLOSURES = ReportKind(
     name="disclosures",
     summary="Reads disclosed: owning agency -> recipient agency (requester and on-behalf-of)",
     shape=DisclosuresReport,
-    run=_run,
+    run=disclosures,
     tables=_tables,
     size=lambda report: sum(len(v) for v in report.disclosed.values()),
 )

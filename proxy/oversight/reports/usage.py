@@ -25,7 +25,9 @@ ORDER BY 1, 2, 3
 """
 
 
-async def usage(conn: asyncpg.Connection, period: Period, scope: str | None) -> UsageReport:
+async def usage(
+    conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions | None = None
+) -> UsageReport:
     """Searches by requesting agency x purpose x decision, with the reads they returned."""
     rows = [
         UsageRow(
@@ -54,17 +56,11 @@ def _tables(report: UsageReport) -> list[Table]:
     return [("usage", ("agency", "purpose", "decision", "searches", "reads"), rows)]
 
 
-async def _run(
-    conn: asyncpg.Connection, period: Period, scope: str | None, options: FlagOptions
-) -> UsageReport:
-    return await usage(conn, period, scope)
-
-
 USAGE = ReportKind(
     name="usage",
     summary="Searches by agency x purpose x decision, with reads returned",
     shape=UsageReport,
-    run=_run,
+    run=usage,
     tables=_tables,
     size=lambda report: len(report.rows),
 )
