@@ -6,7 +6,7 @@ Makes a scratch audit database (on an embedded PostgreSQL in a temporary directo
 server of --dsn, a superuser), migrates it, and COPYs synthetic entries straight into
 audit.entries: real canonical `search` entries built by proxy.audit.entry, with their stored
 tree hashes. Their facts and the rollups are then brought up to date once, by the proxy's own
-catch-up (proxy.audit.facts, with the facts' indexes built after it), as the proxy does after
+catch-up (proxy.oversight.facts, with the facts' indexes built after it), as the proxy does after
 a checkpoint. Then it times each report, for oversight and for one agency's auditor, over the
 whole range with UTC-midnight bounds and with local-time bounds (partial days read from the
 entries), plus a few entry listings, and prints a markdown table: the median and the slowest
@@ -31,11 +31,12 @@ from typing import Any
 import asyncpg
 
 from proxy import loops
-from proxy.audit import facts, tree
+from proxy.audit import tree
 from proxy.audit.entry import Record, search_entry
 from proxy.demo.embedded import EmbeddedPostgres
 from proxy.migrate import migrate
 from proxy.model import Principal
+from proxy.oversight import facts
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.reports import REPORTS

@@ -43,11 +43,12 @@ import orjson
 
 from load.report_bench import synthetic_records
 from proxy import loops
-from proxy.audit import facts, postgres, tree
+from proxy.audit import postgres, tree
 from proxy.audit.entry import Record
 from proxy.audit.writer import AuditWriter
 from proxy.demo.embedded import EmbeddedPostgres
 from proxy.migrate import migrate
+from proxy.oversight import facts
 
 
 async def _fresh(admin_dsn: str) -> tuple[str, str]:
@@ -112,7 +113,7 @@ async def group_commit(
 
 async def catch_up(dsn: str, entries: int) -> dict[str, Any]:
     """The facts' and the report rollups' share, done after the appends as the proxy does
-    after a checkpoint (proxy.audit.facts)."""
+    after a checkpoint (proxy.oversight.facts)."""
     conn = await asyncpg.connect(dsn)
     try:
         started = time.perf_counter()

@@ -10,10 +10,10 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+import asyncpg
 from aiohttp import web
 
 from proxy import metrics
-from proxy.audit import facts
 from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
@@ -33,6 +33,7 @@ from proxy.http.state import (
     STORE,
     VERIFIER,
 )
+from proxy.oversight import facts
 from proxy.oversight.reports import REPORTS
 from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
 from proxy.settings import Settings
@@ -138,6 +139,7 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             load_signer(settings.log.signing_key_file),
             settings.log.origin,
             settings.log.checkpoint_interval_s,
+            after=_facts_behind_the_log,
         )
         await writer.start()
         await checkpointer.start()
@@ -148,6 +150,13 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
         finally:
             await writer.close()  # commit what is queued, then checkpoint it
             await checkpointer.close()
+
+
+async def _facts_behind_the_log(conn: asyncpg.Connection) -> int:
+    """After each checkpoint: keep the facts and the report rollups close behind the log, so a
+    report's own catch-up (oversight.period.snapshot) has little to do; in paced steps, so that
+    searches sharing the audit database's CPU are not kept waiting behind it."""
+    return await facts.catch_up(conn, paced=True)
 
 
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -165,3 +165,14 @@ def test_http_stays_in_http(path: Path) -> None:
 @pytest.mark.parametrize("path", _files(*NO_DATABASE), ids=_rel)
 def test_the_database_stays_behind_the_store_and_the_log(path: Path) -> None:
     assert not imported_roots(path) & {"asyncpg", "psycopg", "sqlite3"}
+
+
+def test_the_log_knows_nothing_of_oversight() -> None:
+    """proxy/audit/ is the log (entries, tree, notes, storage, checkpoints); what oversight
+    derives from it lives in proxy/oversight/ and is hooked in by app.py."""
+    for path in _files("proxy/audit"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imports = [
+            n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+        ] + [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imports if m.startswith("proxy.oversight")], _rel(path)

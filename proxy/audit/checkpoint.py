@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
 from proxy import metrics
-from proxy.audit import facts, postgres, tree
+from proxy.audit import postgres, tree
 from proxy.audit.note import Signer, sign_checkpoint
 
 log = logging.getLogger("alpr_proxy.audit")
@@ -66,10 +67,20 @@ async def make_checkpoint(
 
 
 class Checkpointer:
-    """Every `interval_s`, checkpoint the log if it has grown."""
+    """Every `interval_s`, checkpoint the log if it has grown; then run `after` on the same
+    connection (the server keeps oversight's facts behind the log with it: the log itself knows
+    nothing of what is derived from it)."""
 
-    def __init__(self, pool: asyncpg.Pool, signer: Signer, origin: str, interval_s: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        signer: Signer,
+        origin: str,
+        interval_s: float,
+        after: Callable[[asyncpg.Connection], Awaitable[object]] | None = None,
+    ) -> None:
         self._pool = pool
+        self._after = after
         self._signer = signer
         self._origin = origin
         self._interval_s = interval_s
@@ -93,10 +104,8 @@ class Checkpointer:
     async def run_once(self) -> StoredCheckpoint | None:
         async with self._pool.acquire() as conn:
             made = await make_checkpoint(conn, self._signer, self._origin)
-            # Keep the facts and the report rollups close behind the log, so a report's own
-            # catch-up (oversight.period.snapshot) has little to do; in paced steps, so that
-            # searches sharing the audit database's CPU are not kept waiting behind it.
-            await facts.catch_up(conn, paced=True)
+            if self._after is not None:
+                await self._after(conn)
         self.last_success_at = time.time()
         self.last_error = None
         metrics.CHECKPOINT_LAST_SUCCESS.set(self.last_success_at)

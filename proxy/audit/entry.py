@@ -31,7 +31,7 @@ def timestamp(at: datetime) -> str:
 @dataclass(frozen=True, slots=True)
 class Record:
     """One entry ready to append: its canonical bytes, which are all the log stores. What
-    oversight queries is derived from them later, off the request path (proxy.audit.facts)."""
+    oversight queries is derived from them later, off the request path (proxy.oversight.facts)."""
 
     body: bytes
 

@@ -7,7 +7,7 @@ their index only after COMMIT returns.
 
 A row holds what the verifier checks and nothing else: the entry's canonical bytes and the
 stored hashes appending it completed (sql/audit/006_lean_log.sql). What oversight queries is
-derived behind the log, in bulk (proxy.audit.facts).
+derived behind the log, in bulk (proxy.oversight.facts).
 
 A writer remembers the right edge it last committed (:class:`RightEdge`), so while it is the
 only writer a batch is one statement and one round trip (audit.append_entries). When another

@@ -16,13 +16,13 @@ import orjson
 from aiohttp import web
 
 from proxy.audit import postgres
-from proxy.audit.derived import concerns
 from proxy.audit.entry import audit_access_entry, review_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, read_audit, read_body, request_id
 from proxy.http.state import AUDIT_POOL, AUDIT_WRITER, CLOCK
 from proxy.model import Principal
 from proxy.oversight import csvout
+from proxy.oversight.derived import concerns
 from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.reports import REPORTS

@@ -2,7 +2,7 @@
 
 Both are generated per request from ``app[POLICY].current`` (the policy being enforced at that
 moment) and the audit database, read in one read-only snapshot so the activity and the
-checkpoint agree, after the entries' facts have caught up with the log (proxy.audit.facts).
+checkpoint agree, after the entries' facts have caught up with the log (proxy.oversight.facts).
 Responses may be cached for ``MAX_AGE_S`` seconds: the pages are public, and a minute is the
 most a reader can lag behind a policy reload or a search.
 
@@ -18,13 +18,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.audit import checkpoint as checkpoints
-from proxy.audit import facts
 from proxy.errors import ProxyError
 from proxy.http.htmlkit import concat, el
 from proxy.http.state import AUDIT_POOL, CLOCK, POLICY
 from proxy.http.transparency_agency import render_agency
 from proxy.http.transparency_page import CSP, page
 from proxy.http.transparency_page import render_index as render_index_page
+from proxy.oversight import facts
 from proxy.oversight.transparency import (
     Activity,
     CheckpointView,

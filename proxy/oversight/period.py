@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from proxy.audit import facts
+from proxy.oversight import facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,7 @@ async def snapshot(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection
     for the actual parameters every time: a cached generic plan cannot know whether a query is
     scoped to one agency or covers a day or a year, and picks badly for one or the other.
 
-    First the facts and the rollups catch up with the log (proxy.audit.facts), in their own
+    First the facts and the rollups catch up with the log (proxy.oversight.facts), in their own
     transactions, so the snapshot sees every entry committed before the report was asked for."""
     await facts.catch_up(conn)
     async with conn.transaction(isolation="repeatable_read", readonly=True):

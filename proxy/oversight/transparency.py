@@ -234,7 +234,7 @@ def build_index(policy: Policy, now: datetime) -> tuple[IndexRow, ...]:
 
 
 # --- the log ------------------------------------------------------------------------------
-# Both read the facts derived from each entry (audit.entry_facts, proxy.audit.facts: `at` is the
+# Both read the facts derived from each entry (audit.entry_facts, proxy.oversight.facts: `at` is the
 # entry's `time`; `owners`/`owner_reads` its `outcome.disclosed_by_owner`), never the rollups,
 # so the window ends exactly at `since`. Each is one query on an index: the GIN index on
 # `owners` (with the btree on `at`) for disclosures, `(agency, at)` for refusals. The caller

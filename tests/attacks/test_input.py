@@ -23,7 +23,7 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit import facts
+from proxy.oversight import facts
 from tests.faults.harness import Keys, ProxyProcess, write_config
 from tests.http.search_helpers import bearer, body, entry, log_size
 from tests.pg import Databases

@@ -17,13 +17,14 @@ import asyncpg
 import pytest
 
 import proxy.migrate
-from proxy.audit import facts, postgres, tree
+from proxy.audit import postgres, tree
 from proxy.audit.checkpoint import load_signer
-from proxy.audit.derived import derive_body
 from proxy.audit.entry import Record, audit_access_entry, search_entry
 from proxy.audit.note import sign_checkpoint
 from proxy.migrate import migrate, migration_files
 from proxy.model import Principal
+from proxy.oversight import facts
+from proxy.oversight.derived import derive_body
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.reports import REPORTS

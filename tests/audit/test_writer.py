@@ -10,10 +10,11 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit import facts, postgres, tree
+from proxy.audit import postgres, tree
 from proxy.audit.entry import Record
 from proxy.audit.writer import AuditWriter
 from proxy.errors import ProxyError
+from proxy.oversight import facts
 from tests.audit.memtree import InMemoryTree
 from tests.pg import Databases
 

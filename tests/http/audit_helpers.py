@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from proxy.audit.derived import Derived, derive
+from proxy.oversight.derived import Derived, derive
 from tests.http.search_helpers import bearer, body
 
 OAKLAND = "CA0010900"

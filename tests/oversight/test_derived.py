@@ -1,5 +1,5 @@
 """Derived facts: what they hold, and that migration 003 derived the same from entries written
-before it existed (tests/audit/test_facts.py: that the catch-up stores them)."""
+before it existed (tests/oversight/test_facts.py: that the catch-up stores them)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit.derived import Derived, derive, derive_body, justification_key
 from proxy.audit.entry import audit_access_entry
 from proxy.migrate import migration_files
 from proxy.model import Principal
+from proxy.oversight.derived import Derived, derive, derive_body, justification_key
 from proxy.oversight.period import Period, bounds, months
 from tests.oversight.oversight_fixture import LOG, A, B, at, review, search
 from tests.pg import Databases, with_db

@@ -12,8 +12,8 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit.derived import derive
 from proxy.audit.entry import Record
+from proxy.oversight.derived import derive
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.reports import REPORTS

@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from load.report_bench import synthetic_records
-from proxy.audit import facts, postgres
+from proxy.audit import postgres
+from proxy.oversight import facts
 from tests.pg import Databases
 
 RECORDS = list(synthetic_records(120, days=3, seed=11))

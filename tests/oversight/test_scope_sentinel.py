@@ -16,9 +16,9 @@ import pytest
 
 import proxy.migrate
 from proxy.audit import postgres
-from proxy.audit.derived import derive_body
-from proxy.audit.facts import COLUMNS, row
 from proxy.migrate import migrate, migration_files
+from proxy.oversight.derived import derive_body
+from proxy.oversight.facts import COLUMNS, row
 from tests.oversight.oversight_fixture import A, B, append, at, search
 from tests.oversight.test_reports import run, usage_table
 from tests.pg import Databases, with_db

@@ -2,7 +2,7 @@
 per report, each defining its ReportKind, and the registry of them all.
 
 Ranges, scopes and the rollup/raw split are in proxy.oversight.period. Reports are a convenience
-view computed from facts derived from each entry (proxy.audit.facts): the canonical entry bytes,
+view computed from facts derived from each entry (proxy.oversight.facts): the canonical entry bytes,
 which the verifier checks, are the record. A new report is one module here (its SQL, shape,
 tables) and its line below; the route, the OpenAPI path and the CLI choice follow from it.
 """

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from proxy.audit.derived import on_behalf_of_ori
+from proxy.oversight.derived import on_behalf_of_ori
 from proxy.oversight.period import IN_RANGE, FlagOptions
 from proxy.oversight.shapes import FlaggedEntry, FlagList, ReviewState
 

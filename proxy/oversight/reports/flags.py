@@ -20,7 +20,7 @@
   then. Listed with their count in the range, the most within one window, and the first and
   last entry.
 - `boilerplate`: justifications that, normalised (casefolded, digits as '#', whitespace
-  collapsed; proxy.audit.derived), are shared by at least `boilerplate_min` searches in the
+  collapsed; proxy.oversight.derived), are shared by at least `boilerplate_min` searches in the
   range, whoever made them: one user pasting the same text is as telling as many.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from proxy.audit.derived import normalize_justification
+from proxy.oversight.derived import normalize_justification
 from proxy.oversight.period import (
     IN_RANGE,
     MONTHS,

@@ -2,7 +2,7 @@
 
 The log table holds only what the verifier checks (proxy.audit.pg). Listings, reports and the
 transparency pages read audit.entry_facts instead (sql/audit/006_lean_log.sql): one row per
-entry, derived from its bytes by proxy.audit.derived, the one definition of every fact.
+entry, derived from its bytes by proxy.oversight.derived, the one definition of every fact.
 :func:`catch_up` fills it in index order, in large chunks, off the request path; whoever reads
 facts calls it first, so what they see is exact up to the moment they asked. It runs after each
 checkpoint too (proxy.audit.checkpoint), so there is seldom much left to do.
@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from proxy.audit import postgres
-from proxy.audit.derived import Derived, derive_body
+from proxy.oversight.derived import Derived, derive_body
 
 FACTS_LOCK = 0x66616374  # "fact": one catch-up at a time, across processes and hosts
 CHUNK = 1_000  # entries per transaction: per-transaction costs (lock, commit) vanish

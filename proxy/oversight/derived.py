@@ -2,7 +2,7 @@
 
 They are a convenience copy of what the bytes say: the verifier never reads them, and anything
 that matters for evidence is read back from `body`. One function derives them for every event
-(proxy.audit.facts stores them in audit.entry_facts, behind the log), so listings, reports and
+(proxy.oversight.facts stores them in audit.entry_facts, behind the log), so listings, reports and
 the access checks agree on what, say, "the agencies an entry concerns" means.
 """
 

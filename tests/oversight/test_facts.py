@@ -1,6 +1,6 @@
-"""Facts behind the log (proxy/audit/facts.py) against a real audit database: every event's facts
-are exactly what proxy.audit.derived says of its bytes, in any chunking, with several processes
-catching up at once, and nothing a body holds can stop the catch-up."""
+"""Facts behind the log (proxy/oversight/facts.py) against a real audit database: every
+event's facts are exactly what proxy.oversight.derived says of its bytes, in any chunking, with
+several processes catching up at once, and nothing a body holds can stop the catch-up."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit import facts, postgres
-from proxy.audit.derived import Derived, derive_body
+from proxy.audit import postgres
 from proxy.audit.entry import Record, audit_access_entry, policy_loaded_entry, search_entry
 from proxy.model import Principal
+from proxy.oversight import facts
+from proxy.oversight.derived import Derived, derive_body
 from tests.oversight.oversight_fixture import LOG, A, B, at, review, search
 from tests.pg import Databases
 
