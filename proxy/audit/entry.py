@@ -1,4 +1,5 @@
-"""Audit entries (SPEC §8): plain dicts in, canonical JSON bytes out.
+"""Audit entries (SPEC §8): plain dicts in, canonical JSON bytes out, and the registry of
+event types (BUILDERS, EVENTS) with their decisions.
 
 Canonical form: UTF-8, keys sorted at every level, no insignificant whitespace. The bytes are
 what gets hashed into the Merkle tree and stored, so they are produced exactly once, here.
@@ -6,14 +7,18 @@ what gets hashed into the Merkle tree and stored, so they are produced exactly o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 import orjson
 
 from proxy.model import Principal
+
+Event = Literal["search", "auth_failure", "policy_loaded", "audit_access", "review"]
+Decision = Literal["allowed", "refused", "error"]  # of a search
+DECISIONS: Final[frozenset[str]] = frozenset(get_args(Decision))
 
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
@@ -47,7 +52,7 @@ def search_entry(
     principal: Principal,
     client: str | None,
     query: Any,
-    decision: str,
+    decision: Decision,
     reason: str | None,
     policy_version: str,
     outcome: Mapping[str, Any] | None,
@@ -179,3 +184,16 @@ def review_entry(
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+# The event registry: every kind of entry and its builder. A new event type is a builder here,
+# its line below, and its facts in proxy/oversight/derived.py; tests/audit/test_event_registry.py
+# fails when a step is missed (docs/audit-log.md documents each).
+BUILDERS: Final[dict[Event, Callable[..., Record]]] = {
+    "search": search_entry,
+    "auth_failure": auth_failure_entry,
+    "policy_loaded": policy_loaded_entry,
+    "audit_access": audit_access_entry,
+    "review": review_entry,
+}
+EVENTS: Final[frozenset[str]] = frozenset(BUILDERS)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.audit.entry import DECISIONS, EVENTS
 from proxy.oversight.csvout import ENTRY_COLUMNS
-from proxy.oversight.entries import DECISIONS, DEFAULT_LIMIT, EVENTS, MAX_LIMIT
+from proxy.oversight.entries import DEFAULT_LIMIT, MAX_LIMIT
 from proxy.oversight.reports import REPORTS
 
 _REF = "#/components/schemas/{name}"

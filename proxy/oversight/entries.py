@@ -16,11 +16,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+from proxy.audit.entry import DECISIONS, EVENTS
 from proxy.errors import ProxyError
 from proxy.policy.text import normalize_pattern, normalize_plate
 
-EVENTS = frozenset({"search", "auth_failure", "policy_loaded", "audit_access", "review"})
-DECISIONS = frozenset({"allowed", "refused", "error"})
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _MAX_TEXT = 256

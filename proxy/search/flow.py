@@ -17,7 +17,7 @@ from time import perf_counter
 from typing import Any
 
 from proxy import metrics
-from proxy.audit.entry import Record, search_entry
+from proxy.audit.entry import Decision, Record, search_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.model import Principal, SearchQuery
 from proxy.policy.document import Policy
@@ -59,7 +59,7 @@ class Caller:
 class Decided:
     """A search's decision once its entry has committed: what metrics and the log line say."""
 
-    decision: str  # allowed, refused or error
+    decision: Decision
     reason: ErrorCode | None
     audit_index: int
     policy_version: str
@@ -101,10 +101,14 @@ class Search:
         # What an entry made on cancellation records: the body stage's refusal until the
         # body is in, then the query as asked with decision "error".
         self.asked: Any = {"invalid_body": CUT_OFF}
-        self.orphan: tuple[str, ErrorCode | None] = ("refused", "invalid_request")
+        self.orphan: tuple[Decision, ErrorCode | None] = ("refused", "invalid_request")
 
     def _record(
-        self, asked: Any, decision: str, reason: ErrorCode | None, outcome: dict[str, Any] | None
+        self,
+        asked: Any,
+        decision: Decision,
+        reason: ErrorCode | None,
+        outcome: dict[str, Any] | None,
     ) -> Record:
         return search_entry(
             at=self.now,
@@ -119,7 +123,11 @@ class Search:
         )
 
     async def audit(
-        self, asked: Any, decision: str, reason: ErrorCode | None, outcome: dict[str, Any] | None
+        self,
+        asked: Any,
+        decision: Decision,
+        reason: ErrorCode | None,
+        outcome: dict[str, Any] | None,
     ) -> int:
         """Append this search's one audit entry and wait for its commit; return its index."""
         t = perf_counter()
