@@ -18,7 +18,7 @@ from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import admin, audit_api, health, log_api, search, transparency
+from proxy.http import admin, audit_api, health, log_api, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
 from proxy.http.state import (
@@ -33,6 +33,7 @@ from proxy.http.state import (
     STORE,
     VERIFIER,
 )
+from proxy.http.transparency import handlers as transparency
 from proxy.oversight import facts
 from proxy.oversight.reports import REPORTS
 from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads

@@ -21,9 +21,9 @@ from proxy.audit import checkpoint as checkpoints
 from proxy.errors import ProxyError
 from proxy.http.htmlkit import concat, el
 from proxy.http.state import AUDIT_POOL, CLOCK, POLICY
-from proxy.http.transparency_agency import render_agency
-from proxy.http.transparency_page import CSP, page
-from proxy.http.transparency_page import render_index as render_index_page
+from proxy.http.transparency.agency_page import render_agency
+from proxy.http.transparency.index_page import CSP, page
+from proxy.http.transparency.index_page import render_index as render_index_page
 from proxy.oversight import facts
 from proxy.oversight.transparency import (
     Activity,
