@@ -123,7 +123,7 @@ NO_AIOHTTP = (
     "proxy/policy",
     "proxy/oversight",
     *(f"proxy/audit/{m}.py" for m in ("entry", "tree", "note", "verify", "postgres", "writer")),
-    *(f"proxy/audit/{m}.py" for m in ("checkpoint", "facts", "derived", "offline")),
+    *(f"proxy/audit/{m}.py" for m in ("checkpoint", "offline")),
 )
 # The search flow sees typed reads and StoreUnavailable, never the driver; the tree and note
 # code reads nodes through what it is given (storage-agnostic).
