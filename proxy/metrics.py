@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -267,16 +267,3 @@ def exposition(multiproc_dir: str | None = None, *, now: float | None = None) ->
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_WithDerived(source, time.time() if now is None else now))
     return generate_latest(registry)
-
-
-def sample_names() -> Iterator[str]:
-    """Every sample name /metrics can expose (for the alert-rule and dashboard drift test)."""
-    suffixes = {
-        "counter": ("_total", "_created"),
-        "gauge": ("",),
-        "histogram": ("_bucket", "_sum", "_count", "_created"),
-    }
-    for family in REGISTRY.collect():
-        for suffix in suffixes[family.type]:
-            yield family.name + suffix
-    yield CHECKPOINT_AGE

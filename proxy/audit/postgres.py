@@ -77,9 +77,6 @@ class RightEdge:
         return blobs, RightEdge(self.size + len(bodies), tuple(after))
 
 
-EMPTY = RightEdge(0, ())
-
-
 _APPEND = "SELECT audit.append_entries($1, $2, $3, $4, $5)"
 
 

@@ -127,15 +127,6 @@ def ring_meets_circle(ring: Ring, lat: float, lon: float, radius_m: float) -> bo
     return bool(shapely.distance(projected, shapely.Point(0.0, 0.0)) <= radius_m)
 
 
-def location_meets_circle(loc: SensitiveLocation, lat: float, lon: float, radius_m: float) -> bool:
-    """Exact spatial overlap, ignoring time (used directly by tests as the brute force)."""
-    if loc.circle is not None:
-        return circle_meets_circle(loc.circle, lat, lon, radius_m)
-    if loc.polygon is None:
-        raise ValueError(f"sensitive location {loc.name!r} has neither circle nor polygon")
-    return ring_meets_circle(densify(loc.polygon), lat, lon, radius_m)
-
-
 def enclosing(loc: SensitiveLocation) -> Circle:
     """A circle containing the location: a circle itself; a polygon's box centre and its
     farthest (densified) point, with slack."""

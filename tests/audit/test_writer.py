@@ -59,7 +59,9 @@ async def test_batch_is_one_statement_while_the_edge_is_current(dbs: Databases):
     admin, dsn = await dbs.fresh_audit()
     conn = await asyncpg.connect(dsn)
     try:
-        edge = await postgres.Batch([record(i) for i in range(3)]).try_append(conn, postgres.EMPTY)
+        edge = await postgres.Batch([record(i) for i in range(3)]).try_append(
+            conn, postgres.RightEdge(0, ())
+        )
         assert isinstance(edge, postgres.RightEdge) and edge.size == 3
         # Only the right edge is kept, and it is exactly what the stored tree holds.
         stored = await postgres.read_hashes(conn, tree.tree_hash_needed(3))
@@ -75,7 +77,9 @@ async def test_stale_edge_writes_nothing_and_locked_append_recovers(dbs: Databas
     admin, dsn = await dbs.fresh_audit()
     conn = await asyncpg.connect(dsn)
     try:
-        stale = await postgres.Batch([record(0), record(1)]).try_append(conn, postgres.EMPTY)
+        stale = await postgres.Batch([record(0), record(1)]).try_append(
+            conn, postgres.RightEdge(0, ())
+        )
         assert isinstance(stale, postgres.RightEdge)
         await postgres.Batch([record(2)]).try_append(conn, stale)  # "another writer" moves the log
         assert await postgres.Batch([record(3)]).try_append(conn, stale) == 3  # nothing written

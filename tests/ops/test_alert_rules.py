@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)")
 # Grafana's variables, replaced by values promtool can parse.
 _GRAFANA_VARS = {"$__rate_interval": "5m", "$__range": "1h", "$job": "alpr-proxy"}
+
+
+def sample_names() -> Iterator[str]:
+    """Every sample name /metrics can expose (for the alert-rule and dashboard drift test)."""
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+    }
+    for family in metrics.REGISTRY.collect():
+        for suffix in suffixes[family.type]:
+            yield family.name + suffix
+    yield metrics.CHECKPOINT_AGE
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +76,7 @@ def exposed_labels() -> dict[str, set[str]]:
         if isinstance(obj, Counter | Gauge | Histogram)
     }
     out = {}
-    for sample in metrics.sample_names():
+    for sample in sample_names():
         base = max((b for b in labels if sample.startswith(b)), key=len, default=sample)
         extra = {"le"} if sample.endswith("_bucket") else set()
         out[sample] = labels.get(base, set()) | extra | _TARGET_LABELS

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from proxy.policy.area import location_meets_circle
 from proxy.policy.geofence import (
     EARTH_RADIUS_M,
     Circle,
@@ -17,6 +16,7 @@ from proxy.policy.geofence import (
     SensitiveLocation,
     haversine_m,
 )
+from tests.policy.brute import location_meets_circle
 
 NOW = datetime(2026, 5, 1, 23, 0, tzinfo=UTC)
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ import pytest
 
 from proxy.model import Area, Principal, SearchQuery
 from proxy.policy import Refused, decide, parse_policy
-from proxy.policy.area import location_meets_circle
 from proxy.policy.geo import CATEGORIES, Circle
 from proxy.policy.geofence import EARTH_RADIUS_M, GeofenceIndex, SensitiveLocation
+from tests.policy.brute import location_meets_circle
 
 NOW = datetime(2026, 5, 1, 23, 0, tzinfo=UTC)
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
