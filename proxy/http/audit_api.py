@@ -26,7 +26,7 @@ from proxy.oversight.derived import concerns
 from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.reports import REPORTS
-from proxy.oversight.shapes import (
+from proxy.oversight.schemas import (
     ReviewIn,
     ReviewOut,
 )

@@ -1,4 +1,4 @@
-"""OpenAPI paths of the audit API (proxy.http.audit_api); schemas: proxy.oversight.shapes."""
+"""OpenAPI paths of the audit API (proxy.http.audit_api); schemas: proxy.oversight.schemas."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from proxy.oversight.csvout import ENTRY_COLUMNS
-from proxy.oversight.shapes import EntriesPage
+from proxy.oversight.schemas import EntriesPage
 from tests.http.audit_helpers import (
     ALAMEDA,
     BERKELEY,

@@ -10,7 +10,7 @@ import msgspec
 import orjson
 import pytest
 
-from proxy.oversight.shapes import (
+from proxy.oversight.schemas import (
     DisclosuresReport,
     FlagsReport,
     ReviewOut,

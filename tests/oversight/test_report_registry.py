@@ -10,7 +10,7 @@ from pathlib import Path
 from proxy import app
 from proxy.http.openapi import openapi_document
 from proxy.oversight.reports import REPORTS
-from proxy.oversight.shapes import SCHEMAS
+from proxy.oversight.schemas import SCHEMAS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

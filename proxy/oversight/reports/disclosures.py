@@ -8,7 +8,7 @@ import asyncpg
 
 from proxy.oversight.period import RAW, ROLLUP, FlagOptions, Period, bounds, scope_label
 from proxy.oversight.reports.kind import ReportKind, Table
-from proxy.oversight.shapes import DisclosuresReport
+from proxy.oversight.schemas import DisclosuresReport
 
 # Each owner's reads count once per recipient: the requester and the on-behalf-of agency.
 _DISCLOSURES = f"""

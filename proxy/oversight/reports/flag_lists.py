@@ -15,7 +15,7 @@ import orjson
 
 from proxy.oversight.derived import on_behalf_of_ori
 from proxy.oversight.period import IN_RANGE, FlagOptions
-from proxy.oversight.shapes import FlaggedEntry, FlagList, ReviewState
+from proxy.oversight.schemas import FlaggedEntry, FlagList, ReviewState
 
 # A review `r` that stands for the reader ($1: NULL for oversight, else the auditor's ORI).
 _OWN = (

@@ -47,7 +47,7 @@ from proxy.oversight.period import (
 )
 from proxy.oversight.reports.flag_lists import FLAG_HEADER, flag_list, flag_rows
 from proxy.oversight.reports.kind import ReportKind, Table
-from proxy.oversight.shapes import (
+from proxy.oversight.schemas import (
     BoilerplateFlags,
     BoilerplateText,
     FlagsReport,

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from proxy.oversight.period import FlagOptions, Period
-from proxy.oversight.shapes import DisclosuresReport, FlagsReport, UsageReport
+from proxy.oversight.schemas import DisclosuresReport, FlagsReport, UsageReport
 
 Report = UsageReport | DisclosuresReport | FlagsReport
 Table = tuple[str, Sequence[str], list[list[Any]]]

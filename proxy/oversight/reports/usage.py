@@ -9,7 +9,7 @@ import asyncpg
 
 from proxy.oversight.period import RAW, ROLLUP, FlagOptions, Period, bounds, scope_label
 from proxy.oversight.reports.kind import ReportKind, Table
-from proxy.oversight.shapes import UsageReport, UsageRow
+from proxy.oversight.schemas import UsageReport, UsageRow
 
 _USAGE = f"""
 SELECT agency, purpose, decision, sum(n)::bigint AS searches, sum(r)::bigint AS reads FROM (
