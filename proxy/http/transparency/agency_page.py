@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.errors import refusal_label
-from proxy.http.htmlkit import Markup, bar_chart, concat, el, table
+from proxy.htmlkit import Markup, bar_chart, concat, el, table
 from proxy.http.transparency.index_page import (
     agency_cells,
     agency_name,

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from proxy.audit import checkpoint as checkpoints
 from proxy.errors import ProxyError
-from proxy.http.htmlkit import concat, el
+from proxy.htmlkit import concat, el
 from proxy.http.state import AUDIT_POOL, CLOCK, POLICY
 from proxy.http.transparency.agency_page import render_agency
 from proxy.http.transparency.index_page import CSP, page

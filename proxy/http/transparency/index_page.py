@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
-from proxy.http.htmlkit import Markup, concat, el, table
+from proxy.htmlkit import Markup, concat, el, table
 from proxy.oversight.transparency import (
     WINDOW_DAYS,
     CheckpointView,
