@@ -47,3 +47,10 @@ def test_each_report_module_registers_exactly_one_kind() -> None:
         inspect.getmodule(kind.run).__name__.rsplit(".", 1)[1] for kind in REPORTS.values()
     }  # type: ignore[union-attr]
     assert set(modules) - helpers == registered
+
+
+def test_the_cli_offers_every_report() -> None:
+    """`__main__.py` stays argparse-only (no asyncpg at start), so it spells the choices out."""
+    main = (ROOT / "proxy" / "__main__.py").read_text(encoding="utf-8")
+    choices = f"choices=({', '.join(repr(n) for n in REPORTS)}, 'all')".replace("'", '"')
+    assert choices in main
