@@ -4,7 +4,7 @@ entry's outcome out. Pure: the policy's own per-read rule decides, this module c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from proxy.model import Read
 from proxy.policy.evaluate import Allowed
@@ -13,9 +13,25 @@ from proxy.store.base import Withheld
 WITHHELD = ("retention", "sensitive_location", "sharing")
 
 
+class Outcome(TypedDict):
+    """What an allowed search's audit entry records of its result (docs/audit-log.md)."""
+
+    matched: int  # every read that matched, disclosed or not
+    returned: int
+    truncated: bool  # more disclosable reads matched than were returned
+    withheld: dict[str, int]  # by reason (WITHHELD)
+    disclosed_by_owner: dict[str, int]
+    row_limit_reached: bool  # the store's row limit was reached: counts are lower bounds
+
+
 def disclose(
-    reads: Sequence[Read], decision: Allowed, unfetched: Withheld, *, row_limit: int
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    reads: Sequence[Read],
+    decision: Allowed,
+    unfetched: Withheld,
+    *,
+    row_limit: int,
+    row_limit_reached: bool,
+) -> tuple[list[dict[str, Any]], Outcome]:
     """Filter read by read; reads arrive newest first. Count every withheld read by reason: the
     store counted those it did not return, the rest are counted here.
 
@@ -43,13 +59,14 @@ def disclose(
             continue
         by_owner[owner] = by_owner.get(owner, 0) + 1
         out.append(as_json(read))
-    outcome = {
-        "matched": len(reads) + unfetched.retention + unfetched.sharing,
-        "returned": len(out),
-        "truncated": disclosable > limit or disclosable >= row_limit,
-        "withheld": withheld,
-        "disclosed_by_owner": by_owner,
-    }
+    outcome = Outcome(
+        matched=len(reads) + unfetched.retention + unfetched.sharing,
+        returned=len(out),
+        truncated=disclosable > limit or disclosable >= row_limit,
+        withheld=withheld,
+        disclosed_by_owner=by_owner,
+        row_limit_reached=row_limit_reached,
+    )
     return out, outcome
 
 

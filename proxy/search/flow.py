@@ -22,7 +22,7 @@ from proxy.errors import ErrorCode, ProxyError
 from proxy.model import Principal, SearchQuery
 from proxy.policy.document import Policy
 from proxy.policy.evaluate import Allowed, Refused, decide
-from proxy.search.disclose import disclose
+from proxy.search.disclose import Outcome, disclose
 from proxy.search.parse import decode_body, parse_search
 from proxy.store.base import Scope, Store, StoreUnavailable
 
@@ -64,7 +64,7 @@ class Decided:
     audit_index: int
     policy_version: str
     search_type: str | None = None
-    outcome: dict[str, Any] | None = None
+    outcome: Outcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ class Search:
         asked: Any,
         decision: Decision,
         reason: ErrorCode | None,
-        outcome: dict[str, Any] | None,
+        outcome: Outcome | None,
     ) -> Record:
         return search_entry(
             at=self.now,
@@ -127,7 +127,7 @@ class Search:
         asked: Any,
         decision: Decision,
         reason: ErrorCode | None,
-        outcome: dict[str, Any] | None,
+        outcome: Outcome | None,
     ) -> int:
         """Append this search's one audit entry and wait for its commit; return its index."""
         t = perf_counter()
@@ -206,9 +206,12 @@ class Search:
 
         t = perf_counter()
         reads, outcome = disclose(
-            fetched.reads, decision, fetched.withheld, row_limit=self.row_limit
+            fetched.reads,
+            decision,
+            fetched.withheld,
+            row_limit=self.row_limit,
+            row_limit_reached=fetched.row_limit_reached,
         )
-        outcome["row_limit_reached"] = fetched.row_limit_reached
         metrics.child(metrics.STAGE_SECONDS, "filter").observe(perf_counter() - t)
 
         index = await self.audit(asked, "allowed", None, outcome)
