@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from proxy.policy.text import normalize_pattern, normalize_plate, strip_format
+from proxy.policy.plates import normalize_pattern, normalize_plate
+from proxy.policy.text import strip_format
 
 _DIGITS = re.compile(r"\d+")
 

@@ -18,7 +18,7 @@ import orjson
 
 from proxy.audit.entry import DECISIONS, EVENTS
 from proxy.errors import ProxyError
-from proxy.policy.text import normalize_pattern, normalize_plate
+from proxy.policy.plates import normalize_pattern, normalize_plate
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

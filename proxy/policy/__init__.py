@@ -26,15 +26,14 @@ from proxy.policy.evaluate import SUPPORTED_QUERY_TYPES, Allowed, Decision, Refu
 from proxy.policy.explain import Explanation, explain
 from proxy.policy.geofence import Circle, GeofenceIndex, SensitiveLocation
 from proxy.policy.lint import LintWarning, lint
-from proxy.policy.summary import summarize
-from proxy.policy.text import (
-    TermMatcher,
-    find_prohibited_term,
+from proxy.policy.plates import (
     normalize_pattern,
     normalize_plate,
     pattern_known_chars,
     pattern_regex,
 )
+from proxy.policy.summary import summarize
+from proxy.policy.terms import TermMatcher, find_prohibited_term
 
 __all__ = [
     "SUPPORTED_QUERY_TYPES",

@@ -44,7 +44,7 @@ from proxy.policy._reader import Reader
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
 from proxy.policy.geofence import Circle as Circle
 from proxy.policy.geofence import SensitiveLocation as SensitiveLocation
-from proxy.policy.text import TermMatcher, compile_terms, term_words
+from proxy.policy.terms import TermMatcher, compile_terms, term_words
 
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
 KINDS: frozenset[str] = frozenset({"local", "state", "federal", "tribal", "private"})

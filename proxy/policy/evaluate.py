@@ -49,7 +49,8 @@ from proxy.errors import ErrorCode
 from proxy.model import Principal, SearchQuery
 from proxy.policy.disclosure import Disclosure
 from proxy.policy.document import Policy, Purpose
-from proxy.policy.text import has_text, normalize_pattern, visible_length
+from proxy.policy.plates import normalize_pattern
+from proxy.policy.text import has_text, visible_length
 
 # Search types the proxy can execute (all of SPEC §6); a purpose still has to permit each.
 SUPPORTED_QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})

@@ -21,7 +21,8 @@ import orjson
 
 from proxy.errors import ProxyError
 from proxy.model import ORI_SYNTAX, Area, OnBehalfOf, SearchQuery, is_ori
-from proxy.policy.text import has_text, normalize_pattern, normalize_plate, refused_character
+from proxy.policy.plates import normalize_pattern, normalize_plate
+from proxy.policy.text import has_text, refused_character
 
 _Text = Annotated[str, msgspec.Meta(max_length=200)]
 _Aware = Annotated[datetime, msgspec.Meta(tz=True)]

@@ -31,7 +31,7 @@ import asyncpg
 
 from proxy.model import Read, SearchQuery
 from proxy.policy.geo import EARTH_RADIUS_M, Circle, circle_bbox, haversine_m
-from proxy.policy.text import checked_pattern
+from proxy.policy.plates import checked_pattern
 from proxy.settings import DatabaseSettings
 from proxy.store.base import Fetched, Scope, StoreUnavailable, Withheld
 from proxy.store.pools import DB_ERRORS, STORE, open_proxy_pool, ping

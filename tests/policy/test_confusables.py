@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from proxy.policy.document import DEFAULT_PROHIBITED_TERMS, parse_policy
 from proxy.policy.skeleton import CONFUSABLES_VERSION, ascii_forms, look_alike_forms, skeleton
-from proxy.policy.text import find_prohibited_term, has_text, refused_character
+from proxy.policy.terms import find_prohibited_term
+from proxy.policy.text import has_text, refused_character
 from tests.policy_text import SETTINGS
 
 TERMS = ["immigration", "ICE", "ERO", "deport", "deportation", "illegal alien"]

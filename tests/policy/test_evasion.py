@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.policy.text import compile_terms, find_prohibited_term, normalize_plate
+from proxy.policy.plates import normalize_plate
+from proxy.policy.terms import compile_terms, find_prohibited_term
 
 TERMS = ["immigration", "ICE", "ERO", "deport", "deportation", "illegal alien"]
 

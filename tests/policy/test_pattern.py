@@ -10,11 +10,7 @@ import sqlite3
 
 import pytest
 
-from proxy.policy.text import (
-    normalize_pattern,
-    pattern_known_chars,
-    pattern_regex,
-)
+from proxy.policy.plates import normalize_pattern, pattern_known_chars, pattern_regex
 from proxy.store.postgres import pattern_to_like
 
 
