@@ -24,7 +24,8 @@ from proxy.policy.document import (
 )
 from proxy.policy.evaluate import SUPPORTED_QUERY_TYPES, Allowed, Decision, Refused, decide
 from proxy.policy.explain import Explanation, explain
-from proxy.policy.geofence import Circle, GeofenceIndex, SensitiveLocation
+from proxy.policy.geo import Circle, SensitiveLocation
+from proxy.policy.geofence import GeofenceIndex
 from proxy.policy.lint import LintWarning, lint
 from proxy.policy.plates import (
     normalize_pattern,

@@ -38,12 +38,9 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
-# FieldError, Circle and SensitiveLocation are re-exported: callers import them from here.
-from proxy.policy._reader import FieldError as FieldError
-from proxy.policy._reader import Reader
+from proxy.policy._reader import FieldError, Reader
+from proxy.policy.geo import SensitiveLocation
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
-from proxy.policy.geofence import Circle as Circle
-from proxy.policy.geofence import SensitiveLocation as SensitiveLocation
 from proxy.policy.terms import TermMatcher, compile_terms, term_words
 
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]

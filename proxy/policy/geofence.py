@@ -36,16 +36,14 @@ import shapely
 
 from proxy.policy._reader import Reader
 from proxy.policy.area import TREE_THRESHOLD, AreaIndex
-
-# The primitives live in ``geo`` (shared with ``area``); re-exported because callers and tests
-# import them from here.
-from proxy.policy.geo import CATEGORIES as CATEGORIES
-from proxy.policy.geo import EARTH_RADIUS_M as EARTH_RADIUS_M
-from proxy.policy.geo import Category as Category
-from proxy.policy.geo import Circle as Circle
-from proxy.policy.geo import SensitiveLocation as SensitiveLocation
-from proxy.policy.geo import circle_bbox as circle_bbox
-from proxy.policy.geo import haversine_m as haversine_m
+from proxy.policy.geo import (
+    CATEGORIES,
+    Category,
+    Circle,
+    SensitiveLocation,
+    circle_bbox,
+    haversine_m,
+)
 
 # Above this many locations a grid lookup beats a linear scan of bounding boxes. (A shapely
 # STRtree was measured slower than the linear scan up to a few hundred locations: building a

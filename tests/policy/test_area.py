@@ -9,13 +9,8 @@ from typing import Any
 
 import pytest
 
-from proxy.policy.geofence import (
-    EARTH_RADIUS_M,
-    Circle,
-    GeofenceIndex,
-    SensitiveLocation,
-    haversine_m,
-)
+from proxy.policy.geo import EARTH_RADIUS_M, Circle, SensitiveLocation, haversine_m
+from proxy.policy.geofence import GeofenceIndex
 from tests.policy.brute import location_meets_circle
 
 NOW = datetime(2026, 5, 1, 23, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ import pytest
 
 from proxy.model import Area, Principal, SearchQuery
 from proxy.policy import Refused, decide, parse_policy
-from proxy.policy.geo import CATEGORIES, Circle
-from proxy.policy.geofence import EARTH_RADIUS_M, GeofenceIndex, SensitiveLocation
+from proxy.policy.geo import CATEGORIES, EARTH_RADIUS_M, Circle, SensitiveLocation
+from proxy.policy.geofence import GeofenceIndex
 from tests.policy.brute import location_meets_circle
 
 NOW = datetime(2026, 5, 1, 23, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import pytest
 
 from proxy.policy import PolicyError, parse_policy, summarize
 from proxy.policy.document import DEFAULT_PROHIBITED_TERMS
-from proxy.policy.geofence import Circle
+from proxy.policy.geo import Circle
 
 # A Northern California fusion center's policy, in the shape of SPEC §7.
 CA_POLICY = """\

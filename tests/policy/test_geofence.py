@@ -7,16 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import shapely
 
-from proxy.policy.geofence import (
-    EARTH_RADIUS_M,
-    GRID_CELL_DEG,
-    GRID_THRESHOLD,
-    Circle,
-    GeofenceIndex,
-    SensitiveLocation,
-    circle_bbox,
-    haversine_m,
-)
+from proxy.policy.geo import EARTH_RADIUS_M, Circle, SensitiveLocation, circle_bbox, haversine_m
+from proxy.policy.geofence import GRID_CELL_DEG, GRID_THRESHOLD, GeofenceIndex
 
 AT = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
 

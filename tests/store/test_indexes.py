@@ -136,7 +136,7 @@ async def test_area_queries_use_the_location_time_index(store: str, sql: str, re
 
 
 def test_bounding_box_contains_the_circle():
-    from proxy.policy.geofence import haversine_m
+    from proxy.policy.geo import haversine_m
 
     lat, lon, r = 37.8, -122.27, 500.0
     box = reads.area_box(lat, lon, r)
