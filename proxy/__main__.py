@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from proxy import __version__
+from proxy.cli.verify_args import add_remote_arguments  # argparse only
 from proxy.cli.witness import add_witness_parser  # argparse only: no heavy imports
 
 TTL_HELP = (
@@ -52,9 +53,10 @@ def _add_audit(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     p = add_parser("audit", help="audit log tools")
     asub = p.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="verify the audit log end to end")
-    av.add_argument("--config", required=True)
+    av.add_argument("--config", default=None, help="database-backed (or use --url)")
     av.add_argument("--key", default=None, help="verifier key (name+hexhash+base64key)")
     av.add_argument("--checkpoint", default=None, help="a checkpoint kept outside the database")
+    add_remote_arguments(av)
     ar = asub.add_parser("report", help="oversight reports (usage, disclosures, flags), offline")
     ar.add_argument("--config", required=True)
     ar.add_argument("--from", dest="from_", required=True, help="RFC 3339, or a date (UTC)")
@@ -143,9 +145,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             report=args.report,
             limit=args.limit,
         )
-    from proxy.cli.audit import verify_command
+    from proxy.cli.verify_remote import run_verify
 
-    return verify_command(args.config, key=args.key, checkpoint=args.checkpoint)
+    return run_verify(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import admin, audit_api, health, log_api, search
+from proxy.http import admin, audit_api, health, log_api, log_range, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
 from proxy.http.state import (
@@ -52,6 +52,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/log/proof/inclusion", log_api.inclusion_proof),
     ("GET", "/v1/log/proof/consistency", log_api.consistency_proof),
     ("GET", "/v1/log/entries/{index}", log_api.entry),
+    ("GET", "/v1/log/entries", log_range.entries),
     ("GET", "/v1/audit/entries", audit_api.entries),
     *(("GET", f"/v1/audit/reports/{name}", audit_api.report(name)) for name in REPORTS),
     ("POST", "/v1/audit/reviews", audit_api.review),

@@ -15,6 +15,7 @@ import msgspec
 from proxy import __version__
 from proxy.errors import STATUS
 from proxy.http.openapi_audit import audit_paths
+from proxy.http.openapi_log_range import log_range_paths
 from proxy.oversight.schemas import SCHEMAS
 from proxy.search.parse import SearchIn
 
@@ -264,6 +265,7 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     paths.update(audit_paths())
+    paths.update(log_range_paths())
     return {
         "openapi": "3.1.0",
         "info": {
