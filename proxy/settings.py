@@ -7,6 +7,7 @@ Relative file paths are resolved against the config file's directory.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from proxy.audit.witness_client import WitnessConfigError, WitnessEndpoint
+from proxy.audit.witness_status import quorum_warning
 
 
 class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -66,12 +70,25 @@ class PolicySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     file: str = "policy.toml"
 
 
+class WitnessSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One `[[log.witnesses]]` entry (SPEC §10): name (= the key's name), url, key (vkey)."""
+
+    name: str
+    url: str
+    key: str
+
+
 class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     origin: str = "example.org/alpr-proxy/audit"
     signing_key_file: str = "log-signing.key"
     checkpoint_interval_s: float = 5.0
     max_batch: int = 1000
     max_queue: int = 20000
+    # SPEC §10: cosignatures a checkpoint needs before it is published (0 = no witnesses), and
+    # how long committed entries may stay uncovered by such a checkpoint before searches stop.
+    witness_quorum: int = 0
+    max_unwitnessed_s: float = 60.0
+    witnesses: list[WitnessSettings] = msgspec.field(default_factory=list)
 
 
 class MetricsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -119,6 +136,7 @@ _PATH_KEYS = {
     ("metrics", "bearer_token_file"),
 }
 _LIST_KEYS = {("auth", "algorithms")}
+_NO_ENV_KEYS = {("log", "witnesses")}  # an array of tables: the config file only
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -136,7 +154,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     for section, struct in _SECTIONS.items():
         for key in struct.__struct_fields__:
             name = f"ALPR_PROXY_{section.upper()}_{key.upper()}"
-            if name not in env:
+            if name not in env or (section, key) in _NO_ENV_KEYS:
                 continue
             raw = env[name]
             value: Any = raw
@@ -194,8 +212,34 @@ def _check(s: Settings) -> None:
         raise SettingsError("config: log.checkpoint_interval_s must be positive")
     if s.log.max_batch < 1 or s.log.max_queue < 1:
         raise SettingsError("config: log.max_batch and log.max_queue must be positive")
+    _check_witnesses(s.log)
     sources = [x for x in (s.auth.jwks_url, s.auth.jwks_file, s.auth.public_key_file) if x]
     if len(sources) > 1:
         raise SettingsError(
             "config: set exactly one of auth.jwks_url, auth.jwks_file, auth.public_key_file"
         )
+
+
+def _check_witnesses(log: LogSettings) -> None:
+    """SPEC §10: each witness's name is its key's name; the quorum counts distinct keys."""
+    if log.witness_quorum < 0:
+        raise SettingsError("config: log.witness_quorum must be >= 0")
+    try:  # checked even while the quorum is 0: a typo must not wait to surface
+        endpoints = [WitnessEndpoint.from_config(w.name, w.url, w.key) for w in log.witnesses]
+    except WitnessConfigError as exc:
+        raise SettingsError(f"config: log.witnesses: {exc}") from None
+    names = [w.name for w in endpoints]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"config: log.witnesses: a name appears twice in {names}")
+    if log.witness_quorum == 0:
+        return
+    if log.max_unwitnessed_s <= 0:
+        raise SettingsError("config: log.max_unwitnessed_s must be > 0 when witness_quorum > 0")
+    distinct = len({w.verifier.public_key for w in endpoints})
+    if log.witness_quorum > distinct:
+        raise SettingsError(
+            f"config: log.witness_quorum = {log.witness_quorum} exceeds the {distinct} distinct"
+            " witness keys in [[log.witnesses]]"
+        )
+    if (warning := quorum_warning(endpoints, log.witness_quorum)) is not None:
+        logging.getLogger("alpr_proxy").warning("config: %s", warning)
