@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 
@@ -46,8 +47,16 @@ async def latest(conn: asyncpg.Connection | asyncpg.Pool) -> StoredCheckpoint | 
     return StoredCheckpoint(int(row["size"]), bytes(row["root"]), row["note"].encode())
 
 
+class CheckpointHook(Protocol):
+    """Witnessing (proxy.audit.witnessed_log): may refuse to sign, learns what was signed."""
+
+    async def before_signing(self, conn: asyncpg.Connection, size: int, root: bytes) -> None: ...
+
+    def signed(self, made: StoredCheckpoint) -> None: ...
+
+
 async def make_checkpoint(
-    conn: asyncpg.Connection, signer: Signer, origin: str
+    conn: asyncpg.Connection, signer: Signer, origin: str, hook: CheckpointHook | None = None
 ) -> StoredCheckpoint | None:
     """Sign and store a checkpoint if the log grew since the latest one; return it."""
     size = await postgres.size(conn)
@@ -55,6 +64,8 @@ async def make_checkpoint(
     if size == 0 or (newest is not None and size <= newest.size):
         return None
     root = tree.tree_hash(size, await postgres.read_hashes(conn, tree.tree_hash_needed(size)))
+    if hook is not None:
+        await hook.before_signing(conn, size, root)  # raises rather than sign a fork
     note = sign_checkpoint(origin, size, root, signer)
     await conn.execute(
         "INSERT INTO audit.checkpoints (size, root, note) VALUES ($1, $2, $3)"
@@ -78,8 +89,10 @@ class Checkpointer:
         origin: str,
         interval_s: float,
         after: Callable[[asyncpg.Connection], Awaitable[object]] | None = None,
+        hook: CheckpointHook | None = None,
     ) -> None:
         self._pool = pool
+        self._hook = hook
         self._after = after
         self._signer = signer
         self._origin = origin
@@ -103,7 +116,9 @@ class Checkpointer:
 
     async def run_once(self) -> StoredCheckpoint | None:
         async with self._pool.acquire() as conn:
-            made = await make_checkpoint(conn, self._signer, self._origin)
+            made = await make_checkpoint(conn, self._signer, self._origin, self._hook)
+            if made is not None and self._hook is not None:
+                self._hook.signed(made)
             if self._after is not None:
                 await self._after(conn)
         self.last_success_at = time.time()
