@@ -15,6 +15,7 @@ from aiohttp import web
 
 from proxy import metrics
 from proxy.audit.checkpoint import Checkpointer, load_signer
+from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
@@ -32,6 +33,7 @@ from proxy.http.state import (
     SETTINGS,
     STORE,
     VERIFIER,
+    WITNESSING,
 )
 from proxy.http.transparency import handlers as transparency
 from proxy.oversight import facts
@@ -79,10 +81,12 @@ def create_app(
     invalid policy or a missing key stops the server before it binds a port. `services` start
     after every resource is open and before the "started" line (serve's metrics listener)."""
     policy, policy_text = read_policy(settings.policy.file)
-    load_signer(settings.log.signing_key_file)
+    signer = load_signer(settings.log.signing_key_file)
     app = web.Application(
         middlewares=[request_context], client_max_size=settings.server.max_body_bytes
     )
+    if settings.log.witness_quorum > 0:  # SPEC §10; nothing of it exists with quorum 0
+        app[WITNESSING] = Witnessing(settings.log, signer)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[POLICY] = holder = PolicyHolder(policy, policy_text, settings.policy.file)
@@ -130,6 +134,9 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
         application_name="alpr-proxy-audit",
     ) as pool:
         app[AUDIT_POOL] = pool
+        witnessing = app.get(WITNESSING)
+        if witnessing is not None:  # asks the witnesses first: refuses if the log is behind
+            await witnessing.open(pool)
         writer = AuditWriter(
             pool,
             max_batch=settings.log.max_batch,
@@ -142,6 +149,7 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             settings.log.origin,
             settings.log.checkpoint_interval_s,
             after=_facts_behind_the_log,
+            hook=witnessing,
         )
         await writer.start()
         await checkpointer.start()
@@ -152,6 +160,8 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
         finally:
             await writer.close()  # commit what is queued, then checkpoint it
             await checkpointer.close()
+            if witnessing is not None:
+                await witnessing.close()
 
 
 async def _facts_behind_the_log(conn: asyncpg.Connection) -> int:

@@ -12,6 +12,7 @@ from proxy import metrics
 from proxy.http.common import json_response
 from proxy.http.openapi import openapi_document
 from proxy.http.state import AUDIT_POOL, AUDIT_WRITER, STORE
+from proxy.http.witnessed import witness_report, witnessed_check
 from proxy.store.pools import ping
 
 
@@ -23,6 +24,7 @@ async def readiness(app: web.Application) -> dict[str, bool]:
     """The readiness checks; also sets the alpr_proxy_ready gauge."""
     store_ok, audit_ok = await asyncio.gather(app[STORE].ready(), ping(app[AUDIT_POOL]))
     checks = {"store": store_ok, "audit": audit_ok, "audit_writer": app[AUDIT_WRITER].running}
+    checks.update(witnessed_check(app))  # only with witnesses configured
     metrics.READY.set(1 if all(checks.values()) else 0)
     return checks
 
@@ -31,7 +33,11 @@ async def readyz(request: web.Request) -> web.Response:
     checks = await readiness(request.app)
     ready = all(checks.values())
     return json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
+        {
+            "status": "ready" if ready else "not_ready",
+            "checks": checks,
+            "witnesses": witness_report(request.app),
+        },
         status=200 if ready else 503,
     )
 

@@ -13,6 +13,7 @@ from proxy.errors import ErrorCode, ProxyError
 from proxy.http.audit_api import AUDIT_INDEX_HEADER, ROLES, record_access, visible
 from proxy.http.common import authenticate, json_response, read_audit
 from proxy.http.state import AUDIT_POOL
+from proxy.http.witnessed import checkpoint_note
 
 
 def parse_index(raw: str, name: str) -> int:
@@ -53,7 +54,11 @@ async def entry(request: web.Request) -> web.Response:
 
 
 async def checkpoint(request: web.Request) -> web.Response:
-    """The latest signed checkpoint, exactly as stored (C2SP tlog-checkpoint signed note)."""
+    """The latest signed checkpoint, exactly as stored (C2SP tlog-checkpoint signed note);
+    with witnesses, the newest one that reached the quorum, with its cosignatures."""
+    witnessed = checkpoint_note(request.app)
+    if witnessed is not None:
+        return web.Response(body=witnessed, content_type="text/plain", charset="utf-8")
     newest = await read_audit(lambda: checkpoints.latest(request.app[AUDIT_POOL]))
     if newest is None:
         raise ProxyError("not_found", "no checkpoint yet: the log is empty")

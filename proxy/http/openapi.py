@@ -16,6 +16,7 @@ from proxy import __version__
 from proxy.errors import STATUS
 from proxy.http.openapi_audit import audit_paths
 from proxy.http.openapi_log_range import log_range_paths
+from proxy.http.witnessed import ReadyWitnesses
 from proxy.oversight.schemas import SCHEMAS
 from proxy.search.parse import SearchIn
 
@@ -76,11 +77,13 @@ class ReadyChecks(msgspec.Struct, forbid_unknown_fields=True):
     store: bool
     audit: bool
     audit_writer: bool
+    witnessed: bool | msgspec.UnsetType = msgspec.UNSET  # only with witnesses configured
 
 
 class Ready(msgspec.Struct, forbid_unknown_fields=True):
     status: str
     checks: ReadyChecks
+    witnesses: ReadyWitnesses
 
 
 _REF = "#/components/schemas/{name}"

@@ -18,7 +18,8 @@ from proxy import metrics
 from proxy.errors import ProxyError
 from proxy.http.common import authenticate, json_response, read_body, request_id
 from proxy.http.middlewares import DECISION, SEARCH_LOG
-from proxy.http.state import AUDIT_WRITER, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE
+from proxy.http.state import CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE
+from proxy.http.witnessed import search_append
 from proxy.search.flow import Caller, Decided, Search
 
 
@@ -31,7 +32,7 @@ async def search(request: web.Request) -> web.Response:
         Caller(principal, request_id(request), request.remote),
         now=app[CLOCK](),
         policy=app[POLICY].current,
-        append=app[AUDIT_WRITER].append,
+        append=search_append(app),  # fails closed while the log is not witnessed enough
         store=app[STORE],
         row_limit=app[SETTINGS].database.search_row_limit,
     )

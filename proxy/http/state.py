@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from proxy.audit.checkpoint import Checkpointer
+from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.tokens import TokenVerifier
 from proxy.http.ratelimit import TokenBuckets
@@ -22,6 +23,7 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 AUDIT_POOL = web.AppKey("audit_pool", asyncpg.Pool)
 AUDIT_WRITER = web.AppKey("audit_writer", AuditWriter)
 CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)
+WITNESSING = web.AppKey("witnessing", Witnessing)  # only when log.witness_quorum > 0
 VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 POLICY = web.AppKey("policy", PolicyHolder)
 SEARCH_LIMITER = web.AppKey("search_limiter", TokenBuckets)

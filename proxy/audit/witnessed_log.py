@@ -1,0 +1,185 @@
+"""The proxy's audit log under witnesses (SPEC §10): what app.py wires when witness_quorum > 0.
+
+- :class:`PgLogSource`: checkpoints and consistency proofs from the audit database, for the
+  :class:`~proxy.audit.witness_pool.WitnessPool`.
+- :class:`Witnessing`: opens the pool (at start it asks every witness, and refuses to start
+  when the database is behind one), guards the checkpointer (never sign a checkpoint that does
+  not extend the last one signed or seen cosigned; submit each new one at once), and keeps the
+  coverage snapshot that decides whether searches may run (:meth:`Witnessing.refusal`).
+
+Coverage compares the proxy's clock with the database's ``recorded_at``: both hosts' clocks
+must agree to well within ``max_unwitnessed_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from proxy.audit import checkpoint as checkpoints
+from proxy.audit import postgres, tree
+from proxy.audit.cosignatures_pg import PgCosignatureStore
+from proxy.audit.note import Signer
+from proxy.audit.verify import Checkpoint
+from proxy.audit.witness_client import SignedCheckpoint, WitnessEndpoint
+from proxy.audit.witness_pool import WitnessPool
+from proxy.audit.witnessing import coverage, extends
+from proxy.settings import LogSettings
+
+log = logging.getLogger("alpr_proxy.audit.witness")
+
+
+class WitnessesAhead(ValueError):
+    """At start: a witness holds a larger tree (or another root at our size) than the audit
+    database. serve reports it in one line and exits 2."""
+
+
+class PgLogSource:
+    """The log as the witness pool reads it: signed checkpoints and proofs, from PostgreSQL.
+    Every checkpoint is re-opened with the log key (the database is not trusted)."""
+
+    def __init__(self, pool: asyncpg.Pool, signer: Signer) -> None:
+        self._pool, self._verifier = pool, signer.verifier()
+
+    async def latest(self) -> SignedCheckpoint | None:
+        newest = await checkpoints.latest(self._pool)
+        return None if newest is None else SignedCheckpoint.open(newest.note, self._verifier)
+
+    async def checkpoint(self, size: int) -> SignedCheckpoint | None:
+        note = await self._pool.fetchval("SELECT note FROM audit.checkpoints WHERE size = $1", size)
+        return None if note is None else SignedCheckpoint.open(note.encode(), self._verifier)
+
+    async def prove(self, old: int, new: int) -> Sequence[bytes]:
+        async with self._pool.acquire() as conn:
+            return await prove(conn, old, new)
+
+
+async def prove(conn: asyncpg.Connection, old: int, new: int) -> list[bytes]:
+    """The consistency proof from ``old`` to ``new`` from stored hashes ([] when trivial)."""
+    if old == 0 or old >= new:
+        return []
+    hashes = await postgres.read_hashes(conn, tree.consistency_proof_needed(old, new))
+    return tree.consistency_proof(old, new, hashes)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Coverage as last read: entries [0, witnessed_size) are covered by a quorum checkpoint;
+    ``uncovered_at`` is when entry ``witnessed_size`` was recorded (None: none existed)."""
+
+    witnessed_size: int
+    uncovered_at: float | None
+    taken_at: float
+
+
+class Witnessing:
+    def __init__(
+        self, settings: LogSettings, signer: Signer, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.quorum, self.max_unwitnessed_s = settings.witness_quorum, settings.max_unwitnessed_s
+        self.endpoints = [
+            WitnessEndpoint.from_config(w.name, w.url, w.key) for w in settings.witnesses
+        ]
+        self._signer, self._origin, self._clock = signer, settings.origin, clock
+        self.last_signed: Checkpoint | None = None
+        self.snapshot: Snapshot | None = None
+        self._pool: WitnessPool | None = None
+        self._db: asyncpg.Pool | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pool(self) -> WitnessPool:
+        if self._pool is None:
+            raise RuntimeError("witnessing is not open")
+        return self._pool
+
+    async def open(self, db: asyncpg.Pool, *, timeout_s: float = 5.0) -> None:
+        """Ask every witness for its size; raise :class:`WitnessesAhead` when the database is
+        behind one (nothing is signed or served then); else start the pool and the gate."""
+        self._db = db
+        self._pool = WitnessPool(
+            self.endpoints, self.quorum, PgLogSource(db, self._signer), PgCosignatureStore(db),
+            max_unwitnessed_s=self.max_unwitnessed_s, timeout_s=timeout_s, clock=self._clock,
+        )  # fmt: skip
+        report = await self._pool.startup()
+        if report.behind:
+            await self._pool.close()
+            raise WitnessesAhead(report.message())
+        log.info(report.message())
+        await self.refresh()
+        await self._pool.start()
+        self._task = asyncio.create_task(self._run(), name="audit-witness-coverage")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._pool is not None:
+            await self._pool.close()
+
+    # The checkpointer's hook (proxy.audit.checkpoint.CheckpointHook).
+    async def before_signing(self, conn: asyncpg.Connection, size: int, root: bytes) -> None:
+        """Raise RewriteError unless (size, root) extends the larger of the last checkpoint
+        signed here and the last one seen cosigned: the proxy never signs a fork."""
+        cosigned = self._pool.last_cosigned if self._pool is not None else None
+        known = [c for c in (self.last_signed, cosigned) if c is not None]
+        previous = max(known, key=lambda c: c.size) if known else None
+        candidate = Checkpoint(self._origin, size, root)
+        proof = [] if previous is None else await prove(conn, previous.size, size)
+        extends(previous, candidate, proof)
+
+    def signed(self, made: checkpoints.StoredCheckpoint) -> None:
+        self.last_signed = Checkpoint(self._origin, made.size, made.root)
+        if self._pool is not None:
+            self._pool.notify()
+
+    # Whether searches may run.
+    async def refresh(self) -> None:
+        """Read when the first entry no quorum checkpoint covers was recorded."""
+        if self._db is None:
+            return
+        taken_at = self._clock()
+        witnessed = self.pool.witnessed
+        size = 0 if witnessed is None else witnessed.size
+        at = await self._db.fetchval(
+            "SELECT extract(epoch FROM recorded_at)::float8 FROM audit.entries WHERE idx = $1",
+            size,
+        )
+        self.snapshot = Snapshot(size, None if at is None else float(at), taken_at)
+
+    def refusal(self) -> str | None:
+        """Why searches must fail closed now (503 audit_unavailable), or None."""
+        behind = self.pool.log_behind()
+        if behind:
+            names = ", ".join(s.name for s in behind)
+            return f"witnesses report a log beyond the audit database's checkpoint: {names}"
+        snap = self.snapshot
+        if snap is None:
+            return "witness coverage is not known yet"
+        # No uncovered entry when last read: any appended since is younger than that read.
+        oldest = snap.taken_at if snap.uncovered_at is None else snap.uncovered_at
+        cov = coverage(self._clock(), oldest, snap.witnessed_size, self.max_unwitnessed_s)
+        if not cov.refuse:
+            return None
+        return (
+            f"audit entries from index {snap.witnessed_size} have waited {cov.unwitnessed_s:.0f}s"
+            f" (more than log.max_unwitnessed_s = {self.max_unwitnessed_s:g}) for a checkpoint"
+            f" cosigned by {self.quorum} witnesses"
+        )
+
+    async def _run(self) -> None:
+        interval = min(1.0, self.max_unwitnessed_s / 4)
+        while True:
+            await asyncio.sleep(interval)  # a refresh period, not synchronisation
+            try:
+                await self.refresh()
+            except Exception as exc:  # a stale snapshot makes refusal() fail closed
+                log.warning("witness coverage not refreshed: %s: %s", type(exc).__name__, exc)
