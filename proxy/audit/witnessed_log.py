@@ -29,7 +29,7 @@ from proxy.audit.note import Signer
 from proxy.audit.verify import Checkpoint
 from proxy.audit.witness_client import SignedCheckpoint, WitnessEndpoint
 from proxy.audit.witness_pool import WitnessPool
-from proxy.audit.witnessing import coverage, extends
+from proxy.audit.witnessing import WitnessedCheckpoint, coverage, extends
 from proxy.settings import LogSettings
 
 log = logging.getLogger("alpr_proxy.audit.witness")
@@ -141,12 +141,19 @@ class Witnessing:
         if self._pool is not None:
             self._pool.notify()
 
+    async def newest(self) -> WitnessedCheckpoint | None:
+        """The newest checkpoint that reached quorum, as the store has it now: processes
+        sharing the log serve the same one (one that another gathered counts here at once),
+        so what a verifier sees never goes back between two requests."""
+        return await self.pool.load()
+
     # Whether searches may run.
     async def refresh(self) -> None:
         """Read when the first entry no quorum checkpoint covers was recorded."""
         if self._db is None:
             return
         taken_at = self._clock()
+        await self.pool.load()  # cosignatures another process gathered count too
         witnessed = self.pool.witnessed
         size = 0 if witnessed is None else witnessed.size
         at = await self._db.fetchval(

@@ -56,7 +56,7 @@ async def entry(request: web.Request) -> web.Response:
 async def checkpoint(request: web.Request) -> web.Response:
     """The latest signed checkpoint, exactly as stored (C2SP tlog-checkpoint signed note);
     with witnesses, the newest one that reached the quorum, with its cosignatures."""
-    witnessed = checkpoint_note(request.app)
+    witnessed = await checkpoint_note(request.app)
     if witnessed is not None:
         return web.Response(body=witnessed, content_type="text/plain", charset="utf-8")
     newest = await read_audit(lambda: checkpoints.latest(request.app[AUDIT_POOL]))

@@ -10,7 +10,10 @@ import msgspec
 from aiohttp import web
 
 from proxy.audit.entry import Record
+from proxy.audit.verify import VerificationError
+from proxy.audit.witnessing import WitnessedCheckpoint
 from proxy.errors import ProxyError
+from proxy.http.common import read_audit
 from proxy.http.state import AUDIT_WRITER, WITNESSING
 
 
@@ -32,14 +35,17 @@ class ReadyWitnesses(msgspec.Struct, forbid_unknown_fields=True):
     witnesses: list[WitnessState] | msgspec.UnsetType = msgspec.UNSET
 
 
-def checkpoint_note(app: web.Application) -> bytes | None:
+async def checkpoint_note(app: web.Application) -> bytes | None:
     """The note to serve when witnesses are configured: the newest checkpoint that reached the
     quorum, with one verified cosignature line per witness that cosigned it; None without
     witnesses. 503 audit_unavailable while no checkpoint has reached the quorum."""
     witnessing = app.get(WITNESSING)
     if witnessing is None:
         return None
-    witnessed = witnessing.pool.witnessed
+    try:
+        witnessed: WitnessedCheckpoint | None = await read_audit(witnessing.newest)
+    except VerificationError as exc:  # a stored checkpoint the log key does not open
+        raise ProxyError("audit_unavailable", f"a stored checkpoint is not valid: {exc}") from None
     if witnessed is None:
         raise ProxyError(
             "audit_unavailable",
