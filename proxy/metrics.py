@@ -206,6 +206,23 @@ CHECKPOINT_INTERVAL = Gauge(
     multiprocess_mode="max",
 )
 CHECKPOINT_AGE = "alpr_proxy_audit_checkpoint_age_seconds"  # computed at scrape, see below
+# SPEC §10, set every second by each worker (proxy.audit.witnessed_log), per configured witness.
+WITNESS_COSIGNED_SIZE = Gauge(
+    "alpr_proxy_witness_cosigned_size", "Size of the latest checkpoint the witness cosigned.",
+    ["witness"], registry=REGISTRY, multiprocess_mode="max",
+)  # fmt: skip
+WITNESS_LAG = Gauge(
+    "alpr_proxy_witness_lag_seconds", "Seconds since the witness last cosigned (since start).",
+    ["witness"], registry=REGISTRY, multiprocess_mode="livemin",
+)  # fmt: skip
+WITNESS_FAILURES = Counter(
+    "alpr_proxy_witness_failures", "Failed submissions by status: an HTTP status, transport,"
+    " ahead or forked (the last two are alarms).", ["witness", "status"], registry=REGISTRY,
+)  # fmt: skip
+WITNESS_QUORUM_AGE = Gauge(
+    "alpr_proxy_witness_quorum_age_seconds", "Seconds since a checkpoint last reached the"
+    " quorum (since start if none has).", registry=REGISTRY, multiprocess_mode="livemin",
+)  # fmt: skip
 
 # --- state --------------------------------------------------------------------------------
 

@@ -17,11 +17,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
+from proxy import metrics
 from proxy.audit import checkpoint as checkpoints
 from proxy.audit import postgres, tree
 from proxy.audit.cosignatures_pg import PgCosignatureStore
@@ -92,6 +94,8 @@ class Witnessing:
         self._pool: WitnessPool | None = None
         self._db: asyncpg.Pool | None = None
         self._task: asyncio.Task[None] | None = None
+        self._started_at = clock()
+        self._counted: Counter[tuple[str, str]] = Counter()  # failures already in the metric
 
     @property
     def pool(self) -> WitnessPool:
@@ -113,6 +117,7 @@ class Witnessing:
             raise WitnessesAhead(report.message())
         log.info(report.message())
         await self.refresh()
+        self.publish_metrics()
         await self._pool.start()
         self._task = asyncio.create_task(self._run(), name="audit-witness-coverage")
 
@@ -190,3 +195,25 @@ class Witnessing:
                 await self.refresh()
             except Exception as exc:  # a stale snapshot makes refusal() fail closed
                 log.warning("witness coverage not refreshed: %s: %s", type(exc).__name__, exc)
+            self.publish_metrics()
+
+    def publish_metrics(self) -> None:
+        """Per witness: last cosigned size, lag, failures by status; and the quorum's age."""
+        now, pool = self._clock(), self.pool
+        for s in pool.status():
+            metrics.WITNESS_COSIGNED_SIZE.labels(s.name).set(s.cosigned_size)
+            metrics.WITNESS_LAG.labels(s.name).set(now - (s.cosigned_at or self._started_at))
+        for (name, status), count in list(pool.outcomes.items()):
+            if status != "ok" and count > self._counted[(name, status)]:
+                metrics.WITNESS_FAILURES.labels(name, status).inc(
+                    count - self._counted[(name, status)]
+                )
+                self._counted[(name, status)] = count
+        witnessed = pool.witnessed
+        stamps = (
+            sorted((sig.timestamp for _, sig in witnessed.cosignatures), reverse=True)
+            if witnessed
+            else []
+        )
+        reached = stamps[self.quorum - 1] if len(stamps) >= self.quorum else self._started_at
+        metrics.WITNESS_QUORUM_AGE.set(max(0.0, now - reached))

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from proxy import metrics
 from proxy.audit import checkpoint as checkpoints
 from proxy.audit.checkpoint import load_signer
 from proxy.audit.remote import RemoteOptions, verify_remote
@@ -112,6 +113,13 @@ async def test_quorum_of_two_serves_both_cosignatures(make_client, make_token, l
         assert status == 200 and ready["checks"]["witnessed"] is True
         assert ready["witnesses"]["quorum"] == 2
         assert {w["name"] for w in ready["witnesses"]["witnesses"]} == {w.signer.name for w in ws}
+        client.app[WITNESSING].publish_metrics()  # the coverage loop does it every second
+        text = metrics.exposition().decode()
+        for w in ws:
+            assert f'alpr_proxy_witness_cosigned_size{{witness="{w.signer.name}"}}' in text
+            assert f'alpr_proxy_witness_lag_seconds{{witness="{w.signer.name}"}}' in text
+        age = metrics.REGISTRY.get_sample_value("alpr_proxy_witness_quorum_age_seconds")
+        assert age is not None and age < 60
 
 
 async def test_no_witnesses_changes_nothing(make_client, make_token):  # type: ignore[no-untyped-def]
@@ -140,6 +148,10 @@ async def test_outage_fails_closed_then_recovers(make_client, make_token, log_ke
         assert "max_unwitnessed_s" in answer["error"]["message"]
         status, ready = await probe.ready()
         assert status == 503 and ready["checks"]["witnessed"] is False
+        client.app[WITNESSING].publish_metrics()
+        down = {"witness": ws[1].signer.name, "status": "transport"}
+        failures = metrics.REGISTRY.get_sample_value("alpr_proxy_witness_failures_total", down)
+        assert failures is not None and failures >= 1
         assert ready["witnesses"]["refusing"]
 
         await ws[1].start()  # it comes back: within 5 s retried, quorum, searches again
