@@ -12,6 +12,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from proxy.demo import policy as demo
 from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.demo.examples import run_examples
 from proxy.demo.seed import seed_reads
+from proxy.demo.witnesses import DemoWitness, prepare_witnesses, running_witnesses
 from proxy.http.badrequest import api_runner
 from proxy.http.health import refresh_gauges
 from proxy.http.metrics_listener import metrics_app
@@ -37,7 +39,9 @@ ISSUER = "https://idp.demo.alpr-proxy.invalid"
 ORIGIN = "demo.alpr-proxy.invalid/audit"
 
 
-def _config_text(pg: EmbeddedPostgres, port: int, metrics_port: int) -> str:
+def _config_text(
+    pg: EmbeddedPostgres, port: int, metrics_port: int, witnesses: Sequence[DemoWitness]
+) -> str:
     return f"""# Written by `alpr-proxy demo`; rewritten on every run.
 [server]
 host = "127.0.0.1"
@@ -63,16 +67,19 @@ file = "policy.toml"
 origin = "{ORIGIN}"
 signing_key_file = "log-signing.key"
 checkpoint_interval_s = 2
+witness_quorum = 2
+max_unwitnessed_s = 60
 
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
-"""
+""" + "".join(w.config_toml() for w in witnesses)
 
 
 async def _prepare(
-    data_dir: Path, pg: EmbeddedPostgres, ports: tuple[int, int], now: datetime
-) -> Settings:
-    """Databases, keys, policy and config (API and metrics `ports`), migrated and seeded."""
+    data_dir: Path, pg: EmbeddedPostgres, ports: tuple[int, int, int, int], now: datetime
+) -> tuple[Settings, list[DemoWitness]]:
+    """Databases, keys, policy and config (API, metrics and the two witnesses' `ports`),
+    migrated and seeded."""
     conn = await asyncpg.connect(pg.dsn())
     try:
         for name in ("alpr_store", "alpr_audit"):
@@ -91,7 +98,9 @@ async def _prepare(
     if not (data_dir / "policy.toml").exists():
         (data_dir / "policy.toml").write_text(demo.demo_policy_toml(now))
     config = data_dir / "alpr-proxy.toml"
-    write_private(config, _config_text(pg, *ports))  # its DSNs carry the database passwords
+    witnesses = prepare_witnesses(data_dir, ports[2:])
+    # Its DSNs carry the database passwords.
+    write_private(config, _config_text(pg, ports[0], ports[1], witnesses))
     settings = load_settings(config, env={})
     await migrate_all(settings)
     store = await asyncpg.connect(settings.database.migrate_store_dsn)
@@ -102,10 +111,21 @@ async def _prepare(
     finally:
         await store.close()
     print(f"store: {summary.describe()}")
-    return settings
+    return settings, witnesses
 
 
-async def _serve(settings: Settings, data_dir: Path, once: bool) -> None:
+async def _serve(
+    settings: Settings, witnesses: Sequence[DemoWitness], data_dir: Path, once: bool
+) -> None:
+    vkey = (data_dir / "log-verifier.key").read_text(encoding="utf-8").strip()
+    async with running_witnesses(witnesses, settings.log.origin, vkey):
+        print("\nwitnesses (in-process; a checkpoint needs both cosignatures to be published):")
+        for w in witnesses:
+            print(f"  {w.label}: {w.url}  key {w.signer.vkey}")
+        await _serve_proxy(settings, data_dir, once)
+
+
+async def _serve_proxy(settings: Settings, data_dir: Path, once: bool) -> None:
     now = datetime.now(UTC)
     app = create_app(settings)
     runner = api_runner(app, settings.server)
@@ -152,9 +172,10 @@ def run_demo(*, port: int, data_dir: str | None, once: bool) -> int:
         return 2
     try:
         now = datetime.now(UTC)
-        settings = loops.run(_prepare(root, pg, (port, free_port()), now))
+        ports = (port, free_port(), free_port(), free_port())
+        settings, witnesses = loops.run(_prepare(root, pg, ports, now))
         with contextlib.suppress(KeyboardInterrupt):
-            loops.run(_serve(settings, root, once))
+            loops.run(_serve(settings, witnesses, root, once))
     except OSError as exc:
         print(f"alpr-proxy demo: {exc}", file=sys.stderr)
         return 2

@@ -94,6 +94,8 @@ def _write_env(
         "TO": window[1],
     }
     values["VKEY_FILE"] = str(vkey_file)
+    for i, witness in enumerate(settings.log.witnesses, 1):  # their vkeys, for `audit verify`
+        values[f"WITNESS{i}"] = witness.key
     write_private(data_dir / walkthrough.ENV_FILE, walkthrough.env_file_text(values))
 
 

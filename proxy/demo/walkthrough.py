@@ -74,7 +74,7 @@ def commands(env_file: str = DEFAULT_ENV) -> str:
     immigration = {"ori": demo.IMMIGRATION_ORI, "person": "SDDO J. Doe"}
     steps = [
         f"# 0. Load the demo's tokens and search window, and work in a scratch directory.\n"
-        f". {env_file}   # ALPR, METRICS, INVESTIGATOR, AUDITOR, OVERSIGHT, FROM, TO, VKEY_FILE\n"
+        f". {env_file}   # ALPR, METRICS, tokens, FROM, TO, VKEY_FILE, WITNESS1, WITNESS2\n"
         'cd "$(mktemp -d)"\n',
         "# 1. An allowed search by an Oakland PD homicide investigator: HTTP 200, the reads the\n"
         "#    policy lets this agency see, and `audit_index`, the entry that recorded it.\n"
@@ -103,6 +103,12 @@ def commands(env_file: str = DEFAULT_ENV) -> str:
         "#    no metric counts withheld reads (two scrapes around one search would tell).\n"
         "curl -s -o /dev/null -w 'API port /metrics: HTTP %{http_code}\\n' \"$ALPR/metrics\"\n"
         "curl -s \"$METRICS/metrics\" | grep '^alpr_proxy_searches_total'\n",
+        "# 8. Verify the whole log over HTTP as oversight would, without database credentials:\n"
+        "#    every entry, the log's signature, and the cosignatures of both witnesses (the\n"
+        "#    state's oversight office and a civil-liberties board). Exit 0 only if all holds.\n"
+        'alpr-proxy audit verify --url "$ALPR" --token "$OVERSIGHT" '
+        '--key "$(cat "$VKEY_FILE")" \\\n'
+        '  --witness "$WITNESS1" --witness "$WITNESS2" --quorum 2\n',
     ]
     return "\n".join(steps)
 

@@ -84,7 +84,7 @@ async def test_every_command_of_the_readme_walkthrough_against_a_live_demo(
     env_file = home / ".alpr-proxy-demo" / "demo.env"
     assert env_file.stat().st_mode & 0o077 == 0
     parts = steps(readme_block())
-    assert len(parts) == 8
+    assert len(parts) == 9
     script = "set -euo pipefail\n" + "".join(
         f"echo '@@ step {n}'\n{part}" for n, part in enumerate(parts)
     )
@@ -95,7 +95,7 @@ async def test_every_command_of_the_readme_walkthrough_against_a_live_demo(
     out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
     assert proc.returncode == 0, out.decode()[-3000:] + err.decode()[-3000:]
     answers = out.decode().split("@@ step ")[1:]
-    assert [a.split("\n", 1)[0] for a in answers] == [str(n) for n in range(8)]
+    assert [a.split("\n", 1)[0] for a in answers] == [str(n) for n in range(9)]
     check_answers([a.split("\n", 1)[1] for a in answers])
 
 
@@ -124,3 +124,7 @@ def check_answers(answers: list[str]) -> None:
     assert api_metrics == "API port /metrics: HTTP 404"
     assert series and all(s.startswith("alpr_proxy_searches_total{") for s in series)
     assert any('reason="justification_flagged"' in s for s in series)
+    verified = answers[8]  # over HTTP, with both witnesses' cosignatures (quorum 2)
+    assert verified.startswith("OK: ") and "cosigned by " in verified, verified
+    assert "oversight.demo-state.invalid/witness" in verified
+    assert "civil-liberties-board.demo.invalid/witness" in verified
