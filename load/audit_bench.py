@@ -46,7 +46,7 @@ from proxy import loops
 from proxy.audit import postgres, tree, verify
 from proxy.audit.note import Signer, generate_signer_key, sign_checkpoint
 from proxy.auth.tokens import generate_dev_keypair
-from proxy.cli.keys import write_secret
+from proxy.cli.credentials import write_secret
 from proxy.demo import policy as demo
 from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.migrate import migrate

@@ -46,7 +46,7 @@ from load import profile
 from load.loadgen import Mix, SearchTemplate, search_specs, write_spec
 from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair, mint_token
-from proxy.cli.keys import write_secret
+from proxy.cli.credentials import write_secret
 from proxy.demo import policy as demo
 from proxy.demo.city import ALAMEDA_SO, CHP, OAKLAND_PD, PIEDMONT_PD
 from proxy.demo.embedded import EmbeddedPostgres, free_port

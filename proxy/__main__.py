@@ -127,11 +127,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_policy(args)
     if args.command == "keygen":
-        from proxy.cli.keys import keygen
+        from proxy.cli.credentials import keygen
 
         return keygen(args.name, args.out)
     if args.command == "token":
-        from proxy.cli.keys import token
+        from proxy.cli.credentials import token
 
         return token(args.config, sub=args.sub, ori=args.ori, roles=args.roles, ttl=args.ttl)
     if args.command == "audit" and args.audit_command == "report":

@@ -10,7 +10,6 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-import asyncpg
 from aiohttp import web
 
 from proxy import metrics
@@ -148,7 +147,7 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             load_signer(settings.log.signing_key_file),
             settings.log.origin,
             settings.log.checkpoint_interval_s,
-            after=_facts_behind_the_log,
+            after=facts.after_checkpoint,
             hook=witnessing,
         )
         await writer.start()
@@ -162,13 +161,6 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             await checkpointer.close()
             if witnessing is not None:
                 await witnessing.close()
-
-
-async def _facts_behind_the_log(conn: asyncpg.Connection) -> int:
-    """After each checkpoint: keep the facts and the report rollups close behind the log, so a
-    report's own catch-up (oversight.period.snapshot) has little to do; in paced steps, so that
-    searches sharing the audit database's CPU are not kept waiting behind it."""
-    return await facts.catch_up(conn, paced=True)
 
 
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:

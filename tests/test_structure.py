@@ -136,6 +136,7 @@ NO_DATABASE = (
     "proxy/audit/verify.py",
     "proxy/http/search.py",
     "proxy/http/health.py",
+    "proxy/app.py",
 )
 
 

@@ -15,12 +15,27 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, dataclass_transform
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from proxy.audit import postgres, tree
 from proxy.audit import verify as v
+from proxy.audit.log_errors import (
+    CheckpointRootMismatch,
+    CheckpointSignatureError,
+    CheckpointTableMismatch,
+    EntryGapError,
+    ExternalCheckpointMismatch,
+    ExternalConsistencyError,
+    ExtraStoredHashesError,
+    LeafMismatchError,
+    LogTruncatedError,
+    LogVerificationError,
+    StoredHashMismatch,
+    StoredTreeMismatch,
+)
 
 _SHA = hashlib.sha256
 # One query streams everything, a chunk per round trip, so the server reads the next chunk while
@@ -32,107 +47,7 @@ FROM audit.entries ORDER BY idx
 """
 _STEP = 500  # entries hashed between two turns of the event loop
 _CHECKPOINTS = "SELECT size, root, note FROM audit.checkpoints ORDER BY size"
-
-
-@dataclass_transform(eq_default=False)
-class LogVerificationError(Exception):
-    """The log does not verify. Subclasses are dataclasses whose fields (``vars(error)``) are the
-    evidence; the first line of a subclass's docstring is its message, formatted with them."""
-
-    def __init_subclass__(cls) -> None:
-        dataclass(eq=False)(cls)  # eq=False: exceptions compare and hash by identity
-
-    def __str__(self) -> str:
-        return (self.__doc__ or "").split("\n")[0].format(self=self, **vars(self))
-
-    @property
-    def checkpoint(self) -> str:  # which checkpoint failed, for messages
-        size, external = getattr(self, "checkpoint_size", None), getattr(self, "external", False)
-        name = "external checkpoint" if external else "checkpoint"
-        return name if size is None else f"{name} {size}"
-
-
-class EntryGapError(LogVerificationError):
-    """entry {expected_index} is missing: index {found_index} is in its place"""
-
-    expected_index: int
-    found_index: int
-
-
-class LeafMismatchError(LogVerificationError):
-    """entry {index}: its body does not match its stored leaf hash (the entry was altered)"""
-
-    index: int
-    stored_hash: bytes | None  # None: the row is missing (or duplicated)
-    computed_hash: bytes
-
-
-class StoredHashMismatch(LogVerificationError):
-    """stored tree hash {stored_index} (served in proofs) does not match the entries below it"""
-
-    stored_index: int  # tree.split_stored_hash_index says which entries it covers
-    stored_hash: bytes | None
-    computed_hash: bytes
-
-
-class ExtraStoredHashesError(LogVerificationError):
-    """entry {index} carries {length} bytes of stored hashes, {expected} expected"""
-
-    index: int
-    length: int
-    expected: int  # 32 per stored hash appending the entry completed
-
-
-class StoredTreeMismatch(LogVerificationError):
-    """size {size}: the root over stored hashes differs from the entries' root"""
-
-    size: int
-    stored_root: bytes
-    computed_root: bytes
-
-
-class CheckpointSignatureError(LogVerificationError):
-    """{self.checkpoint} does not verify: {reason}"""
-
-    checkpoint_size: int | None  # None: an external checkpoint
-    reason: str  # bad signature, unknown key, malformed note or wrong origin
-    external: bool = False
-
-
-class CheckpointTableMismatch(LogVerificationError):
-    """checkpoint {checkpoint_size}: the row's size/root columns disagree with its signed note"""
-
-    checkpoint_size: int
-    row_root: object
-    note_size: int
-    note_root: bytes
-
-
-class CheckpointRootMismatch(LogVerificationError):
-    """checkpoint {checkpoint_size}: the signed root differs from the entries' root"""
-
-    checkpoint_size: int
-    signed_root: bytes
-    computed_root: bytes
-
-
-class ExternalCheckpointMismatch(CheckpointRootMismatch):
-    """external checkpoint {checkpoint_size}: the log's root differs (rebuilt or rewritten)"""
-
-
-class LogTruncatedError(LogVerificationError):
-    """{self.checkpoint} covers more than the log's {log_size} entries"""
-
-    log_size: int
-    checkpoint_size: int
-    external: bool = False
-
-
-class ExternalConsistencyError(LogVerificationError):
-    """external checkpoint {checkpoint_size}: the consistency proof to size {size} fails"""
-
-    checkpoint_size: int
-    size: int
+_RECORDED_AT = "SELECT recorded_at FROM audit.entries WHERE idx = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +58,8 @@ class LogReport:
     root: bytes
     seconds: float
     external_checkpoint_size: int | None = None
+    covered: int = 0  # entries covered by the newest stored checkpoint; the rest are uncovered
+    oldest_uncovered_at: datetime | None = None  # when the first uncovered entry was committed
 
 
 def _root(stack: Sequence[bytes]) -> bytes:
@@ -195,7 +112,7 @@ class _Run:
     def __init__(self, conn: asyncpg.Connection, key: v.Verifier, origin: str | None) -> None:
         self.conn, self.key, self.origin = conn, key, origin
         self.stack: list[bytes] = []
-        self.size = self.checkpoints = 0
+        self.size = self.checkpoints = self.covered = 0
         self.external: v.Checkpoint | None = None
         self._cps: Any = None  # cursor over stored checkpoints by size; None once exhausted
         self._queue: deque[Any] = deque()  # stored checkpoints read but not yet reached
@@ -221,6 +138,7 @@ class _Run:
             if cp.root_hash != root:
                 raise CheckpointRootMismatch(size, cp.root_hash, root)
             self.checkpoints += 1
+            self.covered = size
         if ext is not None and ext.size == self.size and ext.root_hash != root:
             raise ExternalCheckpointMismatch(ext.size, ext.root_hash, root)
 
@@ -291,5 +209,9 @@ async def verify_log(
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await run.stream(chunk)
         root = await run.finish()
+        uncovered_at = await conn.fetchval(_RECORDED_AT, run.covered)
     ext = None if run.external is None else run.external.size
-    return LogReport(run.size, run.checkpoints, run.size, root, time.perf_counter() - started, ext)
+    took = time.perf_counter() - started
+    return LogReport(
+        run.size, run.checkpoints, run.size, root, took, ext, run.covered, uncovered_at
+    )

@@ -14,12 +14,14 @@ import base64
 import os
 import sys
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from proxy import loops
 from proxy.audit.checkpoint import load_signer
 from proxy.audit.config_check import ConfigurationMismatch, Expected, check_log
-from proxy.audit.offline import LogReport, LogVerificationError, verify_log
+from proxy.audit.log_errors import LogVerificationError
+from proxy.audit.offline import LogReport, verify_log
 from proxy.audit.verify import NoteFormatError, Verifier
 from proxy.cli.common import SetupError, connect_audit
 from proxy.settings import Settings, SettingsError, load_settings
@@ -109,4 +111,28 @@ def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> i
     print(f"size {report.size}")
     print(f"root {_show(report.root)}")
     print(f"{report.seconds:.2f} s, {rate:,.0f} entries/s")
+    for line in uncovered_lines(report, settings.log.checkpoint_interval_s, datetime.now(UTC)):
+        print(line)
     return 0
+
+
+def uncovered_lines(report: LogReport, interval_s: float, now: datetime) -> list[str]:
+    """What no signed checkpoint vouches for: entries beyond the newest stored checkpoint, and,
+    when the oldest of them is older than a checkpoint interval allows, the checkpoint that
+    should exist and does not (deleted with the entries it covered, or a checkpointer that
+    stopped). Reported, not failed: a proxy killed before its final checkpoint leaves the same
+    trace until its next start; only a checkpoint kept outside the database (--checkpoint) or a
+    witness proves what was there."""
+    if report.covered >= report.size:
+        return []
+    first, last = report.covered, report.size - 1
+    out = [f"uncovered: entries {first}..{last} are not covered by any stored checkpoint"]
+    at = report.oldest_uncovered_at
+    due = None if at is None else at + timedelta(seconds=2 * interval_s + 60)
+    if due is not None and now > due:
+        out.append(
+            f"WARNING: a checkpoint covering entry {first} (committed {at:%Y-%m-%dT%H:%M:%SZ}) "
+            f"was due by {due:%Y-%m-%dT%H:%M:%SZ} and none is stored: checkpoints were deleted, "
+            "or the checkpointer stopped"
+        )
+    return out

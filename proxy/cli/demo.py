@@ -23,7 +23,7 @@ from proxy import loops
 from proxy.app import create_app
 from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair
-from proxy.cli.keys import write_private, write_secret
+from proxy.cli.credentials import write_private, write_secret
 from proxy.cli.migrate import migrate_all
 from proxy.demo import policy as demo
 from proxy.demo.embedded import EmbeddedPostgres, free_port

@@ -14,7 +14,7 @@ import orjson
 
 from proxy.audit import verify
 from proxy.auth.tokens import mint_token
-from proxy.cli.keys import write_private
+from proxy.cli.credentials import write_private
 from proxy.demo import policy as demo
 from proxy.demo import walkthrough
 from proxy.search.live_policy import load_policy_file

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from proxy.audit.verify import Verifier
-from proxy.cli.keys import write_secret
+from proxy.cli.credentials import write_secret
 from proxy.witness.config import WitnessConfig
 from proxy.witness.server import create_app
 from proxy.witness.signer import WitnessSigner

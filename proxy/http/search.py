@@ -20,7 +20,7 @@ from proxy.http.common import authenticate, json_response, read_body, request_id
 from proxy.http.middlewares import DECISION, SEARCH_LOG
 from proxy.http.state import CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE
 from proxy.http.witnessed import search_append
-from proxy.search.flow import Caller, Decided, Search
+from proxy.search.flow import Caller, Decided, Search, Setting
 
 
 async def search(request: web.Request) -> web.Response:
@@ -28,14 +28,14 @@ async def search(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     metrics.child(metrics.STAGE_SECONDS, "auth").observe(perf_counter() - started)
     app = request.app
-    flow = Search(
-        Caller(principal, request_id(request), request.remote),
+    setting = Setting(
         now=app[CLOCK](),
-        policy=app[POLICY].current,
+        policy=app[POLICY].current,  # one policy object for the whole request
         append=search_append(app),  # fails closed while the log is not witnessed enough
         store=app[STORE],
         row_limit=app[SETTINGS].database.search_row_limit,
     )
+    flow = Search(Caller(principal, request_id(request), request.remote), setting)
     try:
         within_budget = app[SEARCH_LIMITER].allow(f"{principal.ori}\x00{principal.sub}")
         result = await flow.run(await body(request, flow), within_budget=within_budget)

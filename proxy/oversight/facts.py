@@ -141,3 +141,11 @@ async def latest_of_event(conn: asyncpg.Connection, event: str) -> bytes | None:
         event,
     )
     return None if value is None else bytes(value)
+
+
+async def after_checkpoint(conn: asyncpg.Connection) -> int:
+    """The checkpointer's `after` hook (wired in app.py): keep the facts and the report rollups
+    close behind the log, so a report's own catch-up (oversight.period.snapshot) has little to
+    do; in paced steps, so that searches sharing the audit database's CPU are not kept waiting
+    behind it."""
+    return await catch_up(conn, paced=True)

@@ -56,6 +56,18 @@ class Caller:
 
 
 @dataclass(frozen=True, slots=True)
+class Setting:
+    """What a search runs against: its clock reading, the one policy object it uses throughout,
+    the audit log's append (awaits the commit), the store and its row limit."""
+
+    now: datetime
+    policy: Policy
+    append: Callable[[Record], Coroutine[Any, Any, int]]
+    store: Store
+    row_limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class Decided:
     """A search's decision once its entry has committed: what metrics and the log line say."""
 
@@ -80,22 +92,9 @@ class Result:
 class Search:
     """One search: its clock, policy and audit entry. `decided` is set once the entry commits."""
 
-    def __init__(
-        self,
-        caller: Caller,
-        *,
-        now: datetime,
-        policy: Policy,  # one policy object for the whole search
-        append: Callable[[Record], Coroutine[Any, Any, int]],
-        store: Store,
-        row_limit: int,
-    ) -> None:
+    def __init__(self, caller: Caller, setting: Setting) -> None:
         self.caller = caller
-        self.now = now
-        self.policy = policy
-        self.append = append
-        self.store = store
-        self.row_limit = row_limit
+        self.setting = setting
         self.audited = False
         self.decided: Decided | None = None
         # What an entry made on cancellation records: the body stage's refusal until the
@@ -111,14 +110,14 @@ class Search:
         outcome: Outcome | None,
     ) -> Record:
         return search_entry(
-            at=self.now,
+            at=self.setting.now,
             request_id=self.caller.request_id,
             principal=self.caller.principal,
             client=self.caller.client,
             query=asked,
             decision=decision,
             reason=reason,
-            policy_version=self.policy.version,
+            policy_version=self.setting.policy.version,
             outcome=outcome,
         )
 
@@ -133,7 +132,7 @@ class Search:
         t = perf_counter()
         record = self._record(asked, decision, reason, outcome)
         self.audited = True  # append queues the record before it first waits
-        index = await self.append(record)
+        index = await self.setting.append(record)
         metrics.child(metrics.STAGE_SECONDS, "audit").observe(perf_counter() - t)
         return index
 
@@ -143,7 +142,7 @@ class Search:
             return
         self.audited = True
         record = self._record(self.asked, *self.orphan, None)
-        task = asyncio.get_running_loop().create_task(self.append(record))
+        task = asyncio.get_running_loop().create_task(self.setting.append(record))
         _orphans.add(task)
         task.add_done_callback(_settle_orphan)
 
@@ -152,7 +151,7 @@ class Search:
     ) -> ProxyError:
         """Audit the refusal; return the error to raise (it names the entry's index)."""
         index = await self.audit(asked, "refused", code, None)
-        self.decided = Decided("refused", code, index, self.policy.version)
+        self.decided = Decided("refused", code, index, self.setting.policy.version)
         return ProxyError(code, message, audit_index=index, status=status)
 
     async def run(self, body: bytes, *, within_budget: bool) -> Result:
@@ -181,7 +180,7 @@ class Search:
             if len(body) > RECORDED_BODY_BYTES:  # no valid search is this large
                 asked = {"invalid_body": body_digest(body)}
             raise await self.refuse(exc.code, exc.message, asked) from None
-        decision = decide(self.caller.principal, query, self.policy, self.now)
+        decision = decide(self.caller.principal, query, self.setting.policy, self.setting.now)
         metrics.child(metrics.STAGE_SECONDS, "policy").observe(perf_counter() - t)
         if isinstance(decision, Refused):
             raise await self.refuse(decision.code, decision.message, asked)
@@ -192,11 +191,11 @@ class Search:
         d = decision.disclosure
         scope = Scope(owners=d.admitted_owners(), since=d.retention_cutoff)
         try:
-            fetched = await self.store.search(query, scope, self.row_limit)
+            fetched = await self.setting.store.search(query, scope, self.setting.row_limit)
         except StoreUnavailable as exc:
             # Nothing was disclosed, but the attempt is on the record all the same.
             index = await self.audit(asked, "error", "store_unavailable", None)
-            self.decided = Decided("error", "store_unavailable", index, self.policy.version)
+            self.decided = Decided("error", "store_unavailable", index, self.setting.policy.version)
             raise ProxyError(
                 "store_unavailable",
                 f"the plate-read store is unavailable ({exc.cause})",
@@ -209,13 +208,13 @@ class Search:
             fetched.reads,
             decision,
             fetched.withheld,
-            row_limit=self.row_limit,
+            row_limit=self.setting.row_limit,
             row_limit_reached=fetched.row_limit_reached,
         )
         metrics.child(metrics.STAGE_SECONDS, "filter").observe(perf_counter() - t)
 
         index = await self.audit(asked, "allowed", None, outcome)
-        version = self.policy.version
+        version = self.setting.policy.version
         self.decided = Decided("allowed", None, index, version, query.type, outcome)
         return Result(index, version, reads, outcome["truncated"])
 

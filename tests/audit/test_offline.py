@@ -7,6 +7,7 @@ import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,8 +18,7 @@ import pytest
 from proxy.audit import offline, tree
 from proxy.audit.checkpoint import load_signer, make_checkpoint
 from proxy.audit.entry import Record
-from proxy.audit.note import generate_signer_key
-from proxy.audit.offline import (
+from proxy.audit.log_errors import (
     CheckpointRootMismatch,
     CheckpointSignatureError,
     CheckpointTableMismatch,
@@ -29,10 +29,12 @@ from proxy.audit.offline import (
     LeafMismatchError,
     LogTruncatedError,
     StoredHashMismatch,
-    verify_log,
 )
+from proxy.audit.note import generate_signer_key
+from proxy.audit.offline import verify_log
 from proxy.audit.verify import NoteFormatError
 from proxy.audit.writer import AuditWriter
+from proxy.cli.audit import uncovered_lines
 from tests.audit.memtree import InMemoryTree
 from tests.conftest import LOG_ORIGIN
 from tests.pg import Databases, with_db
@@ -431,3 +433,22 @@ async def test_verification_reads_one_snapshot_while_the_log_grows(
     assert 300 <= during.size <= 700  # whatever it saw was consistent
     after = await verify(log)
     assert (after.size, after.checkpoints) == (700, 4)
+
+
+async def test_entries_beyond_the_newest_checkpoint_are_reported_as_uncovered(log: Log):
+    report = await verify(log)
+    assert (report.covered, report.oldest_uncovered_at) == (300, None)
+    # The red team's truncation: the newest checkpoints deleted, their entries kept (or the
+    # entries rewritten): what no stored checkpoint vouches for any more is named.
+    await tamper(log, "DELETE FROM audit.checkpoints WHERE size > 50")
+    report = await verify(log)
+    assert (report.size, report.checkpoints, report.covered) == (300, 1, 50)
+    assert report.oldest_uncovered_at is not None
+    now = report.oldest_uncovered_at + timedelta(seconds=30)
+    assert uncovered_lines(report, 5, now) == [
+        "uncovered: entries 50..299 are not covered by any stored checkpoint"
+    ]
+    later = report.oldest_uncovered_at + timedelta(seconds=71)  # 2 intervals + 60 s have passed
+    warning = uncovered_lines(report, 5, later)[1]
+    assert warning.startswith("WARNING: a checkpoint covering entry 50 (committed ")
+    assert "none is stored: checkpoints were deleted" in warning

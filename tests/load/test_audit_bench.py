@@ -19,7 +19,8 @@ from aiohttp.test_utils import TestServer
 from load import audit_bench
 from proxy.audit import tree, verify
 from proxy.audit.checkpoint import load_signer
-from proxy.audit.offline import LeafMismatchError, verify_log
+from proxy.audit.log_errors import LeafMismatchError
+from proxy.audit.offline import verify_log
 from proxy.http import log_api
 from proxy.http.middlewares import request_context
 from proxy.http.state import AUDIT_POOL

@@ -53,5 +53,4 @@ DISCLOSURES = ReportKind(
     shape=DisclosuresReport,
     run=disclosures,
     tables=_tables,
-    size=lambda report: sum(len(v) for v in report.disclosed.values()),
 )

@@ -261,13 +261,6 @@ def _probe_table(report: FlagsReport) -> Table:
     )
 
 
-def _size(report: FlagsReport) -> int:
-    lists = (report.refused, report.justification_flagged, report.on_behalf_of)
-    listed = sum(len(f.entries) for f in lists)
-    users = len(report.unusual_volume.users) + len(report.sensitive_location_probes.users)
-    return listed + users + len(report.boilerplate.texts)
-
-
 FLAGS = ReportKind(
     name="flags",
     summary="Refused, justification-flagged and on-behalf-of searches with review state;"
@@ -275,6 +268,5 @@ FLAGS = ReportKind(
     shape=FlagsReport,
     run=flags_report,
     tables=_tables,
-    size=_size,
     flag_options=True,
 )

@@ -1,6 +1,6 @@
 """What a report is, for its registry (proxy.oversight.reports.REPORTS): its name, its query,
 the shape it answers with, whether it takes the flag options, and how it reads as tables (CSV,
-HTML) and counts for its `audit_access` entry."""
+HTML), whose rows are what it "returned" for its `audit_access` entry."""
 
 from __future__ import annotations
 
@@ -25,5 +25,9 @@ class ReportKind:
     # The query, within one snapshot: (connection, period, scope (None: every agency), options).
     run: Callable[[asyncpg.Connection, Period, str | None, FlagOptions], Awaitable[Any]]
     tables: Callable[[Any], list[Table]]  # the report as titled tables (CSV and HTML)
-    size: Callable[[Any], int]  # what it "returned", for its audit_access entry
     flag_options: bool = False  # takes limit, unreviewed, volume_*, boilerplate_min
+
+    def size(self, report: Any) -> int:
+        """What a report "returned", for its audit_access entry: its rows, pairs or listed
+        items, i.e. the rows of its tables."""
+        return sum(len(rows) for _, _, rows in self.tables(report))

@@ -62,5 +62,4 @@ USAGE = ReportKind(
     shape=UsageReport,
     run=usage,
     tables=_tables,
-    size=lambda report: len(report.rows),
 )

@@ -1,4 +1,5 @@
-"""`alpr-proxy keygen` (log-signing key) and `alpr-proxy token` (development tokens)."""
+"""`alpr-proxy keygen` (log-signing key) and `alpr-proxy token` (development tokens), and the
+files only their owner may read that hold such secrets (write_secret, write_private)."""
 
 from __future__ import annotations
 
