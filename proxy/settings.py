@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
-from proxy.audit.witness_client import WitnessConfigError, WitnessEndpoint
 from proxy.audit.witness_status import quorum_warning
+from proxy.witness.client import WitnessConfigError, WitnessEndpoint
 
 
 class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -124,6 +124,8 @@ NO_AIOHTTP = (
     "proxy/oversight",
     *(f"proxy/audit/{m}.py" for m in ("entry", "tree", "note", "verify", "postgres", "writer")),
     *(f"proxy/audit/{m}.py" for m in ("checkpoint", "offline")),
+    # The log's witness rules and glue; the protocol's HTTP sides live in proxy/witness/.
+    *(f"proxy/audit/{m}.py" for m in ("witnessing", "witness_status", "witnessed_log")),
 )
 # The search flow sees typed reads and StoreUnavailable, never the driver; the tree and note
 # code reads nodes through what it is given (storage-agnostic).

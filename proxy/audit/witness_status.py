@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from proxy.audit.witness_client import Cosigned, Forked, Outcome, WitnessAhead, WitnessEndpoint
+from proxy.witness.client import Cosigned, Forked, Outcome, WitnessAhead, WitnessEndpoint
 
 RETRY_BASE_S = 0.25
 RETRY_CAP_S = 5.0  # SPEC §10: a failing witness is retried at least every 5 s

@@ -1,7 +1,7 @@
 """The proxy's audit log under witnesses (SPEC §10): what app.py wires when witness_quorum > 0.
 
 - :class:`PgLogSource`: checkpoints and consistency proofs from the audit database, for the
-  :class:`~proxy.audit.witness_pool.WitnessPool`.
+  :class:`~proxy.witness.pool.WitnessPool`.
 - :class:`Witnessing`: opens the pool (at start it asks every witness, and refuses to start
   when the database is behind one), guards the checkpointer (never sign a checkpoint that does
   not extend the last one signed or seen cosigned; submit each new one at once), and keeps the
@@ -29,10 +29,10 @@ from proxy.audit import postgres, tree
 from proxy.audit.cosignatures_pg import PgCosignatureStore
 from proxy.audit.note import Signer
 from proxy.audit.verify import Checkpoint
-from proxy.audit.witness_client import SignedCheckpoint, WitnessEndpoint
-from proxy.audit.witness_pool import WitnessPool
 from proxy.audit.witnessing import WitnessedCheckpoint, coverage, extends
 from proxy.settings import LogSettings
+from proxy.witness.client import SignedCheckpoint, WitnessEndpoint
+from proxy.witness.pool import WitnessPool
 
 log = logging.getLogger("alpr_proxy.audit.witness")
 

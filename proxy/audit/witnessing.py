@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Protocol
 
 from proxy.audit.verify import Checkpoint, VerificationError, verify_consistency
-from proxy.audit.witness_client import SignedCheckpoint, WitnessEndpoint
+from proxy.witness.client import SignedCheckpoint, WitnessEndpoint
 from proxy.witness.cosignature import CosignatureError, CosignatureLine, parse_line
 
 

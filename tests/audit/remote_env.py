@@ -26,9 +26,9 @@ from proxy.audit import postgres
 from proxy.audit.checkpoint import load_signer, make_checkpoint
 from proxy.audit.entry import audit_access_entry
 from proxy.audit.verify import Verifier, parse_checkpoint
-from proxy.audit.witness_client import Cosigned, SignedCheckpoint, submit_checkpoint
 from proxy.audit.witnessing import served_note
 from proxy.model import Principal
+from proxy.witness.client import Cosigned, SignedCheckpoint, submit_checkpoint
 from proxy.witness.signer import WitnessSigner
 from tests.audit.witnessing_env import NAMES, LiveWitness
 from tests.witness.conftest import write_config

@@ -9,15 +9,6 @@ from proxy.audit import tree
 from proxy.audit.cosignatures_pg import PgCosignatureStore
 from proxy.audit.note import Signer, sign_checkpoint
 from proxy.audit.verify import Checkpoint, VerificationError
-from proxy.audit.witness_client import (
-    Failed,
-    SignedCheckpoint,
-    WitnessAhead,
-    WitnessConfigError,
-    WitnessEndpoint,
-    parse_size,
-    request_body,
-)
 from proxy.audit.witness_status import (
     RETRY_CAP_S,
     WitnessStatus,
@@ -34,6 +25,15 @@ from proxy.audit.witnessing import (
     extends,
     served_note,
     witnessed,
+)
+from proxy.witness.client import (
+    Failed,
+    SignedCheckpoint,
+    WitnessAhead,
+    WitnessConfigError,
+    WitnessEndpoint,
+    parse_size,
+    request_body,
 )
 from proxy.witness.signer import WitnessSigner
 from tests.audit.witnessing_env import NAMES, ORIGIN, MemLog

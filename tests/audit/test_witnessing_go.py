@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from proxy.audit.note import Signer
-from proxy.audit.witness_pool import WitnessPool
 from proxy.audit.witnessing import MemoryCosignatureStore
+from proxy.witness.pool import WitnessPool
 from proxy.witness.signer import WitnessSigner
 from tests.audit.witnessing_env import ORIGIN, MemLog, witnesses
 from tests.witness.test_witness_go_interop import go, interop

@@ -13,8 +13,6 @@ import pytest
 
 from proxy.audit.cosignatures_pg import PgCosignatureStore
 from proxy.audit.note import Signer
-from proxy.audit.witness_client import Cosigned, Failed, Forked, WitnessAhead, request_body
-from proxy.audit.witness_pool import WitnessPool
 from proxy.audit.witness_status import RETRY_CAP_S
 from proxy.audit.witnessing import (
     CosignatureStore,
@@ -22,6 +20,8 @@ from proxy.audit.witnessing import (
     RewriteError,
     extends,
 )
+from proxy.witness.client import Cosigned, Failed, Forked, WitnessAhead, request_body
+from proxy.witness.pool import WitnessPool
 from tests.audit.witnessing_env import ORIGIN, LiveWitness, MemLog, until, witnesses
 from tests.pg import Databases
 

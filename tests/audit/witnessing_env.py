@@ -14,7 +14,7 @@ from aiohttp import web
 
 from proxy.audit import tree
 from proxy.audit.note import Signer, sign_checkpoint
-from proxy.audit.witness_client import SignedCheckpoint, WitnessEndpoint
+from proxy.witness.client import SignedCheckpoint, WitnessEndpoint
 from proxy.witness.config import load_witness_config
 from proxy.witness.server import create_app
 from proxy.witness.signer import WitnessSigner

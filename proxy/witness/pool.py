@@ -23,16 +23,6 @@ from typing import Protocol
 import aiohttp
 
 from proxy.audit.verify import Checkpoint
-from proxy.audit.witness_client import (
-    Cosigned,
-    Failed,
-    Forked,
-    Outcome,
-    SignedCheckpoint,
-    WitnessAhead,
-    WitnessEndpoint,
-    submit_checkpoint,
-)
 from proxy.audit.witness_status import (
     RETRY_CAP_S,
     StartupReport,
@@ -46,6 +36,16 @@ from proxy.audit.witnessing import (
     WitnessedCheckpoint,
     select_cosignatures,
     witnessed,
+)
+from proxy.witness.client import (
+    Cosigned,
+    Failed,
+    Forked,
+    Outcome,
+    SignedCheckpoint,
+    WitnessAhead,
+    WitnessEndpoint,
+    submit_checkpoint,
 )
 
 LOAD_SIZES = 16  # at start, how many cosigned sizes to look through for a quorum
