@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -12,7 +11,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from proxy import metrics
+from proxy import loops, metrics
 from proxy.audit.checkpoint import Checkpointer, load_signer
 from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
@@ -191,9 +190,7 @@ async def _metrics_flusher(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await loops.cancel(task)
         metrics.flush()
 
 

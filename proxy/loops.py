@@ -7,6 +7,7 @@ same loop: a figure measured on one loop says little about code that runs on ano
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -25,3 +26,12 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run` on `new_event_loop()`."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(coro)
+
+
+async def cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task and wait until it has stopped (None: nothing to do)."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import asyncpg
 
-from proxy import metrics
+from proxy import loops, metrics
 from proxy.audit import postgres, tree
 from proxy.audit.note import Signer, sign_checkpoint
 
@@ -106,11 +106,8 @@ class Checkpointer:
         self._task = asyncio.create_task(self._run(), name="audit-checkpointer")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await loops.cancel(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             await self.run_once()  # a final checkpoint covering everything committed
 

@@ -14,7 +14,6 @@ must agree to well within ``max_unwitnessed_s``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from proxy import metrics
+from proxy import loops, metrics
 from proxy.audit import checkpoint as checkpoints
 from proxy.audit import postgres, tree
 from proxy.audit.cosignatures_pg import PgCosignatureStore
@@ -122,11 +121,8 @@ class Witnessing:
         self._task = asyncio.create_task(self._run(), name="audit-witness-coverage")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await loops.cancel(self._task)
+        self._task = None
         if self._pool is not None:
             await self._pool.close()
 

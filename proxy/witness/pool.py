@@ -22,6 +22,7 @@ from typing import Protocol
 
 import aiohttp
 
+from proxy import loops
 from proxy.audit.verify import Checkpoint
 from proxy.audit.witness_status import (
     RETRY_CAP_S,
@@ -222,11 +223,8 @@ class WitnessPool:
         self._task = asyncio.create_task(self._run(), name="audit-witnesses")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await loops.cancel(self._task)
+        self._task = None
         if self._session is not None:
             await self._session.close()
 
