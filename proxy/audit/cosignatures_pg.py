@@ -39,3 +39,18 @@ class PgCosignatureStore:
             "SELECT DISTINCT size FROM audit.cosignatures ORDER BY size DESC LIMIT $1", limit
         )
         return [int(r["size"]) for r in rows]
+
+
+async def cosigned_checkpoints(
+    conn: asyncpg.Connection, below: int, limit: int
+) -> list[tuple[int, str, list[str]]]:
+    """(size, note, cosignature lines) of up to ``limit`` stored checkpoints smaller than
+    ``below`` that have any cosignature row, largest first: for `audit verify --witness`."""
+    rows = await conn.fetch(
+        "SELECT c.size, c.note, array_agg(s.line ORDER BY s.line) AS lines"
+        " FROM audit.checkpoints c JOIN audit.cosignatures s ON s.size = c.size"
+        " WHERE c.size < $1 GROUP BY c.size, c.note ORDER BY c.size DESC LIMIT $2",
+        below,
+        limit,
+    )
+    return [(int(r["size"]), str(r["note"]), [str(x) for x in r["lines"]]) for r in rows]

@@ -1,8 +1,11 @@
-"""`alpr-proxy audit verify --config FILE [--key VERIFIER_KEY] [--checkpoint FILE]` (SPEC §2).
+"""`alpr-proxy audit verify --config FILE [--key VERIFIER_KEY] [--checkpoint FILE]
+[--witness VKEY]... [--quorum K]` (SPEC §2, §10).
 
-Exit 0: the whole log verifies; 1: it does not, and the output names the first failing index
-or checkpoint with its evidence; 2: the verification could not run (config, key, connection),
-or the key or origin given is not this log's (the message names the setting to fix).
+Exit 0: the whole log verifies (and, with --witness, a stored checkpoint has the quorum of
+cosignatures); 1: it does not, and the output names the first failing index or checkpoint with
+its evidence, or the best-cosigned checkpoint; 2: the verification could not run (config, key,
+--witness, --quorum, connection), or the key or origin given is not this log's (the message
+names the setting to fix).
 
 An auditor's config may hold only `database.audit_dsn`: without `log.origin`, the origin is the
 verifier key's name, as `alpr-proxy keygen --name ORIGIN` makes it.
@@ -13,7 +16,9 @@ from __future__ import annotations
 import base64
 import os
 import sys
+import time
 import tomllib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +28,13 @@ from proxy.audit.config_check import ConfigurationMismatch, Expected, check_log
 from proxy.audit.log_errors import LogVerificationError
 from proxy.audit.offline import LogReport, verify_log
 from proxy.audit.verify import NoteFormatError, Verifier
+from proxy.audit.witness_check import (
+    WitnessFinding,
+    WitnessPolicy,
+    WitnessUsageError,
+    check_witnesses,
+    parse_witnesses,
+)
 from proxy.cli.common import SetupError, connect_audit
 from proxy.settings import Settings, SettingsError, load_settings
 from proxy.store.pools import DB_ERRORS
@@ -35,6 +47,7 @@ _NOT_RUN = (
     SettingsError,
     SetupError,
     ConfigurationMismatch,
+    WitnessUsageError,
     OSError,
     *DB_ERRORS,
 )
@@ -81,21 +94,35 @@ def _show(value: object) -> str:
     return base64.b64encode(value).decode() if isinstance(value, bytes) else str(value)
 
 
-async def _run(settings: Settings, want: Expected, external: bytes | None) -> LogReport:
+async def _run(
+    settings: Settings, want: Expected, external: bytes | None, policy: WitnessPolicy | None
+) -> tuple[LogReport, WitnessFinding | None]:
     conn = await connect_audit(settings.database)
     try:  # the verifier only reads, inside one read-only snapshot
         await check_log(conn, want, external)
-        return await verify_log(conn, want.key, external_checkpoint=external, origin=want.origin)
+        report = await verify_log(conn, want.key, external_checkpoint=external, origin=want.origin)
+        if policy is None:
+            return report, None
+        now = int(time.time())
+        return report, await check_witnesses(conn, want.key, policy, report.covered, now)
     finally:
         await conn.close()
 
 
-def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> int:
+def verify_command(
+    config: str,
+    *,
+    key: str | None,
+    checkpoint: str | None,
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
+) -> int:
     try:
+        policy = parse_witnesses(witnesses, quorum) if witnesses or quorum else None
         settings = load_settings(config)
         want = _expected(config, _verifier(settings, key), key)
         external = None if checkpoint is None else Path(checkpoint).read_bytes()
-        report = loops.run(_run(settings, want, external))
+        report, finding = loops.run(_run(settings, want, external, policy))
     except _NOT_RUN as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
@@ -103,6 +130,9 @@ def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> i
         print(f"FAILED: {exc}")
         for name, value in vars(exc).items():
             print(f"  {name}: {_show(value)}")
+        return 1
+    if finding is not None and (failed := finding.failure()) is not None:
+        print(f"FAILED: {failed}")
         return 1
     rate = report.entries / report.seconds if report.seconds > 0 else 0.0
     print(f"OK: {report.entries} entries and {report.checkpoints} stored checkpoints verified")
@@ -112,6 +142,8 @@ def verify_command(config: str, *, key: str | None, checkpoint: str | None) -> i
     print(f"root {_show(report.root)}")
     print(f"{report.seconds:.2f} s, {rate:,.0f} entries/s")
     for line in uncovered_lines(report, settings.log.checkpoint_interval_s, datetime.now(UTC)):
+        print(line)
+    for line in [] if finding is None else finding.lines(report.size):
         print(line)
     return 0
 

@@ -1,12 +1,13 @@
-"""The flags of `alpr-proxy audit verify --url ...` (SPEC §10), argparse only: the top-level
-parser imports this, so it must stay free of aiohttp and asyncpg."""
+"""The flags of `alpr-proxy audit verify --url ...` (SPEC §10; --witness and --quorum also go
+with --config), argparse only: the top-level parser imports this, so it must stay free of
+aiohttp and asyncpg."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
 
-REMOTE_ONLY = ("token", "token_file", "witness", "quorum", "state", "max_age")
+REMOTE_ONLY = ("token", "token_file", "state", "max_age")  # --witness, --quorum: either way
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def add_remote_arguments(av: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="VKEY",
-        help="a witness's verifier key (type 0x04); repeatable",
+        help="a witness's verifier key (type 0x04); repeatable (with --url or --config)",
     )
     av.add_argument(
         "--quorum", type=int, default=None, help="cosignatures required (default: all --witness)"

@@ -137,4 +137,10 @@ def run_verify(ns: argparse.Namespace) -> int:
         return verify_remote_command(remote_args(ns))
     from proxy.cli.audit import verify_command
 
-    return verify_command(ns.config, key=ns.key, checkpoint=ns.checkpoint)
+    return verify_command(
+        ns.config,
+        key=ns.key,
+        checkpoint=ns.checkpoint,
+        witnesses=tuple(ns.witness or ()),
+        quorum=ns.quorum,
+    )

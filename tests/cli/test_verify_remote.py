@@ -123,7 +123,7 @@ async def test_configuration_mistakes_exit_2_never_tampering(
         (("--url", proxy.url, "--token", good, *key, "--witness", "x+1+2"), "--witness"),
         (("--url", proxy.url, "--config", "c.toml", "--token", good, *key), "alternatives"),
         ((*key,), "--config FILE"),
-        (("--config", "c.toml", "--witness", "x"), "--witness needs --url"),
+        (("--config", "c.toml", "--state", "s"), "--state needs --url"),
         (("--url", "ftp://x", "--token", good, *key), "http://"),
     ]
     for args, says in cases:
