@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from proxy import loops, metrics
-from proxy.audit.checkpoint import Checkpointer, load_signer
+from proxy.audit.checkpoint import Checkpointer, ForkGuard, load_signer
 from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
@@ -147,7 +147,8 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             settings.log.origin,
             settings.log.checkpoint_interval_s,
             after=facts.after_checkpoint,
-            hook=witnessing,
+            # Without witnesses the guard is this process's memory of what it signed.
+            hook=witnessing if witnessing is not None else ForkGuard(settings.log.origin),
         )
         await writer.start()
         await checkpointer.start()

@@ -22,6 +22,8 @@ import asyncpg
 from proxy import loops, metrics
 from proxy.audit import postgres, tree
 from proxy.audit.note import Signer, sign_checkpoint
+from proxy.audit.verify import Checkpoint
+from proxy.audit.witnessing import extends
 
 log = logging.getLogger("alpr_proxy.audit")
 
@@ -48,7 +50,8 @@ async def latest(conn: asyncpg.Connection | asyncpg.Pool) -> StoredCheckpoint | 
 
 
 class CheckpointHook(Protocol):
-    """Witnessing (proxy.audit.witnessed_log): may refuse to sign, learns what was signed."""
+    """May refuse to sign, learns what was signed: ForkGuard below, or witnessing
+    (proxy.audit.witnessed_log), which also asks the witnesses."""
 
     async def before_signing(self, conn: asyncpg.Connection, size: int, root: bytes) -> None: ...
 
@@ -131,3 +134,38 @@ class Checkpointer:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("checkpoint failed: %s", self.last_error)
             await asyncio.sleep(self._interval_s)
+
+
+async def prove(conn: asyncpg.Connection, old: int, new: int) -> list[bytes]:
+    """The consistency proof from ``old`` to ``new`` from stored hashes ([] when trivial)."""
+    if old == 0 or old >= new:
+        return []
+    hashes = await postgres.read_hashes(conn, tree.consistency_proof_needed(old, new))
+    return tree.consistency_proof(old, new, hashes)
+
+
+class ForkGuard:
+    """The hook without witnesses: never sign a checkpoint that does not extend the last one
+    this process signed, or found stored when it first signed (kept in memory: a superuser who
+    rewrites or truncates the log under a running proxy cannot get the result signed; the
+    checkpointer logs the refusal and readiness reports it). What was rewritten before the
+    process started only a witness or a kept checkpoint can tell (SECURITY.md)."""
+
+    def __init__(self, origin: str) -> None:
+        self._origin = origin
+        self.last: Checkpoint | None = None
+        self._loaded = False
+
+    async def before_signing(self, conn: asyncpg.Connection, size: int, root: bytes) -> None:
+        if not self._loaded:
+            newest = await latest(conn)
+            self.last = (
+                None if newest is None else Checkpoint(self._origin, newest.size, newest.root)
+            )
+            self._loaded = True
+        previous = self.last
+        proof = [] if previous is None else await prove(conn, previous.size, size)
+        extends(previous, Checkpoint(self._origin, size, root), proof)
+
+    def signed(self, made: StoredCheckpoint) -> None:
+        self.last = Checkpoint(self._origin, made.size, made.root)

@@ -24,7 +24,6 @@ import asyncpg
 
 from proxy import loops, metrics
 from proxy.audit import checkpoint as checkpoints
-from proxy.audit import postgres, tree
 from proxy.audit.cosignatures_pg import PgCosignatureStore
 from proxy.audit.note import Signer
 from proxy.audit.verify import Checkpoint
@@ -58,15 +57,7 @@ class PgLogSource:
 
     async def prove(self, old: int, new: int) -> Sequence[bytes]:
         async with self._pool.acquire() as conn:
-            return await prove(conn, old, new)
-
-
-async def prove(conn: asyncpg.Connection, old: int, new: int) -> list[bytes]:
-    """The consistency proof from ``old`` to ``new`` from stored hashes ([] when trivial)."""
-    if old == 0 or old >= new:
-        return []
-    hashes = await postgres.read_hashes(conn, tree.consistency_proof_needed(old, new))
-    return tree.consistency_proof(old, new, hashes)
+            return await checkpoints.prove(conn, old, new)
 
 
 @dataclass(frozen=True)
@@ -134,7 +125,7 @@ class Witnessing:
         known = [c for c in (self.last_signed, cosigned) if c is not None]
         previous = max(known, key=lambda c: c.size) if known else None
         candidate = Checkpoint(self._origin, size, root)
-        proof = [] if previous is None else await prove(conn, previous.size, size)
+        proof = [] if previous is None else await checkpoints.prove(conn, previous.size, size)
         extends(previous, candidate, proof)
 
     def signed(self, made: checkpoints.StoredCheckpoint) -> None:
