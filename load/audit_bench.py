@@ -3,6 +3,7 @@
     python -m load.audit_bench fill --entries 10000000 [--data-dir DIR] [--checkpoint-every K]
     python -m load.audit_bench proofs [--data-dir DIR] [--count 1000] [--no-http]
     python -m load.audit_bench verify [--data-dir DIR] [--runs 1]
+    python -m load.audit_bench verify-url [--data-dir DIR] [--runs 1]
 
 `fill` makes an embedded PostgreSQL in DIR (default /var/tmp/alpr-proxy-audit10m, kept: it is
 made once), migrates an audit database and COPYs load.report_bench's synthetic search entries
@@ -13,7 +14,10 @@ computed from the entries as it goes, so that every timed proof is verified agai
 database did not supply. `proofs` times inclusion proofs at the full size and consistency
 proofs from random sizes to it: as the proof handlers (proxy/http/log_api.py) compute them, through
 an asyncpg pool, then over HTTP against `alpr-proxy serve` (which appends its policy_loaded
-entry and a checkpoint). `verify` times `alpr-proxy audit verify` in a fresh process.
+entry and a checkpoint). `verify` times `alpr-proxy audit verify` in a fresh process; `verify-url`
+times `alpr-proxy audit verify --url` (no database credentials: the entries stream through
+`GET /v1/log/entries`) against `alpr-proxy serve` on the same log, and records the verifier's
+peak RSS, which must not grow with the log.
 Results: load/results/audit-<time>-<command>.{md,json}.
 """
 
@@ -45,7 +49,7 @@ from load.report_bench import COLUMNS, catch_up_in_bulk, synthetic
 from proxy import loops
 from proxy.audit import postgres, tree, verify
 from proxy.audit.note import Signer, generate_signer_key, sign_checkpoint
-from proxy.auth.tokens import generate_dev_keypair
+from proxy.auth.tokens import generate_dev_keypair, mint_token
 from proxy.cli.credentials import write_secret
 from proxy.demo import policy as demo
 from proxy.demo.embedded import EmbeddedPostgres, free_port
@@ -321,6 +325,46 @@ def cmd_verify(a: argparse.Namespace) -> dict[str, Any]:
     return {"entries": meta["entries"], "runs": runs}
 
 
+def _verify_url_once(cmd: list[str], out: Path) -> dict[str, Any]:
+    """One `audit verify --url` in a fresh process: wall time, CPU and peak RSS of that process
+    alone (wait4 on its pid), not of the server beside it."""
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = out.read_text()
+    print(text, end="", flush=True)
+    if proc.returncode != 0:
+        sys.exit(f"audit verify --url exited with {proc.returncode}")
+    entries = int(text.split("OK: ", 1)[1].split()[0])
+    return {"entries": entries, "seconds": round(seconds, 2),
+            "entries_per_s": round(entries / seconds),
+            "verifier_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "verifier_max_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "load_avg_1m": load}  # fmt: skip
+
+
+def cmd_verify_url(a: argparse.Namespace) -> dict[str, Any]:
+    meta, d, runs = _meta(a.data_dir), a.data_dir, []
+    with _postgres(a.data_dir) as server:
+        proc, url = _serve(d, server)
+        try:
+            key = (d / "dev-jwt.key").read_bytes()
+            token = mint_token(key, issuer=bench.ISSUER, audience=bench.AUDIENCE,
+                               sub="load.oversight", ori=bench.USER_AGENCIES[0],
+                               roles=["oversight"], ttl_s=4 * 3600)  # fmt: skip
+            write_secret(d / "oversight.token", token.encode())
+            cmd = [sys.executable, "-m", "proxy", "audit", "verify", "--url", url, "--key",
+                   meta["verifier_key"], "--token-file", str(d / "oversight.token")]  # fmt: skip
+            runs = [_verify_url_once(cmd, d / "verify-url.out") for _ in range(a.runs)]
+        finally:
+            bench.stop_process(proc)
+    return {"entries": meta["entries"], "runs": runs}
+
+
 def _markdown(command: str, r: dict[str, Any]) -> str:
     lines = [f"# audit_bench {command}: {r['entries']:,} entries", "", f"`{' '.join(sys.argv)}`"]
     for mode in [m for m in ("server", "http") if m in r]:
@@ -332,8 +376,10 @@ def _markdown(command: str, r: dict[str, Any]) -> str:
         for kind, x in r[mode].items():
             lines.append(f"| {kind} | {x['n']} | {x['p50_ms']} | {x['p99_ms']} | {x['max_ms']} |")
     for x in r.get("runs", []):
-        lines.append(f"- {x['seconds']} s, {x['entries_per_s']:,} entries/s (verifier CPU "
-                     f"{x['verifier_cpu_s']} s, load average {x['load_avg_1m']:.1f})")  # fmt: skip
+        rss = f", peak RSS {x['verifier_max_rss_mib']} MiB" if "verifier_max_rss_mib" in x else ""
+        lines.append(f"- {x['entries']:,} entries in {x['seconds']} s, {x['entries_per_s']:,} "
+                     f"entries/s (verifier CPU {x['verifier_cpu_s']} s{rss}, load average "
+                     f"{x['load_avg_1m']:.1f})")  # fmt: skip
     if command == "fill":
         lines.append(f"- filled in {r['fill_seconds']} s, {r['checkpoints']} checkpoints")
     return "\n".join(lines) + "\n"
@@ -341,7 +387,7 @@ def _markdown(command: str, r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["fill", "proofs", "verify"])
+    ap.add_argument("command", choices=["fill", "proofs", "verify", "verify-url"])
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DIR)
     ap.add_argument("--entries", type=int, default=10_000_000, help="fill: log size")
     ap.add_argument("--checkpoint-every", type=int, default=100_000, help="fill")
@@ -349,7 +395,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-http", dest="http", action="store_false", help="proofs: server only")
     ap.add_argument("--runs", type=int, default=1, help="verify")
     a = ap.parse_args(argv)
-    result = {"fill": cmd_fill, "proofs": cmd_proofs, "verify": cmd_verify}[a.command](a)
+    commands = {"fill": cmd_fill, "proofs": cmd_proofs, "verify": cmd_verify,
+                "verify-url": cmd_verify_url}  # fmt: skip
+    result = commands[a.command](a)
     result["machine"] = {"cpus": os.cpu_count(), "cpu": bench.cpu_model_name()}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{a.command}"
