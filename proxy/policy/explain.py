@@ -97,14 +97,18 @@ def _verdict(
     if agency.ori == owner:
         return RecipientVerdict(agency.ori, True, OWN)
     misses: list[RuleMiss] = []
+    declared: RecipientVerdict | None = None
     for i, rule in rules:
         # The verdict comes from disclosure's own predicates, so explain cannot disagree with
         # what a search returns; _reason only words the refusal.
         if rule_applies(rule, code, today) and rule_admits(rule, agency):
-            needs = rule.declaration_required is not None
-            return RecipientVerdict(agency.ori, True, f"sharing[{i}]", declaration=needs)
-        misses.append(RuleMiss(f"sharing[{i}]", _reason(rule, agency, code, today)))
-    return RecipientVerdict(agency.ori, False, None, tuple(misses))
+            if rule.declaration_required is None:
+                return RecipientVerdict(agency.ori, True, f"sharing[{i}]")
+            # A later rule may admit without a declaration: that is the one a search uses.
+            declared = declared or RecipientVerdict(agency.ori, True, f"sharing[{i}]", (), True)
+        else:
+            misses.append(RuleMiss(f"sharing[{i}]", _reason(rule, agency, code, today)))
+    return declared or RecipientVerdict(agency.ori, False, None, tuple(misses))
 
 
 def explain(

@@ -148,3 +148,18 @@ def test_explain_marks_admission_that_needs_the_declaration() -> None:
     assert "* only for a search carrying that rule's declaration_required text" in out
     plain = parse_policy(policy_with(None).encode())
     assert "*" not in render(explain(plain, RENO_ORI, None, "HOMICIDE", date(2026, 3, 1)))
+
+
+def test_explain_prefers_a_rule_that_needs_no_declaration() -> None:
+    """The same recipient admitted by a declaration rule and, later, by a plain one: a search
+    without the declaration is served by the plain rule, and explain says so."""
+    later = f"""
+[[sharing]]
+owner = "{OAK}"
+to_agencies = ["{RENO_ORI}"]
+purposes = ["HOMICIDE"]
+"""
+    policy = parse_policy((policy_with(f'"{TEXT}"') + later).encode())
+    e = explain(policy, RENO_ORI, None, "HOMICIDE", date(2026, 3, 1))
+    (oak,) = [o for o in e.owners if o.owner.ori == OAK]
+    assert (oak.recipients[0].via, oak.recipients[0].declaration) == ("sharing[1]", False)
