@@ -120,8 +120,7 @@ def test_mount_prospect_immigration_searches_from_out_of_state() -> None:
 
 
 def test_texas_abortion_search_needs_the_illinois_declaration() -> None:
-    # Texas (2025): a Johnson County deputy searched cameras nationwide, IL's too, for a woman
-    # who had self-managed an abortion.
+    # Texas (2025): a Johnson County deputy searched IL cameras for a woman after her abortion.
     il = pack("il")
     sheriff = Ask(JOHNSON_COUNTY_TX, "MISSING_PERSON")
     assert verdict(il, sheriff, MOUNT_PROSPECT) == "sharing"
@@ -138,7 +137,7 @@ def test_texas_abortion_search_needs_the_illinois_declaration() -> None:
 
 
 def test_texas_abortion_search_gets_no_washington_reads() -> None:
-    # Texas (2025): the same nationwide search reached Washington cameras too.
+    # Texas (2025): the deputy's nationwide search could reach Washington cameras as well.
     wa = pack("wa")
     for declaration in (None, IL_DECLARATION):
         ask = Ask(JOHNSON_COUNTY_TX, "MISSING_PERSON", declaration=declaration)
