@@ -64,6 +64,8 @@ class SearchQuery:
     plate_state: str | None = None
     pattern: str | None = None  # normalised; set when type == "partial_plate"
     area: Area | None = None  # set when type == "area"
+    # As asked; sharing rules compare it normalised (proxy.policy.declaration).
+    declaration: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

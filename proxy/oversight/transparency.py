@@ -2,9 +2,10 @@
 
 Nothing here is typed by hand. *Who can receive an agency's reads* is computed by asking
 ``disclosure.admits`` (the very function the live read filter uses) about **every** agency of
-the policy and every permitted purpose, so the list cannot leave out an agency that a search
-could in fact serve; *until when* comes from the expiry of the rules that admit it
-(``rule_applies`` / ``rule_admits``, disclosure's own predicates). Agencies that are not in
+the policy and every permitted purpose (and every declaration a rule requires, since any search
+may carry one), so the list cannot leave out an agency that a search could in fact serve;
+*until when* comes from the expiry of the rules that admit it (``rule_applies`` /
+``rule_admits``, disclosure's own predicates). Agencies that are not in
 the policy cannot search at all (``unknown_agency``), so they are never recipients.
 
 Activity comes from the audit log, over the ``WINDOW_DAYS`` before ``now`` (by each entry's
@@ -136,12 +137,18 @@ def recipients(policy: Policy, owner: str, today: date) -> tuple[Recipient, ...]
     for at least one permitted purpose, sorted by name."""
     codes = permitted_purposes(policy)
     rules = [(i, r) for i, r in enumerate(policy.sharing) if r.owner == owner]
+    declarations = (None, *sorted(policy.required_declarations))
     out: list[Recipient] = []
     for ori, agency in policy.agencies.items():
         if ori == owner:
             continue
-        # The source of truth: the function the read filter calls, per purpose.
-        admitted = [c for c in codes if admits(policy, owner, ori, c, today) is not None]
+        # The source of truth: the function the read filter calls, per purpose, for a search
+        # carrying no declaration or any one a rule requires (anyone may send its text).
+        admitted = [
+            c
+            for c in codes
+            if any(admits(policy, owner, ori, c, today, d) is not None for d in declarations)
+        ]
         if not admitted:
             continue
         until: dict[str, date | None] = {}

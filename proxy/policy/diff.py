@@ -56,9 +56,22 @@ def record(obj: Any) -> Json:
 
 
 def _changes(before: Json, after: Json) -> Json:
+    """The differing fields; a field only one side records counts as null on the other."""
+    keys = {**before, **after}
     return {
-        k: {"before": before[k], "after": after[k]} for k in before if before[k] != after.get(k)
+        k: {"before": before.get(k), "after": after.get(k)}
+        for k in keys
+        if before.get(k) != after.get(k)
     }
+
+
+def rule_record(rule: SharingRule) -> Json:
+    """A sharing rule as recorded; ``declaration_required`` only when set, so the records of
+    rules without one are what they were before the key existed."""
+    out = record(rule)
+    if out["declaration_required"] is None:
+        del out["declaration_required"]
+    return out
 
 
 def _keyed(
@@ -123,6 +136,11 @@ def _widened(before: SharingRule, after: SharingRule) -> list[str]:
         out.append("exclude_immigration_enforcement")
     if before.expires is not None and (after.expires is None or after.expires > before.expires):
         out.append("expires")
+    # Dropping a required declaration admits searches without one; a new text admits those
+    # carrying it, who were not admitted before.
+    required = before.declaration_required
+    if required is not None and after.declaration_required != required:
+        out.append("declaration_required")
     return sorted(out)
 
 
@@ -136,14 +154,14 @@ def _sharing(old: Sequence[SharingRule], new: Sequence[SharingRule]) -> Json:
     changed = []
     for i, j in sorted(pairs, key=lambda p: (new[p[1]].owner, p[1])):
         entry: Json = {"owner": new[j].owner, "old_index": i, "new_index": j}
-        entry["fields"] = _changes(record(old[i]), record(new[j]))
+        entry["fields"] = _changes(rule_record(old[i]), rule_record(new[j]))
         entry["widened"] = _widened(old[i], new[j])
         changed.append(entry)
     out: Json = {
         "added": [
-            {"new_index": j, "rule": record(new[j]), "widened": _admits(new[j])} for j in added
+            {"new_index": j, "rule": rule_record(new[j]), "widened": _admits(new[j])} for j in added
         ],
-        "removed": [{"old_index": i, "rule": record(old[i])} for i in removed],
+        "removed": [{"old_index": i, "rule": rule_record(old[i])} for i in removed],
         "changed": changed,
     }
     return {k: v for k, v in out.items() if v}

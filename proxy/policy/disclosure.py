@@ -10,8 +10,10 @@ says ``withhold``; a location counts if it was active when the read was *taken*)
 
 Sharing: a read is disclosed only if every recipient is the read's owner or is admitted by one of
 the owner's applicable rules. A rule applies while today (UTC) is on or before ``expires`` and
-only for the purposes it lists (or ``"*"``). An owner that is not in the policy has no rules,
-so it shares with nobody but itself.
+only for the purposes it lists (or ``"*"``). A rule with ``declaration_required`` admits only
+for a search whose ``declaration``, normalised (``proxy.policy.declaration``), is exactly that
+text; any other search is judged by the owner's other rules. An owner that is not in the policy
+has no rules, so it shares with nobody but itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from proxy.policy.declaration import normalize_declaration
 from proxy.policy.document import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
 
 WithholdReason = Literal["retention", "sharing", "sensitive_location"]
@@ -41,10 +44,21 @@ def rule_admits(rule: SharingRule, agency: Agency) -> bool:
     return agency.kind in rule.to_kinds and (not rule.to_states or agency.state in rule.to_states)
 
 
+def rule_declared(rule: SharingRule, declaration: str | None) -> bool:
+    """Whether the search carries the declaration ``rule`` requires (normalised), if any."""
+    return rule.declaration_required is None or rule.declaration_required == declaration
+
+
 def admits(
-    policy: Policy, owner: str, recipient_ori: str, purpose_code: str, today: date
+    policy: Policy,
+    owner: str,
+    recipient_ori: str,
+    purpose_code: str,
+    today: date,
+    declaration: str | None = None,
 ) -> SharingRule | None:
-    """The first of ``owner``'s rules admitting ``recipient_ori`` for the purpose today, or None.
+    """The first of ``owner``'s rules admitting ``recipient_ori`` for the purpose today, given
+    the search's normalised ``declaration`` (None: it carries none), or None.
 
     An owner's access to its own reads comes from no rule, so this may return None when
     ``recipient_ori == owner``; callers treat that case separately.
@@ -53,7 +67,11 @@ def admits(
     if agency is None:
         return None
     for rule in policy.rules_by_owner.get(owner, ()):
-        if rule_applies(rule, purpose_code, today) and rule_admits(rule, agency):
+        if (
+            rule_applies(rule, purpose_code, today)
+            and rule_declared(rule, declaration)
+            and rule_admits(rule, agency)
+        ):
             return rule
     return None
 
@@ -67,13 +85,23 @@ class Disclosure:
     retention_cutoff: datetime
     today: date  # UTC date of `now`, for rule expiry
     withhold_sensitive: bool  # purpose withholds and there are locations to check
+    # The search's normalised declaration if a rule of the policy requires exactly it, else
+    # None: any other text admits nothing more than none (and keeps the memo bounded).
+    declaration: str | None = None
     # owner ORI -> may every recipient see its reads? Filled lazily; never shared across searches.
     _shared: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(
-        cls, policy: Policy, recipients: tuple[str, ...], purpose: Purpose, now: datetime
+        cls,
+        policy: Policy,
+        recipients: tuple[str, ...],
+        purpose: Purpose,
+        now: datetime,
+        declaration: str | None = None,
     ) -> Disclosure:
+        """``declaration``: the search's, as asked (None: it carries none)."""
+        declared = normalize_declaration(declaration) if declaration is not None else None
         return cls(
             policy=policy,
             recipients=recipients,
@@ -83,6 +111,7 @@ class Disclosure:
             today=now.astimezone(UTC).date(),
             withhold_sensitive=purpose.sensitive_locations == "withhold"
             and len(policy.geofence) > 0,
+            declaration=declared if declared in policy.required_declarations else None,
         )
 
     def shares(self, owner: str) -> bool:
@@ -91,13 +120,16 @@ class Disclosure:
         if ok is None:
             # The same owners, recipients and purpose come up search after search: the verdict
             # is remembered with the policy, per day (rules expire by date).
-            key = (owner, self.recipients, self.purpose.code, self.today)
+            key = (owner, self.recipients, self.purpose.code, self.today, self.declaration)
             memo = self.policy.sharing_memo
             ok = memo.get(key)
             if ok is None:
                 ok = all(
                     r == owner
-                    or admits(self.policy, owner, r, self.purpose.code, self.today) is not None
+                    or admits(
+                        self.policy, owner, r, self.purpose.code, self.today, self.declaration
+                    )
+                    is not None
                     for r in self.recipients
                 )
                 if len(memo) >= _MEMO_LIMIT:  # bounded: owners x recipients x purposes x days

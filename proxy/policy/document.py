@@ -22,7 +22,8 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
   ``to_kinds``, ``to_states`` and ``to_agencies`` default to ``[]`` but a rule must admit
   someone (``to_kinds`` or ``to_agencies``), and ``to_states`` needs ``to_kinds``;
   ``exclude_immigration_enforcement`` defaults to **true** (the safe side); no ``expires`` means
-  the rule does not expire.
+  the rule does not expire. ``declaration_required`` (optional; ``proxy.policy.declaration``)
+  makes the rule admit only searches that carry that declaration; it is stored normalised.
 * ``[[sensitive_locations]]``: exactly one of ``circle`` / ``polygon``; ``active_from`` and
   ``active_until`` are optional, independently.
 """
@@ -39,6 +40,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from proxy.policy._reader import FieldError, Reader
+from proxy.policy.declaration import normalize_declaration, required_problem
 from proxy.policy.geo import SensitiveLocation
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
 from proxy.policy.terms import TermMatcher, compile_terms, term_words
@@ -106,6 +108,8 @@ class SharingRule:
     exclude_immigration_enforcement: bool
     purposes: frozenset[str]  # may contain "*"
     expires: date | None
+    # Normalised (proxy.policy.declaration); None: the rule needs no declaration.
+    declaration_required: str | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -121,9 +125,12 @@ class Policy:
     rules_by_owner: Mapping[str, tuple[SharingRule, ...]]
     # (owner, recipients, purpose code, date) -> may every recipient see the owner's reads?
     # A memo of a pure function of this policy (proxy.policy.disclosure), filled by searches.
-    sharing_memo: dict[tuple[str, tuple[str, ...], str, date], bool] = field(
+    # The key's last item is the search's declaration when it is one of
+    # ``required_declarations``, else None, so the memo stays bounded by the policy.
+    sharing_memo: dict[tuple[str, tuple[str, ...], str, date, str | None], bool] = field(
         default_factory=dict, repr=False
     )
+    required_declarations: frozenset[str] = frozenset()  # every rule's declaration_required
 
 
 def parse_policy(data: bytes) -> Policy:
@@ -159,6 +166,9 @@ def parse_policy(data: bytes) -> Policy:
         geofence=GeofenceIndex(locations),
         terms=compile_terms(settings.prohibited_terms + settings.extra_prohibited_terms),
         rules_by_owner=MappingProxyType({k: tuple(v) for k, v in by_owner.items()}),
+        required_declarations=frozenset(
+            r.declaration_required for r in sharing if r.declaration_required is not None
+        ),
     )
 
 
@@ -268,4 +278,16 @@ def _rule(r: Reader, t: dict[str, Any], p: str, oris: set[str], codes: set[str])
         exclude_immigration_enforcement=r.boolean(t, p, "exclude_immigration_enforcement", True),
         purposes=frozenset(purposes),
         expires=r.plain_date(t, p, "expires"),
+        declaration_required=_declaration(r, t, p),
     )
+
+
+def _declaration(r: Reader, t: dict[str, Any], p: str) -> str | None:
+    text = r.text(t, p, "declaration_required", required=False)
+    if not text:
+        return None
+    problem = required_problem(text)
+    if problem is not None:
+        r.err(f"{p}.declaration_required", problem)
+        return None
+    return normalize_declaration(text)

@@ -143,7 +143,7 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
         recipients=recipients,
         purpose=purpose,
         max_results=policy.settings.max_results,
-        disclosure=Disclosure.build(policy, recipients, purpose, now),
+        disclosure=Disclosure.build(policy, recipients, purpose, now, query.declaration),
     )
 
 

@@ -11,7 +11,9 @@ position in the file), or not admitted, with the reason each of the owner's rule
 * ``does not admit kind K`` / ``state S``   the agency is not named and its kind / state is out
 
 (the first that applies, in the order disclosure checks them), or "no sharing rules" when the
-owner has none. The owner's reads are disclosed only when *every* recipient is admitted.
+owner has none. A rule with ``declaration_required`` is shown as admitting (marked ``*``): it
+does so only for searches that carry its declaration, which explain cannot know in advance.
+The owner's reads are disclosed only when *every* recipient is admitted.
 
 The owner table is only filled when a search could run at all: both agencies known and distinct,
 and the purpose known and not prohibited. Otherwise ``problems`` says why not.
@@ -41,6 +43,7 @@ class RecipientVerdict:
     admitted: bool
     via: str | None  # OWN, or "sharing[i]"; None when not admitted
     misses: tuple[RuleMiss, ...] = ()  # when not admitted: why each of the owner's rules failed
+    declaration: bool = False  # admitted only by a search carrying the rule's declaration
 
     def why_not(self) -> str:
         if self.admitted:
@@ -94,13 +97,18 @@ def _verdict(
     if agency.ori == owner:
         return RecipientVerdict(agency.ori, True, OWN)
     misses: list[RuleMiss] = []
+    declared: RecipientVerdict | None = None
     for i, rule in rules:
         # The verdict comes from disclosure's own predicates, so explain cannot disagree with
         # what a search returns; _reason only words the refusal.
         if rule_applies(rule, code, today) and rule_admits(rule, agency):
-            return RecipientVerdict(agency.ori, True, f"sharing[{i}]")
-        misses.append(RuleMiss(f"sharing[{i}]", _reason(rule, agency, code, today)))
-    return RecipientVerdict(agency.ori, False, None, tuple(misses))
+            if rule.declaration_required is None:
+                return RecipientVerdict(agency.ori, True, f"sharing[{i}]")
+            # A later rule may admit without a declaration: that is the one a search uses.
+            declared = declared or RecipientVerdict(agency.ori, True, f"sharing[{i}]", (), True)
+        else:
+            misses.append(RuleMiss(f"sharing[{i}]", _reason(rule, agency, code, today)))
+    return declared or RecipientVerdict(agency.ori, False, None, tuple(misses))
 
 
 def explain(
@@ -176,6 +184,10 @@ def describe_purpose(e: Explanation) -> str:
     return "; ".join(parts)
 
 
+def _cell(v: RecipientVerdict) -> str:
+    return (v.via or "no") + ("*" if v.declaration else "")
+
+
 def render(e: Explanation) -> str:
     """A readable report: who is asking, the purpose, then one row per owning agency."""
     lines = [_agency_line("requester", e.requester, e.agencies[0])]
@@ -192,13 +204,15 @@ def render(e: Explanation) -> str:
     head = f"{'OWNER':<{width}}  READS  " + "".join(f"{o:<{col}}  " for o in oris) + "NAME"
     lines += ["", head]
     for o in e.owners:
-        cells = "".join(f"{(v.via or 'no'):<{col}}  " for v in o.recipients)
+        cells = "".join(f"{_cell(v):<{col}}  " for v in o.recipients)
         reads = "yes" if o.receives else "no"
         lines.append(f"{o.owner.ori:<{width}}  {reads:<5}  {cells}{o.owner.name}")
     denied = [(o, v) for o in e.owners for v in o.recipients if not v.admitted]
     if denied:
         lines += ["", "why not (owner -> recipient):"]
         lines += [f"  {o.owner.ori} -> {v.ori}: {v.why_not()}" for o, v in denied]
+    if any(v.declaration for o in e.owners for v in o.recipients):
+        lines += ["", "* only for a search carrying that rule's declaration_required text"]
     shared = sum(o.receives for o in e.owners)
     lines += ["", f"reads of {shared} of {len(e.owners)} agencies would be returned"]
     return "\n".join(lines)

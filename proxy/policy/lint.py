@@ -98,6 +98,8 @@ def _reach(policy: Policy, rule: SharingRule, p: str) -> list[LintWarning]:
     home = owner.state if owner is not None else None
     if "federal" in rule.to_kinds:
         out.append(LintWarning(f"{p}.to_kinds", "federal", "admits federal agencies"))
+    # Still a warning: the declaration is the search's word, not a check of its purpose.
+    declared = " (for searches carrying its declaration)" if rule.declaration_required else ""
     if home is not None and rule.to_kinds:
         elsewhere = sorted(rule.to_states - {home})
         if not rule.to_states:
@@ -105,7 +107,8 @@ def _reach(policy: Policy, rule: SharingRule, p: str) -> list[LintWarning]:
                 LintWarning(
                     f"{p}.to_states",
                     "out_of_state",
-                    f"is empty, so agencies of every state are admitted (owner is in {home})",
+                    f"is empty, so agencies of every state are admitted (owner is in {home})"
+                    + declared,
                 )
             )
         elif elsewhere:
@@ -113,7 +116,7 @@ def _reach(policy: Policy, rule: SharingRule, p: str) -> list[LintWarning]:
                 LintWarning(
                     f"{p}.to_states",
                     "out_of_state",
-                    f"admits agencies outside {home}: {', '.join(elsewhere)}",
+                    f"admits agencies outside {home}: {', '.join(elsewhere)}" + declared,
                 )
             )
     for ori in sorted(rule.to_agencies):

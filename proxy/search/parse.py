@@ -5,7 +5,8 @@ The body is decoded once into plain JSON values (kept verbatim for the audit ent
 unknown fields and naive timestamps. Anything malformed is `invalid_request`, never a 500:
 duplicate keys (the decision and the audit entry must see one value), timestamps that cannot be
 represented in UTC, an `on_behalf_of.ori` that is not an ORI, bidi controls and blank fillers in
-any string, and free text without a letter or digit once invisible characters are removed.
+any string, and free text without a letter or digit once invisible characters are removed
+(the optional `declaration` may hold no invisible character at all).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 
 from proxy.errors import ProxyError
 from proxy.model import ORI_SYNTAX, Area, OnBehalfOf, SearchQuery, is_ori
+from proxy.policy.declaration import MAX_DECLARATION_CHARS, declaration_problem
 from proxy.policy.plates import normalize_pattern, normalize_plate
 from proxy.policy.text import has_text, refused_character
 
@@ -51,6 +53,9 @@ class SearchIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     case_number: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     justification: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     on_behalf_of: OnBehalfOfIn | None = None
+    # An extension of the search contract (docs/api.md): a written declaration some sharing
+    # rules require (proxy.policy.declaration).
+    declaration: Annotated[str, msgspec.Meta(max_length=MAX_DECLARATION_CHARS)] | None = None
 
 
 _decoder = msgspec.json.Decoder()
@@ -151,6 +156,11 @@ def _check_text(s: SearchIn) -> None:
             )
     if obo is not None and not is_ori(obo.ori):
         raise ProxyError("invalid_request", f"`on_behalf_of.ori` must be an ORI: {ORI_SYNTAX}")
+    # Stricter than the other text: an invisible character could only make a declaration
+    # silently fail to match, withholding reads without telling the investigator why.
+    why = declaration_problem(s.declaration) if s.declaration is not None else None
+    if why is not None:
+        raise ProxyError("invalid_request", f"`declaration` {why}")
 
 
 def parse_search(asked: Any) -> SearchQuery:
@@ -208,4 +218,5 @@ def parse_search(asked: Any) -> SearchQuery:
         plate_state=state,
         pattern=pattern,
         area=area,
+        declaration=s.declaration,
     )

@@ -19,6 +19,7 @@ from proxy.oversight.transparency import (
 from proxy.policy.disclosure import Disclosure
 from proxy.policy.document import Policy, parse_policy
 from tests.http.conftest import NOW, policy_text
+from tests.policies.packs import pack
 
 EXTRA_RULES = """
 [[sharing]]
@@ -40,10 +41,12 @@ def policies() -> list[Policy]:
         parse_policy(policy_text().encode()),
         parse_policy((policy_text() + EXTRA_RULES).encode()),
         parse_policy(demo_policy_toml(NOW).encode()),
+        pack("il"),  # rules that admit only with a declaration
+        pack("ct"),
     ]
 
 
-@pytest.mark.parametrize("policy", policies(), ids=["test", "test+extra", "demo"])
+@pytest.mark.parametrize("policy", policies(), ids=["test", "test+extra", "demo", "il", "ct"])
 @pytest.mark.parametrize("day", [date(2026, 6, 14), date(2026, 6, 15), date(2027, 1, 1)])
 def test_recipients_are_exactly_whom_the_read_filter_serves(policy: Policy, day: date) -> None:
     now = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
@@ -55,7 +58,11 @@ def test_recipients_are_exactly_whom_the_read_filter_serves(policy: Policy, day:
                 assert ori not in listed
                 continue
             for code in permitted_purposes(policy):
-                served = Disclosure.build(policy, (ori,), policy.purposes[code], now).shares(owner)
+                purpose = policy.purposes[code]
+                served = any(
+                    Disclosure.build(policy, (ori,), purpose, now, text).shares(owner)
+                    for text in (None, *policy.required_declarations)
+                )
                 shown = ori in listed and any(code in g.purposes for g in listed[ori].grants)
                 assert served == shown, (owner, ori, code, day)
                 checked += 1
@@ -100,3 +107,12 @@ def test_chart_series_count_both_recipients_of_an_on_behalf_of_search() -> None:
     page = build_page(policy, "CA0010900", NOW, Activity(usage, ()), None)
     assert page.searches_by_recipient() == [("CA0010900", 4), ("CA0010800", 3), ("CA0349400", 2)]
     assert page.reads_by_purpose() == [("HOMICIDE", 10), ("ROBBERY", 5)]
+
+
+def test_recipients_who_need_a_declaration_are_listed() -> None:
+    """Illinois: an out-of-state sheriff receives Mount Prospect's reads once it declares, so
+    the public page lists it; the State Police has no declaration rule and does not list it."""
+    il = pack("il")
+    day = date(2026, 12, 1)
+    assert "TX1260000" in {r.agency.ori for r in recipients(il, "IL0161300", day)}
+    assert "TX1260000" not in {r.agency.ori for r in recipients(il, "IL0849800", day)}

@@ -232,7 +232,7 @@ def test_remembered_verdicts_are_per_recipients_purpose_and_day() -> None:
     assert disclosed(CHP, RENO, None, "HOMICIDE", now=after) is False
     for owner, requester, on_behalf, purpose, expected in reversed(MATRIX):
         assert disclosed(owner, requester, on_behalf, purpose) is expected
-    key = (CHP, (RENO,), "HOMICIDE", after.date())
+    key = (CHP, (RENO,), "HOMICIDE", after.date(), None)  # None: no declaration carried
     assert POLICY.sharing_memo[key] is False
 
 

@@ -129,3 +129,27 @@ def test_blank_case_number_is_left_to_the_policy() -> None:
     # Spaces only: not refused here, so the policy answers case_number_required.
     body = orjson.dumps({**BODY, "case_number": "   "})
     assert parse_search(decode_body(body)).case_number == "   "
+
+
+def test_a_declaration_is_kept_as_sent() -> None:
+    text = "We declare   this search is\nnot for immigration enforcement."
+    body = {**BODY, "declaration": text}
+    assert parse_search(decode_body(orjson.dumps(body))).declaration == text
+    assert parse_search(decode_body(orjson.dumps(BODY))).declaration is None
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("We declare\u202e that", "contains a bidirectional control character (U+202E)"),
+        ("We de\u200bclare", "contains an invisible character (U+200B)"),
+        ("We declare\u00ad", "contains an invisible character (U+00AD)"),
+        ("We \u3164 declare", "contains a blank filler character (U+3164)"),
+        ("", "has no letter or digit"),
+        (" \n ", "has no letter or digit"),
+        ("x" * 2001, "length <= 2000"),
+    ],
+)
+def test_a_declaration_with_invisible_or_no_text_is_refused(value: str, why: str) -> None:
+    message = send(declaration=value)
+    assert "declaration" in message and why in message
