@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -287,15 +288,28 @@ async def test_token_signed_by_another_key_is_refused(kit: Any, tmp_path: Path, 
 # --- claims ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FromNow:
+    """A time claim relative to when the test runs, not to when it was collected: a long session
+    would otherwise make a "not yet valid" token valid by the time its test runs."""
+
+    seconds: int
+    as_text: bool = False
+
+    def now(self) -> int | str:
+        at = int(time.time()) + self.seconds
+        return str(at) if self.as_text else at
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"iss": "https://evil.example"}, "issuer mismatch"),
         ({"aud": "some-other-service"}, "audience mismatch"),
         ({"aud": ["a", "b"]}, "audience mismatch"),
-        ({"exp": int(time.time()) - 120}, "token expired"),
-        ({"nbf": int(time.time()) + 300}, "token not yet valid"),
-        ({"iat": int(time.time()) + 300}, "token not yet valid"),
+        ({"exp": FromNow(-120)}, "token expired"),
+        ({"nbf": FromNow(300)}, "token not yet valid"),
+        ({"iat": FromNow(300)}, "token not yet valid"),
         ({"ori": ""}, "invalid claim 'ori'"),
         ({"ori": 12345}, "invalid claim 'ori'"),
         # Not an ORI (NCIC: 9 ASCII letters and digits): "*" is the reports' all-agencies scope.
@@ -313,14 +327,15 @@ async def test_token_signed_by_another_key_is_refused(kit: Any, tmp_path: Path, 
         ({"roles": ["janitor", "Investigator"]}, "token carries no known role"),
         ({"sub": ""}, "invalid claim 'sub'"),
         ({"sub": 42}, "malformed token"),
-        ({"exp": str(int(time.time()) + 600)}, "invalid claim 'exp'"),
+        ({"exp": FromNow(600, as_text=True)}, "invalid claim 'exp'"),
         ({"exp": "soon"}, "malformed token"),
     ],
 )
 async def test_bad_claims_are_refused(
     kit: Any, ed_verifier: TokenVerifier, overrides: dict[str, Any], message: str
 ) -> None:
-    assert await refused(ed_verifier, f"Bearer {kit.sign('ed', **overrides)}") == message
+    claims = {k: v.now() if isinstance(v, FromNow) else v for k, v in overrides.items()}
+    assert await refused(ed_verifier, f"Bearer {kit.sign('ed', **claims)}") == message
 
 
 @pytest.mark.parametrize("claim", ["iss", "aud", "exp", "sub", "ori", "roles"])
