@@ -63,6 +63,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/openapi.json", health.openapi),
     ("GET", "/transparency", transparency.index),
     ("GET", "/transparency/{ori}", transparency.agency),
+    ("GET", "/transparency/{ori}/activity.csv", transparency.agency_csv),
     ("GET", "/", console.root),
     ("GET", "/console", console.to_console),
     ("GET", "/console/", console.static),

@@ -98,6 +98,9 @@ class AgencyPage:
     retention_days: int
     activity: Activity
     checkpoint: CheckpointView | None
+    days: int = WINDOW_DAYS  # the activity's window, chosen by the reader
+    # The other direction: owners whose reads this agency can receive today, with their grant.
+    sources: tuple[tuple[Agency, Recipient], ...] = ()
 
     def searches_by_recipient(self) -> list[tuple[str, int]]:
         """Searches per recipient agency: the requester and, if any, the on-behalf-of agency
@@ -178,14 +181,25 @@ def exposure(owner: Agency, admitted: tuple[Recipient, ...]) -> Exposure:
     )
 
 
+def received_from(policy: Policy, ori: str, today: date) -> tuple[tuple[Agency, Recipient], ...]:
+    """Owners whose reads ``ori`` can receive today: ``recipients`` of every owner, inverted."""
+    found = []
+    for owner, agency in policy.agencies.items():
+        grant = next((r for r in recipients(policy, owner, today) if r.agency.ori == ori), None)
+        if owner != ori and grant is not None:
+            found.append((agency, grant))
+    return tuple(sorted(found, key=lambda pair: (pair[0].name, pair[0].ori)))
+
+
 def build_page(
     policy: Policy,
     ori: str,
     now: datetime,
     activity: Activity,
     checkpoint: CheckpointView | None,
+    days: int = WINDOW_DAYS,
 ) -> AgencyPage:
-    """The page for ``ori``, which must be an agency of ``policy``."""
+    """The page for ``ori`` (an agency of ``policy``), its activity over ``days``."""
     owner = policy.agencies[ori]
     admitted = recipients(policy, ori, today_of(now))
     names = {r.agency.ori for r in admitted}
@@ -194,7 +208,7 @@ def build_page(
         agencies=policy.agencies,
         policy_version=policy.version,
         now=now,
-        since=window_start(now),
+        since=now - timedelta(days=days),
         recipients=admitted,
         not_admitted=tuple(
             sorted(
@@ -214,6 +228,8 @@ def build_page(
         retention_days=policy.settings.retention_days,
         activity=activity,
         checkpoint=checkpoint,
+        days=days,
+        sources=received_from(policy, ori, today_of(now)),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from proxy.errors import refusal_label
 from proxy.htmlkit import Markup, bar_chart, concat, el, table
 from proxy.http.transparency.index_page import (
     agency_cells,
@@ -11,7 +10,9 @@ from proxy.http.transparency.index_page import (
     page,
     when,
 )
-from proxy.oversight.transparency import WINDOW_DAYS, AgencyPage, Recipient
+from proxy.http.transparency.sections import refusals_block, sources_section, window_nav
+from proxy.oversight.transparency import AgencyPage, Recipient
+from proxy.oversight.transparency_flows import watched
 from proxy.policy.document import Agency
 
 
@@ -35,6 +36,10 @@ def _exposure(p: AgencyPage) -> Markup:
         else "None of the agencies admitted by this agency's sharing rules today is federal,"
         " outside " + (p.agency.state or "its state") + ", or an immigration-enforcement agency."
     )
+    tone = "yes" if e.any else "no"
+    if watched(p.agency):  # never a reassuring "No" on such an agency's own page
+        answer, tone = "See below", "neutral"
+        explain = "It is itself federal or immigration enforcement: whose reads can it receive?"
     rows = [
         ["Federal agencies", _yes_no(e.federal), _list(e.federal)],
         [
@@ -57,7 +62,7 @@ def _exposure(p: AgencyPage) -> Markup:
         ),
         table("By category", ["Category", "Can receive", "Agencies"], rows, id="exposure-table"),
         id="exposure",
-        class_="yes" if e.any else "no",
+        class_=tone,
     )
 
 
@@ -180,7 +185,7 @@ def _activity(p: AgencyPage) -> Markup:
     if not usage:
         return el(
             "section",
-            el("h2", f"Searches of its data, last {WINDOW_DAYS} days"),
+            el("h2", f"Searches of its data, last {p.days} days"),
             intro,
             el(
                 "p",
@@ -207,7 +212,7 @@ def _activity(p: AgencyPage) -> Markup:
     )
     return el(
         "section",
-        el("h2", f"Searches of its data, last {WINDOW_DAYS} days"),
+        el("h2", f"Searches of its data, last {p.days} days"),
         intro,
         _charts(p),
         rows,
@@ -216,27 +221,15 @@ def _activity(p: AgencyPage) -> Markup:
 
 
 def _refusals(p: AgencyPage) -> Markup:
-    refusals = p.activity.refusals
-    body = (
-        table(
-            f"{sum(n for _, n in refusals)} refused searches",
-            ["Reason", "Meaning", "Searches"],
-            ([el("code", r), refusal_label(r), n] for r, n in refusals),
-            id="refusals-table",
-        )
-        if refusals
-        else el(
-            "p",
-            "None of its searches was refused in this period.",
-            class_="empty",
-            id="refusals-table",
-        )
-    )
     return el(
         "section",
-        el("h2", f"Its refused searches, last {WINDOW_DAYS} days"),
-        el("p", "Searches made by this agency's users that the policy refused, by reason."),
-        body,
+        el("h2", f"Its refused searches, last {p.days} days"),
+        el(
+            "p",
+            "Searches made by this agency's users that the policy refused, by severity"
+            " (gravest first) and reason.",
+        ),
+        refusals_block(p.activity.refusals, "None of its searches was refused in this period."),
         id="refusals",
     )
 
@@ -266,15 +259,20 @@ def render_agency(p: AgencyPage) -> str:
         el("h1", a.name),
         el(
             "p",
-            "ORI ",
+            el("abbr", "ORI", title="Originating Agency Identifier (FBI NCIC)"),
+            " ",
             el("code", a.ori),
             " · ",
             where,
             " · immigration enforcement" if a.immigration_enforcement else "",
             class_="meta",
         ),
+        window_nav(
+            f"/transparency/{a.ori}", p.days, f"/transparency/{a.ori}/activity.csv?days={p.days}"
+        ),
         _exposure(p),
         _recipients(p),
+        sources_section(a, p.sources),
         _prohibited(p),
         el(
             "section",
