@@ -7,8 +7,9 @@ could in fact serve; *until when* comes from the expiry of the rules that admit 
 (``rule_applies`` / ``rule_admits``, disclosure's own predicates). Agencies that are not in
 the policy cannot search at all (``unknown_agency``), so they are never recipients.
 
-Activity comes from the audit log, over the ``WINDOW_DAYS`` before ``now`` (by each entry's
-own ``time``, the proxy's clock when the search was made, not when it was stored):
+Activity comes from the audit log, over the days before ``now`` the reader picks (``WINDOW_DAYS``
+by default; the choices are transparency_flows.WINDOWS), by each entry's own ``time`` (the
+proxy's clock when the search was made, not when it was stored):
 
 * searches that disclosed this agency's reads (it is a key of ``outcome.disclosed_by_owner``),
   by requesting agency, on-behalf-of agency and purpose, with the reads disclosed;
@@ -29,7 +30,7 @@ import asyncpg
 from proxy.policy.disclosure import admits, rule_admits, rule_applies
 from proxy.policy.document import Agency, Policy, Purpose
 
-WINDOW_DAYS = 30
+WINDOW_DAYS = 30  # the default history window
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +123,6 @@ class AgencyPage:
 def today_of(now: datetime) -> date:
     """The date sharing-rule expiry is compared with (as ``Disclosure.build`` computes it)."""
     return now.astimezone(UTC).date()
-
-
-def window_start(now: datetime) -> datetime:
-    """The start of the activity window: the log is read from here to the end."""
-    return now - timedelta(days=WINDOW_DAYS)
 
 
 def permitted_purposes(policy: Policy) -> list[str]:
@@ -231,22 +227,6 @@ def build_page(
         days=days,
         sources=received_from(policy, ori, today_of(now)),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    agency: Agency
-    recipients: int  # other agencies admitted to its reads today
-    exposed: bool  # a federal, out-of-state or immigration-enforcement agency is among them
-
-
-def build_index(policy: Policy, now: datetime) -> tuple[IndexRow, ...]:
-    today = today_of(now)
-    rows = []
-    for ori, agency in policy.agencies.items():
-        admitted = recipients(policy, ori, today)
-        rows.append(IndexRow(agency, len(admitted), exposure(agency, admitted).any))
-    return tuple(sorted(rows, key=lambda r: (r.agency.name, r.agency.ori)))
 
 
 # --- the log ------------------------------------------------------------------------------

@@ -20,10 +20,16 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from proxy.errors import SEVERITY_LABELS, Severity, refusal_severity
-from proxy.oversight.transparency import Recipient, exposure, recipients, today_of
+from proxy.oversight.transparency import (
+    WINDOW_DAYS,
+    Recipient,
+    exposure,
+    recipients,
+    today_of,
+)
 from proxy.policy.document import Agency, Policy
 
-WINDOWS = (30, 90, 365)  # days of history a reader can choose; the first is the default
+WINDOWS = (WINDOW_DAYS, 90, 365)  # days of history a reader can choose; the first is the default
 
 
 class WindowError(ValueError):
