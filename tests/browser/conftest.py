@@ -21,6 +21,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from proxy.app import create_app
+from proxy.console.demo_sign_in import DemoSignIn, DemoUser
 from proxy.demo.embedded import free_port
 from proxy.settings import load_settings
 from tests.conftest import AUDIENCE, ISSUER, LOG_ORIGIN
@@ -48,6 +49,10 @@ FLAGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 # The OpenID provider's users: the claims the proxy requires (SPEC §5) ride in its tokens.
+DEMO_USERS = (
+    DemoUser("det.demo", "CA0010900", "Oakland Police Department", ("investigator",)),
+    DemoUser("audit.demo", "CA0010900", "Oakland Police Department", ("auditor",)),
+)
 OWN_ORIGINS: tuple[str, ...] = ()  # the proxies this session started (extended by _start)
 OIDC_USERS = {
     "det.alvarez": {"ori": "CA0010900", "roles": ["investigator"], "name": "Det. Ana Alvarez"},
@@ -101,7 +106,13 @@ class Server:
 
 
 async def _start(
-    tmp: Path, dbs: Databases, store: str, log_keys: tuple[Path, str], port: int, auth: Any
+    tmp: Path,
+    dbs: Databases,
+    store: str,
+    log_keys: tuple[Path, str],
+    port: int,
+    auth: Any,
+    demo: DemoSignIn | None = None,
 ) -> Server:
     policy = tmp / "policy.toml"
     policy.write_text(policy_text(1000))
@@ -117,7 +128,8 @@ async def _start(
         },
     }
     settings = load_settings(env={}, overrides=overrides)
-    server = TestServer(create_app(settings, clock=lambda: NOW), host="127.0.0.1", port=port)
+    app = create_app(settings, clock=lambda: NOW, demo_sign_in=demo)
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     global OWN_ORIGINS
     OWN_ORIGINS = (*OWN_ORIGINS, f"http://127.0.0.1:{port}/")
@@ -134,7 +146,9 @@ async def public_server(
 ) -> AsyncIterator[Server]:
     auth = {"issuer": ISSUER, "public_key_file": str(dev_keys[1]), "algorithms": ["EdDSA"]}
     tmp = tmp_path_factory.mktemp("public-server")
-    started = await _start(tmp, dbs, seeded_store, log_keys, free_port(), auth)
+    # As `alpr-proxy demo` runs it: the console with its demo sign-in, the suite's token key.
+    demo = DemoSignIn(DEMO_USERS, dev_keys[0].read_bytes(), ISSUER, AUDIENCE)
+    started = await _start(tmp, dbs, seeded_store, log_keys, free_port(), auth, demo)
     yield started
     await started.server.close()
 

@@ -13,7 +13,9 @@ from tests.oidc.provider import OidcProvider
 
 async def sign_in(page: Any, server: Server, provider: OidcProvider) -> str:
     """Through the provider's own login form; returns the access token the console got."""
-    await page.goto(server.at("/console/"))
+    response = await page.goto(server.at("/console/"))
+    csp = response.headers["content-security-policy"]
+    assert f"connect-src 'self' {provider.issuer};" in csp  # the provider, and nothing else
     await shoot(page, "console-sign-in")
     await page.click("#sign-in")
     await page.wait_for_url(f"{provider.issuer}/**")
