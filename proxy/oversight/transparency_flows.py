@@ -1,7 +1,8 @@
 """The transparency index's questions across agencies, from the policy and the audit log:
 
-* which agencies share reads of their own (the owner of a sharing rule) and which only
-  receive others' (no rule names them as owner, so nobody else can receive theirs);
+* which agencies share reads of their own (the owner of a sharing rule) and which do not (no
+  rule names them as owner: nobody else can receive theirs, if they own any; the policy does
+  not say whether they do);
 * the other direction: whose reads can each federal or immigration-enforcement agency
   receive today (the same ``recipients`` computation as each agency's page, inverted);
 * searches made by, or on behalf of, federal and immigration-enforcement agencies, and every

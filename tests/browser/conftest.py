@@ -53,7 +53,7 @@ DEMO_USERS = (
     DemoUser("det.demo", "CA0010900", "Oakland Police Department", ("investigator",)),
     DemoUser("audit.demo", "CA0010900", "Oakland Police Department", ("auditor",)),
 )
-OWN_ORIGINS: tuple[str, ...] = ()  # the proxies this session started (extended by _start)
+OWN_ORIGINS: set[str] = set()  # the proxies this session started (added by _start)
 OIDC_USERS = {
     "det.alvarez": {"ori": "CA0010900", "roles": ["investigator"], "name": "Det. Ana Alvarez"},
 }
@@ -79,7 +79,11 @@ async def page(browser: Any) -> AsyncIterator[Any]:
         # Our servers' pages only (the provider's login page is the library's own); the
         # browser's automatic /favicon.ico request is not the page's doing.
         source = str(message.location.get("url", ""))
-        if message.type == "error" and tab.url.startswith(OWN_ORIGINS) and "favicon" not in source:
+        if (
+            message.type == "error"
+            and tab.url.startswith(tuple(OWN_ORIGINS))
+            and "favicon" not in source
+        ):
             errors.append(f"{tab.url}: {message.text} ({source})")
 
     tab.on("console", console)
@@ -131,8 +135,7 @@ async def _start(
     app = create_app(settings, clock=lambda: NOW, demo_sign_in=demo)
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
-    global OWN_ORIGINS
-    OWN_ORIGINS = (*OWN_ORIGINS, f"http://127.0.0.1:{port}/")
+    OWN_ORIGINS.add(f"http://127.0.0.1:{port}/")
     return Server(f"http://127.0.0.1:{port}", server)
 
 

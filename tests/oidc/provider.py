@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,8 @@ async def running_provider(
     audience: str = "alpr-proxy",
 ) -> AsyncIterator[OidcProvider]:
     directory = installed_dir()
-    config = directory / f"config-{os.getpid()}.json"
+    scratch = Path(tempfile.mkdtemp(prefix="alpr-proxy-oidc-"))
+    config = scratch / "config.json"
     config.write_text(
         json.dumps(
             {
@@ -81,20 +83,22 @@ async def running_provider(
             }
         )
     )
-    log = (directory / f"provider-{os.getpid()}.log").open("wb")
+    log = (scratch / "provider.log").open("wb")  # its warnings; kept only when it fails
     proc = await asyncio.create_subprocess_exec(
         "node",
         "provider.mjs",
-        config.name,
+        str(config),
         cwd=directory,
         stdout=asyncio.subprocess.PIPE,
         stderr=log,
     )
+    started = False
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(30):
             line = (await proc.stdout.readline()).decode().strip()
         assert line.startswith("issuer "), f"provider did not start: {line!r} (see {log.name})"
+        started = True
         issuer = line.removeprefix("issuer ")
         yield OidcProvider(issuer, client_id, audience, f"urn:{audience}")
     finally:
@@ -102,3 +106,5 @@ async def running_provider(
             proc.terminate()
         await proc.wait()
         log.close()
+        if started:
+            shutil.rmtree(scratch, ignore_errors=True)

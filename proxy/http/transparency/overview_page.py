@@ -53,7 +53,7 @@ def _agencies(overview: Overview) -> Markup:
                 "td",
                 f"Shared with {r.recipients} other agencies"
                 if r.shares
-                else "None shared: it only receives",
+                else "Not shared: no sharing rule of its own",
                 data_label=head[2],
             ),
             el("td", _exposure_cell(r), data_label=head[3]),
@@ -66,7 +66,9 @@ def _agencies(overview: Overview) -> Markup:
         el(
             "caption",
             f"{len(overview.rows)} agencies in the policy in force."
-            " An agency shares its own reads only through a sharing rule naming it as owner.",
+            " An agency's reads reach others only through a sharing rule naming it as owner;"
+            " one without such a rule keeps its reads to itself, or has none and only"
+            " receives.",
         ),
         el("thead", el("tr", [el("th", h, scope="col") for h in head])),
         el("tbody", rows),
