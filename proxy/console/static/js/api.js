@@ -14,14 +14,17 @@ async function call(path, session, init = {}) {
   if (session) headers.Authorization = `Bearer ${session.accessToken}`;
   const response = await fetch(path, { ...init, headers, credentials: 'omit' });
   if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
+    const error = new Error(`${response.status} ${response.statusText}`);
     try {
       const body = await response.json();
-      if (body.error) message = `${body.error.code}: ${body.error.message}`;
+      if (body.error) {
+        error.code = body.error.code;
+        error.message = `${body.error.code}: ${body.error.message}`;
+      }
     } catch {
       // not the JSON envelope: keep the status line
     }
-    throw new Error(message);
+    throw error;
   }
   return response;
 }

@@ -64,6 +64,7 @@ async function guarded(action) {
   try {
     await action();
   } catch (err) {
+    if (session && err.code === 'unauthenticated') signOut(); // expired or revoked: forget it
     status(err.message);
   }
 }
