@@ -10,7 +10,12 @@ from proxy.http.transparency.index_page import (
     page,
     when,
 )
-from proxy.http.transparency.sections import refusals_block, sources_section, window_nav
+from proxy.http.transparency.sections import (
+    NOT_SHOWN,
+    refusals_block,
+    sources_section,
+    window_nav,
+)
 from proxy.oversight.transparency import AgencyPage, Recipient
 from proxy.oversight.transparency_flows import watched
 from proxy.policy.document import Agency
@@ -40,14 +45,14 @@ def _exposure(p: AgencyPage) -> Markup:
     if watched(p.agency):  # never a reassuring "No" on such an agency's own page
         answer, tone = "See below", "neutral"
         explain = "It is itself federal or immigration enforcement: whose reads can it receive?"
+    outside = f"Agencies outside {p.agency.state or 'its state'}"
     rows = [
-        ["Federal agencies", _yes_no(e.federal), _list(e.federal)],
-        [
-            f"Agencies outside {p.agency.state or 'its state'}",
-            _yes_no(e.out_of_state),
-            _list(e.out_of_state),
-        ],
-        ["Immigration-enforcement agencies", _yes_no(e.immigration), _list(e.immigration)],
+        [label, _yes_no(group), _list(group)]
+        for label, group in (
+            ("Federal agencies", e.federal),
+            (outside, e.out_of_state),
+            ("Immigration-enforcement agencies", e.immigration),
+        )
     ]
     return el(
         "section",
@@ -60,7 +65,11 @@ def _exposure(p: AgencyPage) -> Markup:
             el("p", explain),
             class_="answer",
         ),
-        table("By category", ["Category", "Can receive", "Agencies"], rows, id="exposure-table"),
+        el("p", el("a", "Whose reads it can receive", href="#sources"))
+        if tone == "neutral"
+        else table(
+            "By category", ["Category", "Can receive", "Agencies"], rows, id="exposure-table"
+        ),
         id="exposure",
         class_=tone,
     )
@@ -234,16 +243,6 @@ def _refusals(p: AgencyPage) -> Markup:
     )
 
 
-_LIMITS = (
-    "Who searched, for which case, or which plates: searches are counted, never listed.",
-    "Reads that were withheld (by sharing rules, retention or sensitive locations).",
-    "Searches that matched its reads but returned none of them.",
-    "Access outside this proxy: anyone reading the database directly is not in this log.",
-    "Past sharing rules: the recipients above are today's; the audit log records every policy"
-    " version that was in force.",
-)
-
-
 def render_agency(p: AgencyPage) -> str:
     a = p.agency
     where = f"{a.kind} agency" + (f", {a.state}" if a.state else "")
@@ -291,7 +290,7 @@ def render_agency(p: AgencyPage) -> str:
         el(
             "section",
             el("h2", "What this page does not show"),
-            el("ul", [el("li", x) for x in _LIMITS]),
+            el("ul", [el("li", x) for x in NOT_SHOWN]),
             id="limits",
         ),
     )

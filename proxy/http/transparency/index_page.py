@@ -41,7 +41,8 @@ thead th.num{white-space:nowrap}
 td.nowrap{white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px}
-code{overflow-wrap:anywhere}
+code{overflow-wrap:break-word}
+table.severity code{overflow-wrap:anywhere}
 pre{background:#f0f4f8;border-radius:6px;padding:12px;overflow-x:auto;white-space:pre-wrap;
 word-break:break-all}
 .answer{display:flex;align-items:center;gap:16px;margin:4px 0 14px}

@@ -37,6 +37,16 @@ GLOSSARY = (
     ),
 )
 
+# What an agency's page cannot tell a reader, said on the page.
+NOT_SHOWN = (
+    "Who searched, for which case, or which plates: searches are counted, never listed.",
+    "Reads that were withheld (by sharing rules, retention or sensitive locations).",
+    "Searches that matched its reads but returned none of them.",
+    "Access outside this proxy: anyone reading the database directly is not in this log.",
+    "Past sharing rules: the recipients above are today's; the audit log records every policy"
+    " version that was in force.",
+)
+
 
 def window_nav(path: str, days: int, csv: str | None = None) -> Markup:
     """Links to the same page over each window; the one shown is marked current."""
