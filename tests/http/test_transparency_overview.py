@@ -133,6 +133,7 @@ async def test_the_other_direction_names_whose_reads_the_fbi_receives(fresh, mak
     fbi = await get_page(client, f"/transparency/{FBI}")
     assert [r[1] for r in fbi.tables["sources-table"]] == [OAKLAND]
     assert fbi.text("exposure-answer") == "See below"  # never a reassuring "No"
+    assert "exposure-table" not in fbi.tables  # nor a table of them
     ice = await get_page(client, f"/transparency/{ICE}")
     assert ice.text("exposure-answer") == "See below"
     assert ice.text("sources-table").startswith("None")
