@@ -17,7 +17,8 @@ from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import admin, audit_api, health, log_api, log_range, search
+from proxy.console.demo_sign_in import DemoSignIn
+from proxy.http import admin, audit_api, console, health, log_api, log_range, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
 from proxy.http.state import (
@@ -62,6 +63,13 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/openapi.json", health.openapi),
     ("GET", "/transparency", transparency.index),
     ("GET", "/transparency/{ori}", transparency.agency),
+    ("GET", "/transparency/{ori}/activity.csv", transparency.agency_csv),
+    ("GET", "/", console.root),
+    ("GET", "/console", console.to_console),
+    ("GET", "/console/", console.static),
+    ("GET", "/console/{path:.+}", console.static),
+    ("GET", "/v1/console/config", console.config),
+    ("POST", "/v1/console/demo-token", console.demo_token),
 )
 
 
@@ -74,10 +82,12 @@ def create_app(
     *,
     clock: Callable[[], datetime] = _utcnow,
     services: Sequence[Callable[[web.Application], AsyncIterator[None]]] = (),
+    demo_sign_in: DemoSignIn | None = None,
 ) -> web.Application:
     """Build the application. The policy and the log-signing key are loaded here, so an
     invalid policy or a missing key stops the server before it binds a port. `services` start
-    after every resource is open and before the "started" line (serve's metrics listener)."""
+    after every resource is open and before the "started" line (serve's metrics listener).
+    `demo_sign_in` is passed by `alpr-proxy demo` only (no setting can enable it)."""
     policy, policy_text = read_policy(settings.policy.file)
     signer = load_signer(settings.log.signing_key_file)
     app = web.Application(
@@ -87,6 +97,8 @@ def create_app(
         app[WITNESSING] = Witnessing(settings.log, signer)
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    if demo_sign_in is not None:
+        app[console.DEMO_SIGN_IN] = demo_sign_in
     app[POLICY] = holder = PolicyHolder(policy, policy_text, settings.policy.file)
     app[SEARCH_LIMITER] = limiter = TokenBuckets(policy.settings.rate_limit_per_minute)
     holder.on_change(lambda p: limiter.reconfigure(p.settings.rate_limit_per_minute))

@@ -75,6 +75,37 @@ REFUSAL_LABELS: Final[dict[ErrorCode, str]] = {
 }
 
 
+# How grave a refusal is, for the public pages and reviewers: a typo is not a prohibited
+# purpose. Every code of REFUSAL_LABELS has one (tests/test_errors_registry.py), gravest first.
+Severity = Literal["prohibited", "beyond_limits", "incomplete"]
+SEVERITY_LABELS: Final[dict[Severity, str]] = {
+    "prohibited": "Prohibited: a purpose, term or place the policy forbids",
+    "beyond_limits": "Beyond the limits: more than the searcher or the purpose may do",
+    "incomplete": "Incomplete or mistyped: a required field missing or wrong",
+}
+REFUSAL_SEVERITY: Final[dict[ErrorCode, Severity]] = {
+    "purpose_prohibited": "prohibited",
+    "justification_flagged": "prohibited",
+    "sensitive_location": "prohibited",
+    "forbidden_role": "beyond_limits",
+    "unknown_agency": "beyond_limits",
+    "query_type_not_permitted": "beyond_limits",
+    "lookback_exceeded": "beyond_limits",
+    "area_too_large": "beyond_limits",
+    "rate_limited": "beyond_limits",
+    "invalid_request": "incomplete",
+    "unknown_purpose": "incomplete",
+    "case_number_required": "incomplete",
+    "justification_required": "incomplete",
+}
+
+
+def refusal_severity(code: str) -> Severity:
+    """The severity of a recorded refusal; an unknown code counts as the gravest (fail closed:
+    a refusal is never made to look harmless by a missing entry)."""
+    return REFUSAL_SEVERITY.get(code, "prohibited")  # type: ignore[call-overload, no-any-return]
+
+
 def refusal_label(code: str) -> str:
     """The public label of a recorded refusal; a code without one shows as itself, never blank."""
     return REFUSAL_LABELS.get(code, code)  # type: ignore[call-overload, no-any-return]

@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -64,6 +65,21 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # ... and this many in total, whatever the address (behind a TLS terminator or a NAT every
     # client has one address); the rest are counted in the same metric.
     auth_failure_entries_per_minute_total: int = 120
+    # The console's sign-in (OpenID Connect, authorization code + PKCE): its client id at the
+    # IdP (empty: no sign-in), the IdP's issuer URL (empty: `issuer`; discovery is
+    # {oidc_issuer}/.well-known/openid-configuration), the scopes it asks for, and the RFC 8707
+    # resource indicator some IdPs need to issue an access token for this proxy (optional).
+    console_client_id: str = ""
+    oidc_issuer: str = ""
+    console_scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "profile"])
+    console_resource: str = ""
+
+
+class ConsoleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Map tiles for the console's maps: a URL template such as
+    # https://tile.example.org/{z}/{x}/{y}.png; empty: no tiles, a plain view (offline).
+    # Its origin is the only third-party origin the console's CSP ever admits.
+    tile_url: str = ""
 
 
 class PolicySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -109,6 +125,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
 
 class SettingsError(ValueError):
@@ -135,7 +152,7 @@ _PATH_KEYS = {
     ("log", "signing_key_file"),
     ("metrics", "bearer_token_file"),
 }
-_LIST_KEYS = {("auth", "algorithms")}
+_LIST_KEYS = {("auth", "algorithms"), ("auth", "console_scopes")}
 _NO_ENV_KEYS = {("log", "witnesses")}  # an array of tables: the config file only
 
 
@@ -146,6 +163,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "policy": PolicySettings,
     "log": LogSettings,
     "metrics": MetricsSettings,
+    "console": ConsoleSettings,
 }
 
 
@@ -213,11 +231,36 @@ def _check(s: Settings) -> None:
     if s.log.max_batch < 1 or s.log.max_queue < 1:
         raise SettingsError("config: log.max_batch and log.max_queue must be positive")
     _check_witnesses(s.log)
+    _check_console(s)
     sources = [x for x in (s.auth.jwks_url, s.auth.jwks_file, s.auth.public_key_file) if x]
     if len(sources) > 1:
         raise SettingsError(
             "config: set exactly one of auth.jwks_url, auth.jwks_file, auth.public_key_file"
         )
+
+
+def _check_console(s: Settings) -> None:
+    """The console's URLs are written into its Content-Security-Policy: each must be an
+    absolute https URL (http only on loopback, for tests and a local IdP)."""
+    urls = {"console.tile_url": s.console.tile_url}
+    if s.auth.console_client_id:
+        urls["auth.oidc_issuer (or auth.issuer)"] = s.auth.oidc_issuer or s.auth.issuer
+    for name, url in urls.items():
+        if url and url_origin(url) is None:
+            raise SettingsError(
+                f"config: {name} must be an https URL (http only on loopback), got {url!r}"
+            )
+
+
+def url_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an https URL (or an http URL on a loopback host), else None."""
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        return None
+    # Leaflet's {s} subdomain placeholder becomes CSP's wildcard subdomain.
+    host = parts.netloc.rpartition("@")[2].replace("{s}", "*")
+    return f"{parts.scheme}://{host}"
 
 
 def _check_witnesses(log: LogSettings) -> None:

@@ -8,7 +8,14 @@ import ast
 from pathlib import Path
 from typing import get_args
 
-from proxy.errors import REFUSAL_LABELS, STATUS, ErrorCode
+from proxy.errors import (
+    REFUSAL_LABELS,
+    REFUSAL_SEVERITY,
+    SEVERITY_LABELS,
+    STATUS,
+    ErrorCode,
+    refusal_severity,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CODES = frozenset(get_args(ErrorCode))
@@ -49,3 +56,12 @@ def test_every_refusal_of_a_search_has_a_public_label() -> None:
 def test_labels_are_refusals_and_say_something() -> None:
     assert set(REFUSAL_LABELS) <= CODES - NOT_REFUSALS
     assert all(label.strip() for label in REFUSAL_LABELS.values())
+
+
+def test_every_refusal_has_a_severity() -> None:
+    """The transparency pages group refusals by severity: a code without one would be shown
+    as prohibited (the gravest), so a new refusal rule must say where it belongs."""
+    assert set(REFUSAL_SEVERITY) == set(REFUSAL_LABELS)
+    assert set(REFUSAL_SEVERITY.values()) == set(SEVERITY_LABELS)
+    assert refusal_severity("no_such_code") == "prohibited"
+    assert refusal_severity("case_number_required") == "incomplete"

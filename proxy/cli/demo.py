@@ -25,6 +25,7 @@ from proxy.audit.note import generate_signer_key
 from proxy.auth.tokens import generate_dev_keypair
 from proxy.cli.credentials import write_private, write_secret
 from proxy.cli.migrate import migrate_all
+from proxy.console.demo_sign_in import DemoSignIn, DemoUser
 from proxy.demo import policy as demo
 from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.demo.examples import run_examples
@@ -125,9 +126,22 @@ async def _serve(
         await _serve_proxy(settings, data_dir, once)
 
 
+def _demo_sign_in(settings: Settings) -> DemoSignIn:
+    """The console's demo sign-in: the demo's users, tokens minted with its own dev key."""
+    names = {a.ori: a.name for a in demo.AGENCIES}
+    users = (demo.DEMO_INVESTIGATOR, demo.DEMO_AUDITOR, demo.DEMO_OVERSIGHT)
+    return DemoSignIn(
+        users=tuple(DemoUser(u.sub, u.ori, names[u.ori], u.roles) for u in users),
+        private_key_pem=Path(settings.auth.dev_private_key_file).read_bytes(),
+        issuer=settings.auth.issuer,
+        audience=settings.auth.audience,
+    )
+
+
 async def _serve_proxy(settings: Settings, data_dir: Path, once: bool) -> None:
     now = datetime.now(UTC)
-    app = create_app(settings)
+    # The only place a DemoSignIn is made: no setting can offer it on another server.
+    app = create_app(settings, demo_sign_in=_demo_sign_in(settings))
     runner = api_runner(app, settings.server)
     await runner.setup()
     await web.TCPSite(runner, settings.server.host, settings.server.port).start()
@@ -141,7 +155,8 @@ async def _serve_proxy(settings: Settings, data_dir: Path, once: bool) -> None:
         await run_examples(settings, base_url, now, data_dir)
         if once:
             return
-        print(f"\nTransparency pages (public): {base_url}/transparency")
+        print(f"\nConsole (demo sign-in, made-up users): {base_url}/console/")
+        print(f"Transparency pages (public): {base_url}/transparency")
         metrics_host, metrics_port = settings.metrics.address
         print(
             f"Metrics (loopback only, not on the API port): http://{metrics_host}:{metrics_port}/metrics"

@@ -15,6 +15,7 @@ import msgspec
 from proxy import __version__
 from proxy.errors import STATUS
 from proxy.http.openapi_audit import audit_paths
+from proxy.http.openapi_console import DAYS, console_paths
 from proxy.http.openapi_log_range import log_range_paths
 from proxy.http.witnessed import ReadyWitnesses
 from proxy.oversight.schemas import SCHEMAS
@@ -225,9 +226,10 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Public HTML index: every agency, the policy version, the latest"
                 " checkpoint (no token)",
+                "parameters": [DAYS],
                 "responses": {
                     "200": {"description": "HTML page", **_html()},
-                    **_errors(503),
+                    **_errors(400, 503),
                 },
             }
         },
@@ -238,7 +240,8 @@ def openapi_document() -> dict[str, Any]:
                 " and refusals from the audit log, latest checkpoint (no token). Errors are"
                 " JSON, or HTML when Accept names text/html",
                 "parameters": [
-                    {"name": "ori", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {"name": "ori", "in": "path", "required": True, "schema": {"type": "string"}},
+                    DAYS,
                 ],
                 "responses": {
                     "200": {"description": "HTML page", **_html()},
@@ -250,7 +253,7 @@ def openapi_document() -> dict[str, Any]:
                                 **_html()["content"],
                             },
                         }
-                        for s in (404, 503)
+                        for s in (400, 404, 503)
                     },
                 },
             }
@@ -269,6 +272,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(audit_paths())
     paths.update(log_range_paths())
+    paths.update(console_paths())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -8,8 +8,9 @@ may carry one), so the list cannot leave out an agency that a search could in fa
 ``rule_admits``, disclosure's own predicates). Agencies that are not in
 the policy cannot search at all (``unknown_agency``), so they are never recipients.
 
-Activity comes from the audit log, over the ``WINDOW_DAYS`` before ``now`` (by each entry's
-own ``time``, the proxy's clock when the search was made, not when it was stored):
+Activity comes from the audit log, over the days before ``now`` the reader picks (``WINDOW_DAYS``
+by default; the choices are transparency_flows.WINDOWS), by each entry's own ``time`` (the
+proxy's clock when the search was made, not when it was stored):
 
 * searches that disclosed this agency's reads (it is a key of ``outcome.disclosed_by_owner``),
   by requesting agency, on-behalf-of agency and purpose, with the reads disclosed;
@@ -30,7 +31,7 @@ import asyncpg
 from proxy.policy.disclosure import admits, rule_admits, rule_applies
 from proxy.policy.document import Agency, Policy, Purpose
 
-WINDOW_DAYS = 30
+WINDOW_DAYS = 30  # the default history window
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,9 @@ class AgencyPage:
     retention_days: int
     activity: Activity
     checkpoint: CheckpointView | None
+    days: int = WINDOW_DAYS  # the activity's window, chosen by the reader
+    # The other direction: owners whose reads this agency can receive today, with their grant.
+    sources: tuple[tuple[Agency, Recipient], ...] = ()
 
     def searches_by_recipient(self) -> list[tuple[str, int]]:
         """Searches per recipient agency: the requester and, if any, the on-behalf-of agency
@@ -120,11 +124,6 @@ class AgencyPage:
 def today_of(now: datetime) -> date:
     """The date sharing-rule expiry is compared with (as ``Disclosure.build`` computes it)."""
     return now.astimezone(UTC).date()
-
-
-def window_start(now: datetime) -> datetime:
-    """The start of the activity window: the log is read from here to the end."""
-    return now - timedelta(days=WINDOW_DAYS)
 
 
 def permitted_purposes(policy: Policy) -> list[str]:
@@ -185,14 +184,25 @@ def exposure(owner: Agency, admitted: tuple[Recipient, ...]) -> Exposure:
     )
 
 
+def received_from(policy: Policy, ori: str, today: date) -> tuple[tuple[Agency, Recipient], ...]:
+    """Owners whose reads ``ori`` can receive today: ``recipients`` of every owner, inverted."""
+    found = []
+    for owner, agency in policy.agencies.items():
+        grant = next((r for r in recipients(policy, owner, today) if r.agency.ori == ori), None)
+        if owner != ori and grant is not None:
+            found.append((agency, grant))
+    return tuple(sorted(found, key=lambda pair: (pair[0].name, pair[0].ori)))
+
+
 def build_page(
     policy: Policy,
     ori: str,
     now: datetime,
     activity: Activity,
     checkpoint: CheckpointView | None,
+    days: int = WINDOW_DAYS,
 ) -> AgencyPage:
-    """The page for ``ori``, which must be an agency of ``policy``."""
+    """The page for ``ori`` (an agency of ``policy``), its activity over ``days``."""
     owner = policy.agencies[ori]
     admitted = recipients(policy, ori, today_of(now))
     names = {r.agency.ori for r in admitted}
@@ -201,7 +211,7 @@ def build_page(
         agencies=policy.agencies,
         policy_version=policy.version,
         now=now,
-        since=window_start(now),
+        since=now - timedelta(days=days),
         recipients=admitted,
         not_admitted=tuple(
             sorted(
@@ -221,23 +231,9 @@ def build_page(
         retention_days=policy.settings.retention_days,
         activity=activity,
         checkpoint=checkpoint,
+        days=days,
+        sources=received_from(policy, ori, today_of(now)),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    agency: Agency
-    recipients: int  # other agencies admitted to its reads today
-    exposed: bool  # a federal, out-of-state or immigration-enforcement agency is among them
-
-
-def build_index(policy: Policy, now: datetime) -> tuple[IndexRow, ...]:
-    today = today_of(now)
-    rows = []
-    for ori, agency in policy.agencies.items():
-        admitted = recipients(policy, ori, today)
-        rows.append(IndexRow(agency, len(admitted), exposure(agency, admitted).any))
-    return tuple(sorted(rows, key=lambda r: (r.agency.name, r.agency.ori)))
 
 
 # --- the log ------------------------------------------------------------------------------

@@ -40,6 +40,12 @@ async def get_page(client: Any, path: str) -> Page:
     return Page(text)
 
 
+def refusal_rows(page: Page) -> list[list[str]]:
+    """The refusal tables' rows, gravest severity first (one table per severity)."""
+    ids = ("refusals-prohibited", "refusals-beyond_limits", "refusals-incomplete")
+    return [row for i in ids for row in page.tables.get(i, [])]
+
+
 async def test_oakland_recipients_come_from_its_rule(fresh):
     client, _ = fresh
     page = await get_page(client, f"/transparency/{OAKLAND}")
@@ -164,7 +170,7 @@ async def test_counts_match_the_searches_made(fresh, make_token):
         assert len(bars) == len(recipients) + len({k[2] for k in expected})
 
     oakland = await get_page(client, f"/transparency/{OAKLAND}")
-    refusals = {r[0]: int(r[2]) for r in oakland.tables["refusals-table"]}
+    refusals = {r[0]: int(r[2]) for r in refusal_rows(oakland)}
     assert refusals == {
         "purpose_prohibited": 2,
         "case_number_required": 1,
@@ -208,7 +214,7 @@ async def test_only_the_last_30_days_count(make_client, dbs):
     client = await make_client(audit_dsn=dsn)
     page = await get_page(client, f"/transparency/{OAKLAND}")
     assert [r[2:] for r in page.tables["searches-table"]] == [["HOMICIDE", "1", "3"]]
-    assert page.tables["refusals-table"] == [
+    assert refusal_rows(page) == [
         ["lookback_exceeded", "Searched further back than the purpose allows", "1"]
     ]
 
@@ -226,9 +232,14 @@ async def test_index_lists_every_agency_with_the_latest_checkpoint(fresh, make_t
     assert index.text("checkpoint-note") == " ".join(note.split())
     assert index.text("policy-version") == policy.version
     flags = dict(
-        zip(index.column("agencies-table", 1), index.column("agencies-table", 5), strict=True)
+        zip(index.column("agencies-table", 1), index.column("agencies-table", 3), strict=True)
     )
-    assert set(flags.values()) == {"No"}
+    # Sharing owners: no federal, out-of-state or immigration recipient in this policy. The
+    # federal and immigration agencies' own rows never answer "No" (issue 18).
+    assert {flags[o] for o in ("CA0010900", "CA0010000", "CA0380100")} == {"No"}
+    assert flags["CA0389999"].startswith("It is an immigration-enforcement agency")
+    assert flags["CA0389900"].startswith("It is a federal agency")
+    assert flags["CA0010800"] == "Not applicable: no sharing rule of its own"
 
 
 async def test_public_cacheable_and_writes_nothing_to_the_log(fresh):

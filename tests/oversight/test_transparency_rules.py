@@ -11,11 +11,11 @@ from proxy.demo.policy import demo_policy_toml
 from proxy.oversight.transparency import (
     Activity,
     UsageRow,
-    build_index,
     build_page,
     permitted_purposes,
     recipients,
 )
+from proxy.oversight.transparency_flows import build_overview
 from proxy.policy.disclosure import Disclosure
 from proxy.policy.document import Policy, parse_policy
 from tests.http.conftest import NOW, policy_text
@@ -91,10 +91,34 @@ def test_until_is_the_latest_expiry_of_the_admitting_rules() -> None:
 
 def test_index_flags_only_agencies_that_share_outside() -> None:
     policy = parse_policy((policy_text() + EXTRA_RULES).encode())
-    rows = {r.agency.ori: r for r in build_index(policy, NOW)}
+    rows = {r.agency.ori: r for r in build_overview(policy, NOW).rows}
     assert rows["CA0010900"].exposed and rows["CA0010900"].recipients == 6
     assert not rows["CA0010000"].exposed and rows["CA0010000"].recipients == 3
     assert rows["CA0380100"].recipients == 0  # its only rule expired the day before
+    assert rows["CA0380100"].shares and not rows["CA0010800"].shares  # an owner, or none
+    # The other direction: ICE can receive Oakland's reads (a rule names it), nobody else's.
+    assert [s.owner.ori for s in rows["CA0389999"].sources] == ["CA0010900"]
+    assert [r.agency.ori for r in build_overview(policy, NOW).watched_rows()] == [
+        "CA0389900",
+        "CA0389999",
+    ]
+
+
+@pytest.mark.parametrize("policy", policies(), ids=["test", "test+extra", "demo"])
+def test_the_other_direction_is_exactly_whom_the_read_filter_serves(policy: Policy) -> None:
+    """Whose reads an agency can receive, as the index lists it, is what the read filter
+    would disclose to it for some permitted purpose: owner by owner, nothing more or less."""
+    for row in build_overview(policy, NOW).rows:
+        served = {
+            owner
+            for owner in policy.agencies
+            if owner != row.agency.ori
+            and any(
+                Disclosure.build(policy, (row.agency.ori,), policy.purposes[c], NOW).shares(owner)
+                for c in permitted_purposes(policy)
+            )
+        }
+        assert {s.owner.ori for s in row.sources} == served, row.agency.ori
 
 
 def test_chart_series_count_both_recipients_of_an_on_behalf_of_search() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from proxy.errors import refusal_label
 from proxy.htmlkit import Markup, bar_chart, concat, el, table
 from proxy.http.transparency.index_page import (
     agency_cells,
@@ -11,7 +10,14 @@ from proxy.http.transparency.index_page import (
     page,
     when,
 )
-from proxy.oversight.transparency import WINDOW_DAYS, AgencyPage, Recipient
+from proxy.http.transparency.sections import (
+    NOT_SHOWN,
+    refusals_block,
+    sources_section,
+    window_nav,
+)
+from proxy.oversight.transparency import AgencyPage, Recipient
+from proxy.oversight.transparency_flows import watched
 from proxy.policy.document import Agency
 
 
@@ -35,14 +41,18 @@ def _exposure(p: AgencyPage) -> Markup:
         else "None of the agencies admitted by this agency's sharing rules today is federal,"
         " outside " + (p.agency.state or "its state") + ", or an immigration-enforcement agency."
     )
+    tone = "yes" if e.any else "no"
+    if watched(p.agency):  # never a reassuring "No" on such an agency's own page
+        answer, tone = "See below", "neutral"
+        explain = "It is itself federal or immigration enforcement: whose reads can it receive?"
+    outside = f"Agencies outside {p.agency.state or 'its state'}"
     rows = [
-        ["Federal agencies", _yes_no(e.federal), _list(e.federal)],
-        [
-            f"Agencies outside {p.agency.state or 'its state'}",
-            _yes_no(e.out_of_state),
-            _list(e.out_of_state),
-        ],
-        ["Immigration-enforcement agencies", _yes_no(e.immigration), _list(e.immigration)],
+        [label, _yes_no(group), _list(group)]
+        for label, group in (
+            ("Federal agencies", e.federal),
+            (outside, e.out_of_state),
+            ("Immigration-enforcement agencies", e.immigration),
+        )
     ]
     return el(
         "section",
@@ -55,9 +65,13 @@ def _exposure(p: AgencyPage) -> Markup:
             el("p", explain),
             class_="answer",
         ),
-        table("By category", ["Category", "Can receive", "Agencies"], rows, id="exposure-table"),
+        el("p", el("a", "Whose reads it can receive", href="#sources"))
+        if tone == "neutral"
+        else table(
+            "By category", ["Category", "Can receive", "Agencies"], rows, id="exposure-table"
+        ),
         id="exposure",
-        class_="yes" if e.any else "no",
+        class_=tone,
     )
 
 
@@ -180,7 +194,7 @@ def _activity(p: AgencyPage) -> Markup:
     if not usage:
         return el(
             "section",
-            el("h2", f"Searches of its data, last {WINDOW_DAYS} days"),
+            el("h2", f"Searches of its data, last {p.days} days"),
             intro,
             el(
                 "p",
@@ -207,7 +221,7 @@ def _activity(p: AgencyPage) -> Markup:
     )
     return el(
         "section",
-        el("h2", f"Searches of its data, last {WINDOW_DAYS} days"),
+        el("h2", f"Searches of its data, last {p.days} days"),
         intro,
         _charts(p),
         rows,
@@ -216,39 +230,17 @@ def _activity(p: AgencyPage) -> Markup:
 
 
 def _refusals(p: AgencyPage) -> Markup:
-    refusals = p.activity.refusals
-    body = (
-        table(
-            f"{sum(n for _, n in refusals)} refused searches",
-            ["Reason", "Meaning", "Searches"],
-            ([el("code", r), refusal_label(r), n] for r, n in refusals),
-            id="refusals-table",
-        )
-        if refusals
-        else el(
-            "p",
-            "None of its searches was refused in this period.",
-            class_="empty",
-            id="refusals-table",
-        )
-    )
     return el(
         "section",
-        el("h2", f"Its refused searches, last {WINDOW_DAYS} days"),
-        el("p", "Searches made by this agency's users that the policy refused, by reason."),
-        body,
+        el("h2", f"Its refused searches, last {p.days} days"),
+        el(
+            "p",
+            "Searches made by this agency's users that the policy refused, by severity"
+            " (gravest first) and reason.",
+        ),
+        refusals_block(p.activity.refusals, "None of its searches was refused in this period."),
         id="refusals",
     )
-
-
-_LIMITS = (
-    "Who searched, for which case, or which plates: searches are counted, never listed.",
-    "Reads that were withheld (by sharing rules, retention or sensitive locations).",
-    "Searches that matched its reads but returned none of them.",
-    "Access outside this proxy: anyone reading the database directly is not in this log.",
-    "Past sharing rules: the recipients above are today's; the audit log records every policy"
-    " version that was in force.",
-)
 
 
 def render_agency(p: AgencyPage) -> str:
@@ -266,15 +258,20 @@ def render_agency(p: AgencyPage) -> str:
         el("h1", a.name),
         el(
             "p",
-            "ORI ",
+            el("abbr", "ORI", title="Originating Agency Identifier (FBI NCIC)"),
+            " ",
             el("code", a.ori),
             " · ",
             where,
             " · immigration enforcement" if a.immigration_enforcement else "",
             class_="meta",
         ),
+        window_nav(
+            f"/transparency/{a.ori}", p.days, f"/transparency/{a.ori}/activity.csv?days={p.days}"
+        ),
         _exposure(p),
         _recipients(p),
+        sources_section(a, p.sources),
         _prohibited(p),
         el(
             "section",
@@ -293,7 +290,7 @@ def render_agency(p: AgencyPage) -> str:
         el(
             "section",
             el("h2", "What this page does not show"),
-            el("ul", [el("li", x) for x in _LIMITS]),
+            el("ul", [el("li", x) for x in NOT_SHOWN]),
             id="limits",
         ),
     )

@@ -15,6 +15,8 @@ missing.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
 from proxy.audit import checkpoint as checkpoints
@@ -23,15 +25,21 @@ from proxy.htmlkit import concat, el
 from proxy.http.state import AUDIT_POOL, CLOCK, POLICY
 from proxy.http.transparency.agency_page import render_agency
 from proxy.http.transparency.index_page import CSP, page
-from proxy.http.transparency.index_page import render_index as render_index_page
+from proxy.http.transparency.overview_page import render_index as render_index_page
 from proxy.oversight import facts
 from proxy.oversight.transparency import (
     Activity,
+    AgencyPage,
     CheckpointView,
-    build_index,
     build_page,
     fetch_activity,
-    window_start,
+)
+from proxy.oversight.transparency_csv import activity_csv
+from proxy.oversight.transparency_flows import (
+    WindowError,
+    build_overview,
+    fetch_overview_activity,
+    parse_window,
 )
 from proxy.store.pools import DB_ERRORS
 
@@ -71,18 +79,35 @@ def _view(cp: checkpoints.StoredCheckpoint | None) -> CheckpointView | None:
     return None if cp is None else CheckpointView(cp.size, cp.root, cp.note.decode())
 
 
+def _days(request: web.Request) -> int:
+    try:
+        return parse_window(request.query.get("days"))
+    except WindowError as exc:
+        raise ProxyError("invalid_request", str(exc)) from None
+
+
 async def index(request: web.Request) -> web.Response:
     app = request.app
     policy = app[POLICY].current  # one policy object for the whole request
     now = app[CLOCK]()
     try:
-        cp = await checkpoints.latest(app[AUDIT_POOL])
+        days = _days(request)
+    except ProxyError as exc:
+        return _error(request, exc, "Not a history window")
+    try:
+        async with app[AUDIT_POOL].acquire() as conn:
+            await facts.catch_up_facts(conn)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                activity = await fetch_overview_activity(conn, policy, now, days)
+                cp = await checkpoints.latest(conn)
     except DB_ERRORS:
         return _unavailable(request)
-    return _html(render_index_page(build_index(policy, now), _view(cp), policy.version, now))
+    overview = build_overview(policy, now)
+    return _html(render_index_page(overview, activity, _view(cp), policy.version, now))
 
 
-async def agency(request: web.Request) -> web.Response:
+async def _agency_page(request: web.Request) -> AgencyPage | web.Response:
+    """The page's data, or the error response to send instead."""
     app = request.app
     policy = app[POLICY].current
     now = app[CLOCK]()
@@ -94,7 +119,11 @@ async def agency(request: web.Request) -> web.Response:
             ProxyError("not_found", f"no agency with ORI {shown!r} in the policy in force"),
             "Agency not found",
         )
-    since = window_start(now)
+    try:
+        days = _days(request)
+    except ProxyError as exc:
+        return _error(request, exc, "Not a history window")
+    since = now - timedelta(days=days)
     try:
         async with app[AUDIT_POOL].acquire() as conn:
             await facts.catch_up_facts(conn)
@@ -103,7 +132,24 @@ async def agency(request: web.Request) -> web.Response:
                 cp = await checkpoints.latest(conn)
     except DB_ERRORS:
         return _unavailable(request)
-    return _html(render_agency(build_page(policy, ori, now, activity, _view(cp))))
+    return build_page(policy, ori, now, activity, _view(cp), days)
+
+
+async def agency(request: web.Request) -> web.Response:
+    found = await _agency_page(request)
+    return _html(render_agency(found)) if isinstance(found, AgencyPage) else found
+
+
+async def agency_csv(request: web.Request) -> web.Response:
+    found = await _agency_page(request)
+    if not isinstance(found, AgencyPage):
+        return found
+    response = web.Response(text=activity_csv(found), content_type="text/csv", charset="utf-8")
+    name = f"{found.agency.ori}-last-{found.days}-days.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = f"public, max-age={MAX_AGE_S}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _unavailable(request: web.Request) -> web.Response:

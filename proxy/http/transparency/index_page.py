@@ -1,4 +1,5 @@
-"""The transparency pages' HTML: semantic, one table per section, inline CSS, inline SVG charts,
+"""The transparency pages' frame (CSS, header, footer, the checkpoint section) and shared
+cells. The pages' HTML: semantic, one table per section, inline CSS, inline SVG charts,
 no scripts. Every value from the policy or the log goes through ``htmlkit`` and is escaped."""
 
 from __future__ import annotations
@@ -8,12 +9,9 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
-from proxy.htmlkit import Markup, concat, el, table
-from proxy.oversight.transparency import (
-    WINDOW_DAYS,
-    CheckpointView,
-    IndexRow,
-)
+from proxy.htmlkit import Markup, concat, el
+from proxy.http.transparency.sections import GLOSSARY, verify_howto
+from proxy.oversight.transparency import CheckpointView
 from proxy.policy.document import Agency
 
 CSS = Markup("""
@@ -43,12 +41,15 @@ thead th.num{white-space:nowrap}
 td.nowrap{white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px}
+code{overflow-wrap:break-word}
+table.severity code{overflow-wrap:anywhere}
 pre{background:#f0f4f8;border-radius:6px;padding:12px;overflow-x:auto;white-space:pre-wrap;
 word-break:break-all}
 .answer{display:flex;align-items:center;gap:16px;margin:4px 0 14px}
 .badge{font-size:28px;font-weight:700;padding:6px 22px;border-radius:8px;border:2px solid}
 .yes .badge{color:var(--yes);background:var(--yes-bg);border-color:var(--yes)}
 .no .badge{color:var(--no);background:var(--no-bg);border-color:var(--no)}
+.neutral .badge{color:var(--ink);background:#f0f4f8;border-color:var(--muted)}
 .flag-yes{color:var(--yes);font-weight:600}
 .flag-no{color:var(--no);font-weight:600}
 figure{margin:14px 0 20px}
@@ -62,8 +63,14 @@ dt{color:var(--muted)}
 dd{margin:0;word-break:break-all}
 .empty{color:var(--muted);font-style:italic}
 footer{color:var(--muted);font-size:13px;padding:0 20px 40px}
+.explain{display:block;color:var(--muted);font-size:14px;word-break:normal}
+p.window a[aria-current]{font-weight:700;color:var(--ink)}
 @media (max-width:700px){section{padding:16px 14px}table{display:block;overflow-x:auto}
-h1{font-size:25px}.answer{align-items:flex-start}}
+h1{font-size:25px}.answer{align-items:flex-start}
+table.stack{display:table}table.stack thead{display:none}table.stack tr{display:block;
+border-bottom:1px solid var(--line);padding:6px 0}table.stack td{display:block;border:0;
+padding:2px 0}table.stack td::before{content:attr(data-label) ": ";color:var(--muted)}
+dl{grid-template-columns:1fr}}
 """)
 # The pages carry no script at all; the CSP forbids every script and allows only this style.
 CSP = (
@@ -71,6 +78,9 @@ CSP = (
     + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
     + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+
+GLOSSARY_OF = dict(GLOSSARY)
 
 
 def when(at: datetime) -> str:
@@ -136,9 +146,17 @@ def checkpoint_section(cp: CheckpointView | None) -> Markup:
             el(
                 "dl",
                 el("dt", "Tree size"),
-                el("dd", f"{cp.size} entries"),
+                el(
+                    "dd",
+                    f"{cp.size} entries",
+                    el("span", GLOSSARY_OF["Tree size"], class_="explain"),
+                ),
                 el("dt", "Root hash"),
-                el("dd", el("code", base64.b64encode(cp.root).decode())),
+                el(
+                    "dd",
+                    el("code", base64.b64encode(cp.root).decode()),
+                    el("span", GLOSSARY_OF["Root hash"], class_="explain"),
+                ),
             ),
             el("pre", cp.note, id="checkpoint-note"),
             el(
@@ -149,55 +167,6 @@ def checkpoint_section(cp: CheckpointView | None) -> Markup:
                 el("a", "/v1/log/checkpoint", href="/v1/log/checkpoint"),
                 ".",
             ),
+            verify_howto(),
         )
     return el("section", el("h2", "Latest signed checkpoint"), body, id="checkpoint")
-
-
-def render_index(
-    rows: tuple[IndexRow, ...], cp: CheckpointView | None, policy_version: str, now: datetime
-) -> str:
-    agencies = table(
-        f"{len(rows)} agencies in the policy in force. Recipients: how many other agencies can"
-        " receive its reads today.",
-        ["Agency", "ORI", "Kind", "State", "Recipients", "Federal, out-of-state or immigration?"],
-        (
-            [
-                el("a", r.agency.name, href=f"/transparency/{r.agency.ori}"),
-                el("code", r.agency.ori),
-                r.agency.kind,
-                r.agency.state or "none",
-                r.recipients,
-                el("span", "Yes", class_="flag-yes")
-                if r.exposed
-                else el("span", "No", class_="flag-no"),
-            ]
-            for r in rows
-        ),
-        id="agencies-table",
-    )
-    body = concat(
-        el("h1", "Who can see automated license plate reader data"),
-        el(
-            "p",
-            "Every agency below contributes plate reads. Each page shows, from the sharing rules"
-            " this proxy enforces right now, which other agencies can receive that agency's"
-            " reads, and, from the tamper-evident audit log, how they were used in the last"
-            f" {WINDOW_DAYS} days.",
-            class_="meta",
-        ),
-        el("section", el("h2", "Agencies"), agencies, id="agencies"),
-        el(
-            "section",
-            el("h2", "Policy in force"),
-            el(
-                "p",
-                "Version ",
-                el("code", policy_version, id="policy-version"),
-                ": the SHA-256 of the exact policy file. Every audit entry names the version it"
-                " was decided under.",
-            ),
-            id="policy",
-        ),
-        checkpoint_section(cp),
-    )
-    return page("ALPR data sharing: transparency", body, policy_version, now)
