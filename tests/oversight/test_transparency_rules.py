@@ -104,7 +104,7 @@ def test_index_flags_only_agencies_that_share_outside() -> None:
     ]
 
 
-@pytest.mark.parametrize("policy", policies(), ids=["test", "test+extra", "demo"])
+@pytest.mark.parametrize("policy", policies(), ids=["test", "test+extra", "demo", "il", "ct"])
 def test_the_other_direction_is_exactly_whom_the_read_filter_serves(policy: Policy) -> None:
     """Whose reads an agency can receive, as the index lists it, is what the read filter
     would disclose to it for some permitted purpose: owner by owner, nothing more or less."""
@@ -114,8 +114,11 @@ def test_the_other_direction_is_exactly_whom_the_read_filter_serves(policy: Poli
             for owner in policy.agencies
             if owner != row.agency.ori
             and any(
-                Disclosure.build(policy, (row.agency.ori,), policy.purposes[c], NOW).shares(owner)
+                Disclosure.build(policy, (row.agency.ori,), policy.purposes[c], NOW, text).shares(
+                    owner
+                )
                 for c in permitted_purposes(policy)
+                for text in (None, *policy.required_declarations)  # any search may carry one
             )
         }
         assert {s.owner.ori for s in row.sources} == served, row.agency.ori
