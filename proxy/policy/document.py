@@ -41,6 +41,7 @@ from typing import Any, Literal, cast
 from proxy.policy._reader import FieldError, Reader
 from proxy.policy.geo import SensitiveLocation
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
+from proxy.policy.owner_keys import grant_keys
 from proxy.policy.terms import TermMatcher, compile_terms, term_words
 
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
@@ -82,6 +83,9 @@ class Agency:
     kind: AgencyKind
     state: str | None
     immigration_enforcement: bool
+    # SPEC §11: once set, only grants signed by these keys decide who receives its reads.
+    grant_keys: tuple[str, ...] = ()
+    grant_quorum: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,8 @@ class Policy:
     geofence: GeofenceIndex
     terms: TermMatcher  # prohibited_terms, compiled once
     rules_by_owner: Mapping[str, tuple[SharingRule, ...]]
+    # Owners' own retention in days (SPEC §11: a grant's retention_days), by ORI.
+    owner_retention_days: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     # (owner, recipients, purpose code, date) -> may every recipient see the owner's reads?
     # A memo of a pure function of this policy (proxy.policy.disclosure), filled by searches.
     sharing_memo: dict[tuple[str, tuple[str, ...], str, date], bool] = field(
@@ -197,6 +203,7 @@ def _settings(r: Reader, t: dict[str, Any]) -> Settings:
 
 
 def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
+    keys, quorum = grant_keys(r, t, p)
     return Agency(
         ori=r.text(t, p, "ori", regex=_ORI, hint=_ORI_HINT),
         name=r.text(t, p, "name"),
@@ -204,6 +211,8 @@ def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
         state=r.text(t, p, "state", required=False, regex=_STATE, hint="a two-letter state code")
         or None,
         immigration_enforcement=r.boolean(t, p, "immigration_enforcement", False),
+        grant_keys=keys,
+        grant_quorum=quorum,
     )
 
 
