@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 
@@ -27,6 +28,7 @@ from proxy.http.state import (
     CHECKPOINTER,
     CLOCK,
     POLICY,
+    RELOAD_PEERS,
     SEARCH_LIMITER,
     SETTINGS,
     STORE,
@@ -36,7 +38,14 @@ from proxy.http.state import (
 from proxy.http.transparency import handlers as transparency
 from proxy.oversight import facts
 from proxy.oversight.reports import REPORTS
-from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
+from proxy.reload_peers import ReloadPeers
+from proxy.search.grant_files import GrantFiles
+from proxy.search.live_policy import (
+    BackgroundReloads,
+    PolicyHolder,
+    read_policy,
+    sighup_reloads,
+)
 from proxy.settings import Settings
 from proxy.store.pools import AUDIT, database_errors, open_proxy_pool
 from proxy.store.postgres import open_store
@@ -87,7 +96,11 @@ def create_app(
         app[WITNESSING] = Witnessing(settings.log, signer)
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    app[POLICY] = holder = PolicyHolder(policy, policy_text, settings.policy.file)
+    grants_dir = settings.policy.grants_dir
+    grant_files = GrantFiles(Path(grants_dir) if grants_dir else None, settings.log.origin)
+    app[POLICY] = holder = PolicyHolder(
+        policy, policy_text, settings.policy.file, grant_files, clock()
+    )
     app[SEARCH_LIMITER] = limiter = TokenBuckets(policy.settings.rate_limit_per_minute)
     holder.on_change(lambda p: limiter.reconfigure(p.settings.rate_limit_per_minute))
     metrics.set_policy_version(policy.version)
@@ -164,14 +177,27 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Audit the policy in force at start; reload it on SIGHUP."""
-    holder = app[POLICY]
-    with database_errors(AUDIT, app[SETTINGS].database.audit_dsn):  # a role without grants
-        async with app[AUDIT_POOL].acquire() as conn:  # facts first catch up with the log
-            previous = await facts.latest_of_event(conn, "policy_loaded")
+    """Audit the policy in force at start; reload it on SIGHUP and on other processes' API
+    reloads (proxy.reload_peers)."""
+    holder, pool, db = app[POLICY], app[AUDIT_POOL], app[SETTINGS].database
+
+    async def latest() -> bytes | None:  # the record of grants lives in the log
+        async with pool.acquire() as conn:  # facts first catch up with the log
+            return await facts.latest_of_event(conn, "policy_loaded")
+
+    with database_errors(AUDIT, db.audit_dsn):  # a role without grants
+        previous = await latest()
+    holder.record_source = latest
     await holder.record_startup(app[AUDIT_WRITER], app[CLOCK](), previous)
-    async with sighup_reloads(holder, app[AUDIT_WRITER], app[CLOCK]):
-        yield
+    reloads = BackgroundReloads(holder, app[AUDIT_WRITER], app[CLOCK])
+    app[RELOAD_PEERS] = peers = ReloadPeers(reloads.start)
+    with database_errors(AUDIT, db.audit_dsn):
+        await peers.listen(db.audit_dsn, db.connect_timeout_s)
+    try:
+        async with sighup_reloads(reloads):
+            yield
+    finally:
+        await peers.close()
 
 
 async def _metrics_flusher(app: web.Application) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from proxy.grants.record import (
     RecordError,
     record_from_entry,
 )
+from proxy.grants.recorded import policy_as_recorded
 from proxy.grants.signed import SignedText, open_owner_note, text_digest, text_problem
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "check_grant",
     "check_key_change",
     "open_owner_note",
+    "policy_as_recorded",
     "record_from_entry",
     "text_digest",
     "text_problem",

@@ -13,7 +13,7 @@ sees its own reads: proxy.policy.disclosure).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -124,7 +124,7 @@ def apply_grants(
 ) -> Effective:
     """``files``: grants_dir's ``<ORI>.grant`` / ``<ORI>.keys`` contents by file name."""
     owners = {o for o in policy.agencies if _policy_keys(policy, o)[0]}
-    owners |= {o for o, rec in record.items() if rec.keys}
+    owners |= set(record)  # keys on record, or a last grant to remember after a release
     statuses: dict[str, OwnerStatus] = {}
     granted: dict[str, Grant] = {}
     for owner in sorted(owners):
@@ -133,21 +133,29 @@ def apply_grants(
             granted[owner] = grant
     # Owners with a grant, or whose keys are withheld, lose the operator's rules.
     taken = {o for o, s in statuses.items() if s.record.keys or s.reason is not None}
+    rules = {o: g.body.rules for o, g in granted.items()}
+    retention = {o: g.body.retention_days for o, g in granted.items() if g.body.retention_days}
+    return Effective(with_owner_rules(policy, taken, rules, retention), MappingProxyType(statuses))
+
+
+def with_owner_rules(
+    policy: Policy,
+    taken: Set[str],
+    rules: Mapping[str, tuple[SharingRule, ...]],
+    retention: Mapping[str, int],
+) -> Policy:
+    """``policy`` without the operator's rules for the ``taken`` owners, with their own
+    ``rules`` and ``retention`` days instead."""
     sharing = [r for r in policy.sharing if r.owner not in taken]
-    for owner in sorted(granted):
-        sharing += granted[owner].body.rules
+    for owner in sorted(rules):
+        sharing += rules[owner]
     by_owner: dict[str, list[SharingRule]] = {}
     for rule in sharing:
         by_owner.setdefault(rule.owner, []).append(rule)
-    retention = dict(policy.owner_retention_days)
-    retention.update(
-        (o, g.body.retention_days) for o, g in granted.items() if g.body.retention_days
-    )
-    effective = replace(
+    return replace(
         policy,
         sharing=tuple(sharing),
         rules_by_owner=MappingProxyType({k: tuple(v) for k, v in by_owner.items()}),
-        owner_retention_days=MappingProxyType(retention),
+        owner_retention_days=MappingProxyType({**policy.owner_retention_days, **retention}),
         sharing_memo={},
     )
-    return Effective(effective, MappingProxyType(statuses))
