@@ -27,7 +27,7 @@ from proxy.policy.lint import lint
 from proxy.policy.summary import summarize
 
 
-def _load(file: str) -> Policy | None:
+def load_reporting(file: str) -> Policy | None:
     """The parsed policy, or None after printing why not to stderr."""
     try:
         data = Path(file).read_bytes()
@@ -57,7 +57,7 @@ def _day(text: str | None) -> date | None:
 
 def check(file: str, *, strict: bool = False, on: str | None = None) -> int:
     today = _day(on)
-    policy = _load(file)
+    policy = load_reporting(file)
     if policy is None or today is None:
         return 1
     print(summarize(policy))
@@ -73,7 +73,7 @@ def explain_command(
     file: str, requester: str, on_behalf_of: str | None, purpose: str, on: str | None
 ) -> int:
     today = _day(on)
-    policy = _load(file)
+    policy = load_reporting(file)
     if policy is None or today is None:
         return 1
     e = explain(policy, requester, on_behalf_of, purpose, today)
@@ -82,8 +82,8 @@ def explain_command(
 
 
 def diff_command(old_file: str, new_file: str) -> int:
-    old = _load(old_file)
-    new = None if old is None else _load(new_file)  # one complaint at a time
+    old = load_reporting(old_file)
+    new = None if old is None else load_reporting(new_file)  # one complaint at a time
     if old is None or new is None:
         return 2
     changes = diff(old, new)

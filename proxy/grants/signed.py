@@ -10,10 +10,12 @@ altered, or the signature belongs to other text), and the quorum counts distinct
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from proxy.audit.verify import (
+    SIG_PREFIX,
     NoteFormatError,
     SignatureError,
     UnverifiedNoteError,
@@ -28,6 +30,44 @@ class SignedText:
     text: str  # the signed text, through its final LF
     digest: str  # "sha256:" + hex SHA-256 of text
     signed_by: tuple[str, ...]  # key hashes as 8 lowercase hex digits, sorted
+
+
+@dataclass(frozen=True, slots=True)
+class Unverified:
+    """A grant or key-change file split, nothing verified: for tools that must know whose it
+    is (or add a signature) before they can check it."""
+
+    text: str
+    signatures: tuple[str, ...]  # the signature lines found, without their newline
+    owner: str  # "" when the text names none
+    deployment: str
+
+
+def split_text(data: bytes) -> Unverified:
+    """A signed note (text, blank line, "— " lines) or a bare text; GrantRefused(invalid)
+    when it is neither or its text cannot be carried by a note."""
+    try:
+        whole = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GrantRefused("invalid", "not UTF-8") from None
+    cut = whole.rfind("\n\n")
+    tail = whole[cut + 2 :]
+    lines = tail[:-1].split("\n") if tail.endswith("\n") else []
+    signed = cut >= 0 and bool(lines) and all(line.startswith(SIG_PREFIX) for line in lines)
+    text = whole[: cut + 1] if signed else whole
+    if (problem := text_problem(text)) is not None:
+        raise GrantRefused("invalid", f"the text {problem}")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GrantRefused("invalid", f"not valid TOML: {exc}") from None
+    owner, deployment = doc.get("owner"), doc.get("deployment")
+    return Unverified(
+        text,
+        tuple(lines) if signed else (),
+        owner if isinstance(owner, str) else "",
+        deployment if isinstance(deployment, str) else "",
+    )
 
 
 def text_problem(text: str) -> str | None:
