@@ -42,11 +42,20 @@ def _add_policy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     pe.add_argument("--on-behalf-of", default=None, help="the on_behalf_of agency's ORI")
     pe.add_argument("--purpose", required=True, help="the purpose code")
     pe.add_argument("--date", default=None, help=day)
+    _grant_options(pe)
     pd = psub.add_parser(
         "diff", help="what loading NEW over OLD would change (JSON); exit 0 same, 1 differ, 2 error"
     )
     pd.add_argument("old")
     pd.add_argument("new")
+    _grant_options(pd)
+    pd.add_argument("--new-grants", default=None, help="the new side's grants_dir")
+
+
+def _grant_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grants", default=None, help="apply the owners' grants in this grants_dir")
+    p.add_argument("--deployment", default=None, help="the log origin grants must name")
+    p.add_argument("--config", default=None, help="the proxy configuration (its log.origin)")
 
 
 def _add_grant(add_parser: Callable[..., argparse.ArgumentParser]) -> None:

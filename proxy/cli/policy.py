@@ -8,6 +8,11 @@
   as diff(1): 0 when the policies are the same (only the two versions printed), 1 when they
   differ, 2 when either cannot be read or parsed.
 
+With `--grants DIR` (and `--deployment ORIGIN` or `--config FILE`), explain and diff apply the
+owners' signed grants in DIR as the server would (SPEC §11; proxy.cli.policy_grants); diff's
+`--new-grants DIR` gives the new side its own grants, so the diff shows what a new grant
+would widen (its rules under `sharing`, each owner's before/after under `grants`).
+
 `--date` (YYYY-MM-DD) judges rule expiry as of that day; the default is today in UTC, the day
 the server's sharing decisions use.
 """
@@ -17,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
+from proxy.cli.policy_grants import GrantArgsError, origin_of, rule_names, status_lines, with_grants
+from proxy.grants import grant_changes
 from proxy.policy.diff import diff
 from proxy.policy.document import Policy, PolicyError, parse_policy
 from proxy.policy.explain import explain, render
@@ -69,24 +76,43 @@ def check(file: str, *, strict: bool = False, on: str | None = None) -> int:
     return 1 if strict and warnings else 0
 
 
-def explain_command(
-    file: str, requester: str, on_behalf_of: str | None, purpose: str, on: str | None
-) -> int:
-    today = _day(on)
-    policy = load_reporting(file)
+def _moment(on: str | None, today: date) -> datetime:
+    """When grants are judged: now, or noon UTC of --date."""
+    return datetime.now(UTC) if on is None else datetime.combine(today, time(12), tzinfo=UTC)
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    today = _day(args.date)
+    policy = load_reporting(args.policy)
     if policy is None or today is None:
         return 1
-    e = explain(policy, requester, on_behalf_of, purpose, today)
+    names = None
+    if args.grants is not None:
+        origin = origin_of(args.deployment, args.config)
+        effective = with_grants(policy, args.grants, origin, _moment(args.date, today))
+        names = rule_names(policy, effective.policy)
+        policy = effective.policy
+        for line in status_lines(effective):
+            print(line)
+    e = explain(policy, args.requester, args.on_behalf_of, args.purpose, today, names)
     print(render(e))
     return 1 if e.unknown else 0
 
 
-def diff_command(old_file: str, new_file: str) -> int:
-    old = load_reporting(old_file)
-    new = None if old is None else load_reporting(new_file)  # one complaint at a time
+def diff_command(args: argparse.Namespace) -> int:
+    old = load_reporting(args.old)
+    new = None if old is None else load_reporting(args.new)  # one complaint at a time
     if old is None or new is None:
         return 2
     changes = diff(old, new)
+    if args.grants is not None or args.new_grants is not None:
+        origin, now = origin_of(args.deployment, args.config), datetime.now(UTC)
+        before = with_grants(old, args.grants or args.new_grants, origin, now)
+        record = {o: s.record for o, s in before.statuses.items()}
+        after = with_grants(new, args.new_grants or args.grants, origin, now, record)
+        changes = diff(before.policy, after.policy)
+        if grants := grant_changes(before.to_json(), after.to_json()):
+            changes["grants"] = grants
     print(json.dumps(changes, indent=2))
     return 1 if set(changes) - {"from", "to"} else 0
 
@@ -96,10 +122,12 @@ def run_policy(args: argparse.Namespace) -> int:
     command: str = args.policy_command
     if command == "check":
         return check(args.file, strict=args.strict, on=args.date)
-    if command == "explain":
-        return explain_command(
-            args.policy, args.requester, args.on_behalf_of, args.purpose, args.date
-        )
-    if command == "diff":
-        return diff_command(args.old, args.new)
+    try:
+        if command == "explain":
+            return explain_command(args)
+        if command == "diff":
+            return diff_command(args)
+    except GrantArgsError as exc:
+        print(f"alpr-proxy policy {command}: {exc}", file=sys.stderr)
+        return 2
     raise AssertionError(command)

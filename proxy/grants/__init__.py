@@ -10,6 +10,7 @@ transparency page reads: the statuses of the policy in force.
 
 from __future__ import annotations
 
+from proxy.grants.changes import grant_changes
 from proxy.grants.draft import draft_grant
 from proxy.grants.effective import Effective, apply_grants
 from proxy.grants.grant import Grant, KeyChange, check_grant, check_key_change
@@ -41,6 +42,7 @@ __all__ = [
     "check_grant",
     "check_key_change",
     "draft_grant",
+    "grant_changes",
     "open_owner_note",
     "policy_as_recorded",
     "record_from_entry",

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
 from proxy.grants.grant import Grant, check_grant, check_key_change
 from proxy.grants.reasons import GrantRefused
@@ -29,7 +30,7 @@ class Effective:
     policy: Policy  # the operator's, with granting owners' rules replaced
     statuses: Mapping[str, OwnerStatus]  # by owner ORI, sorted
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, dict[str, Any]]:
         return {ori: s.to_json() for ori, s in self.statuses.items()}
 
 

@@ -36,6 +36,7 @@ from proxy.grants import (
     OwnerRecord,
     OwnerStatus,
     apply_grants,
+    grant_changes,
     policy_as_recorded,
     record_from_entry,
 )
@@ -108,7 +109,8 @@ class PolicyHolder:
         effective = apply_grants(
             operator, self.grant_files.read(), record, self.grant_files.origin, now
         )
-        loaded = await self._record(writer, now, "startup", old, effective, self.text)
+        old_grants = None if entry is None else entry.get("grants")
+        loaded = await self._record(writer, now, "startup", old, effective, self.text, old_grants)
         self._swap(effective, self.text)
         return loaded
 
@@ -122,7 +124,8 @@ class PolicyHolder:
                 new, self.grant_files.read(), record, self.grant_files.origin, now
             )
             old = self.current
-            loaded = await self._record(writer, now, trigger, old, effective, text)
+            old_grants = self.grants.to_json()
+            loaded = await self._record(writer, now, trigger, old, effective, text, old_grants)
             # Swapped only once the load is durably on the record.
             self._swap(effective, text)
             log.info(
@@ -162,8 +165,11 @@ class PolicyHolder:
         old: Policy | None,
         new: Effective,
         text: bytes,
+        old_grants: Mapping[str, Any] | None,
     ) -> Loaded:
         summary = diff(old, new.policy)
+        if old is not None and (changes := grant_changes(old_grants, new.to_json())):
+            summary["grants"] = changes
         record = policy_loaded_entry(
             at=now,
             trigger=trigger,
