@@ -36,6 +36,7 @@ def _add_policy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     pc.add_argument("file")
     pc.add_argument("--strict", action="store_true", help="exit 1 on warnings as well")
     pc.add_argument("--date", default=None, help=day)
+    _grant_options(pc)
     pe = psub.add_parser("explain", help="whose reads a requester would see for a purpose, why")
     pe.add_argument("--policy", required=True, help="the policy file")
     pe.add_argument("--requester", required=True, help="the requesting agency's ORI")

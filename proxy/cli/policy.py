@@ -1,16 +1,17 @@
 """`alpr-proxy policy ...`: operator tools around a policy file, none of which needs a server.
 
 * `check FILE [--strict] [--date D]`: every error with its field (exit 1), or the summary and
-  the lint warnings (exit 0; with `--strict`, exit 1 when there are warnings).
+  the lint warnings (exit 0; with `--strict`, exit 1 when there are warnings); with `--grants`
+  also, per owner with grant keys, the grant in force or why none is.
 * `explain --policy FILE --requester ORI [--on-behalf-of ORI] --purpose CODE [--date D]`: whose
   reads such a search would return and why; exit 1 when an agency or the purpose is unknown.
 * `diff OLD NEW`: what loading NEW over OLD changes, as the JSON `policy_loaded` records; exit
   as diff(1): 0 when the policies are the same (only the two versions printed), 1 when they
   differ, 2 when either cannot be read or parsed.
 
-With `--grants DIR` (and `--deployment ORIGIN` or `--config FILE`), explain and diff apply the
-owners' signed grants in DIR as the server would (SPEC §11; proxy.cli.policy_grants); diff's
-`--new-grants DIR` gives the new side its own grants, so the diff shows what a new grant
+With `--grants DIR` (and `--deployment ORIGIN` or `--config FILE`), check, explain and diff
+apply the owners' signed grants in DIR as the server would (SPEC §11; proxy.cli.policy_grants);
+diff's `--new-grants DIR` gives the new side its own grants, so the diff shows what a new grant
 would widen (its rules under `sharing`, each owner's before/after under `grants`).
 
 `--date` (YYYY-MM-DD) judges rule expiry as of that day; the default is today in UTC, the day
@@ -62,18 +63,22 @@ def _day(text: str | None) -> date | None:
         return None
 
 
-def check(file: str, *, strict: bool = False, on: str | None = None) -> int:
-    today = _day(on)
-    policy = load_reporting(file)
+def check(args: argparse.Namespace) -> int:
+    today = _day(args.date)
+    policy = load_reporting(args.file)
     if policy is None or today is None:
         return 1
     print(summarize(policy))
+    if args.grants is not None:  # per owner: the grant in force, or why none is
+        origin = origin_of(args.deployment, args.config)
+        moment = _moment(args.date, today)
+        print("\n".join(status_lines(with_grants(policy, args.grants, origin, moment))))
     warnings = lint(policy, today)
     if warnings:
         print(f"{len(warnings)} warning(s):")
         for w in warnings:
             print(f"  warning: {w}")
-    return 1 if strict and warnings else 0
+    return 1 if args.strict and warnings else 0
 
 
 def _moment(on: str | None, today: date) -> datetime:
@@ -120,9 +125,9 @@ def diff_command(args: argparse.Namespace) -> int:
 def run_policy(args: argparse.Namespace) -> int:
     """Dispatch for `alpr-proxy policy ...` (arguments defined in proxy.__main__)."""
     command: str = args.policy_command
-    if command == "check":
-        return check(args.file, strict=args.strict, on=args.date)
     try:
+        if command == "check":
+            return check(args)
         if command == "explain":
             return explain_command(args)
         if command == "diff":

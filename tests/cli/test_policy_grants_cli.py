@@ -83,3 +83,15 @@ def test_diff_shows_what_a_new_grant_widens(policy: Path, tmp_path: Path, capsys
     changes = json.loads(out)
     assert changes["grants"][UNION]["after"]["reason"] == "rollback"
     assert changes["sharing"]["removed"][0]["rule"]["owner"] == UNION
+
+
+def test_check_says_per_owner_why_no_grant_is_in_force(
+    policy: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    d = grants(tmp_path, "g", grant_text(deployment="elsewhere.example/audit"))
+    code, out, err = run(capsys, "policy", "check", str(policy), "--date", "2026-12-01",
+                         "--grants", str(d), "--deployment", ORIGIN)  # fmt: skip
+    assert code == 0, err
+    assert f"grant {UNION}: none in force (wrong_deployment:" in out
+    assert "ignored_for_grant_owner" not in out  # str(LintWarning) is path: message
+    assert f"ignored: {UNION} has grant_keys" in out
