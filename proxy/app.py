@@ -18,6 +18,7 @@ from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
+from proxy.errors import ProxyError
 from proxy.http import admin, audit_api, health, log_api, log_range, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
@@ -47,7 +48,7 @@ from proxy.search.live_policy import (
     sighup_reloads,
 )
 from proxy.settings import Settings
-from proxy.store.pools import AUDIT, database_errors, open_proxy_pool
+from proxy.store.pools import AUDIT, DB_ERRORS, database_errors, open_proxy_pool
 from proxy.store.postgres import open_store
 
 _log = logging.getLogger("alpr_proxy")
@@ -185,9 +186,15 @@ async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with pool.acquire() as conn:  # facts first catch up with the log
             return await facts.latest_of_event(conn, "policy_loaded")
 
+    async def record() -> bytes | None:  # at a reload: no record, no load (fail closed)
+        try:
+            return await latest()
+        except DB_ERRORS:
+            raise ProxyError("audit_unavailable", "the log's record could not be read") from None
+
     with database_errors(AUDIT, db.audit_dsn):  # a role without grants
         previous = await latest()
-    holder.record_source = latest
+    holder.record_source = record
     await holder.record_startup(app[AUDIT_WRITER], app[CLOCK](), previous)
     reloads = BackgroundReloads(holder, app[AUDIT_WRITER], app[CLOCK])
     app[RELOAD_PEERS] = peers = ReloadPeers(reloads.start)

@@ -79,15 +79,17 @@ def parse_grant_body(doc: dict[str, Any]) -> GrantBody:
         elif expires - issued > timedelta(days=MAX_GRANT_DAYS):
             r.err("expires", f"must be at most {MAX_GRANT_DAYS} days after issued")
     retention = r.integer(doc, "", "retention_days", required=False) or None
-    rules = tuple(_rule(r, t, p, owner) for t, p in r.tables(doc, "sharing", _RULE_KEYS))
+    # The refused keys are let through the unknown-key check to be refused with a reason.
+    tables = r.tables(doc, "sharing", _RULE_KEYS | _REFUSED.keys())
+    rules = tuple(_rule(r, t, p, owner) for t, p in tables)
     if r.errors:
         raise PolicyError(tuple(r.errors))
     return GrantBody(owner, deployment, issued, expires or issued, retention, rules)
 
 
 def _rule(r: Reader, t: dict[str, Any], p: str, owner: str) -> SharingRule:
-    refused = [FieldError(f"{p}.{k}", why) for k, why in _REFUSED.items() if k in t]
-    r.errors[:] = [e for e in r.errors if e.path not in {x.path for x in refused}] + refused
+    for key in sorted(_REFUSED.keys() & t.keys()):
+        r.err(f"{p}.{key}", _REFUSED[key])
     agencies = r.strings(
         t, p, "to_agencies", lambda v: None if _ORI.fullmatch(v) else f"{v!r} is not {_ORI_HINT}"
     )

@@ -35,6 +35,7 @@ from proxy.grants import (
     Effective,
     OwnerRecord,
     OwnerStatus,
+    RecordError,
     apply_grants,
     grant_changes,
     policy_as_recorded,
@@ -199,6 +200,11 @@ async def reload_policy(
         log.error("policy reload refused: %s", exc, extra={"trigger": trigger})
         raise ProxyError(
             "invalid_request", f"policy file unreadable, the previous one stays in force: {exc}"
+        ) from None
+    except RecordError as exc:  # the log's own record: never load without it
+        log.error("policy reload refused: %s", exc, extra={"trigger": trigger})
+        raise ProxyError(
+            "audit_unavailable", "the log's record of grants is unreadable; nothing changed"
         ) from None
 
 
