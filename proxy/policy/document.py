@@ -13,6 +13,7 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
 * An ORI (an agency's ``ori``, a rule's ``owner``) is 9 upper-case ASCII letters and digits.
 * ``[[agencies]]``: ``state`` may be omitted (e.g. federal agencies); such an agency is never
   admitted by a rule that lists ``to_states``. ``immigration_enforcement`` defaults to false.
+  ``grant_keys`` (default none) and ``grant_quorum`` (default 1): proxy.policy.owner_keys.
 * ``[[purposes]]``: ``description`` defaults to ``""`` and ``prohibited`` to false. A prohibited
   purpose needs nothing else. Otherwise ``max_lookback_days`` is required, ``case_number``
   defaults to ``"required"``, ``query_types`` to ``["plate"]`` and ``sensitive_locations`` to
