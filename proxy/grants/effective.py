@@ -52,8 +52,10 @@ def _keys(
     """The owner's record with the keys it is judged by; GrantRefused(keys_changed) when the
     policy moved them without the owner's signed consent (the record is then unchanged)."""
     keys, quorum = _policy_keys(policy, owner)
-    if rec is None or not rec.keys:  # first registration: the operator's word, now on record
-        return OwnerRecord(keys, quorum, rec.last_grant if rec else None, None)
+    if rec is None:  # first registration: the operator's word, now on record
+        return OwnerRecord(keys, quorum, None, None)
+    if not rec.keys:  # registered again after a release: what the record remembers stays,
+        return replace(rec, keys=keys, quorum=quorum)  # so no old grant or change is new
     if set(keys) == set(rec.keys) and quorum == rec.quorum:
         return rec
     data = files.get(f"{owner}.keys")

@@ -193,3 +193,16 @@ def test_released_keys_give_the_pen_back() -> None:
     eff = effective(make_policy([]), files, record)
     assert eff.statuses[UNION].reason is None and eff.statuses[UNION].record.keys == ()
     assert shares_with(eff, FBI)  # the operator's rule applies again
+
+
+def test_a_release_cannot_be_replayed_after_the_owner_registers_again() -> None:
+    record = _record(grant_text())
+    release = {f"{UNION}.keys": note(keys_text([], 0), CHIEF)}
+    released = effective(make_policy([]), release, record).statuses[UNION].record
+    assert released.keys == () and released.keys_issued == ISSUED
+    again = effective(make_policy([CHIEF]), {}, {UNION: released}).statuses[UNION].record
+    assert again.keys == (CHIEF.vkey,) and again.keys_issued == ISSUED
+    # The operator drops the keys again with the old release note: refused this time.
+    eff = effective(make_policy([]), release, {UNION: again})
+    assert eff.statuses[UNION].reason == "keys_changed"
+    assert not shares_with(eff, FBI)
