@@ -28,6 +28,7 @@ from proxy.cli.grant_sign import sign_command
 from proxy.cli.policy import load_reporting
 from proxy.grants import GrantRefused, check_grant, draft_grant
 from proxy.grants.signed import split_text
+from proxy.policy.document import KINDS
 from proxy.policy.grant_body import MAX_GRANT_DAYS
 from proxy.settings import SettingsError, load_settings
 
@@ -81,11 +82,14 @@ def draft(args: argparse.Namespace) -> int:
         states = [owner.state] if owner.state else []
     else:
         states = [s for s in _list(args.states) if s != "*"]
+    kinds = _list(args.kinds) or ["local", "state"]
+    if unknown := sorted(set(kinds) - KINDS):
+        raise UsageError(f"--kinds: {', '.join(unknown)} not among {', '.join(sorted(KINDS))}")
     issued = datetime.now(UTC).replace(microsecond=0)
     text = draft_grant(
         policy,
         owner.ori,
-        kinds=_list(args.kinds) or ["local", "state"],
+        kinds=kinds,
         states=states,
         purposes=_list(args.purposes) or ["*"],
         deployment=_deployment(args),

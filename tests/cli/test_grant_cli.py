@@ -72,6 +72,11 @@ def test_draft_names_todays_matching_agencies_by_ori(
         capsysbinary, "grant", "draft", "--policy", str(files["policy"]), "--owner", UNION
     )
     assert code == 2 and "--deployment" in err
+    code, _, err = run(
+        capsysbinary, "grant", "draft", "--policy", str(files["policy"]), "--owner", UNION,
+        "--deployment", ORIGIN, "--kinds", "fedral",
+    )  # fmt: skip
+    assert code == 2 and "fedral" in err
 
 
 def test_sign_then_check(files: dict[str, Path], capsysbinary: Capture, tmp_path: Path) -> None:
