@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,7 +77,7 @@ def text_problem(text: str) -> str | None:
         return "contains a carriage return (CR): use LF line ends only"
     if "\t" in text:
         return "contains a tab"
-    if any((c < " " and c != "\n") or c == "\x7f" for c in text):
+    if any(unicodedata.category(c) == "Cc" and c != "\n" for c in text):  # C0, DEL, C1
         return "contains a control character"
     if not text.endswith("\n"):
         return "does not end with a line feed"

@@ -151,7 +151,7 @@ def test_two_signatures_for_a_quorum_of_two(
     assert code == 1 and "bad_signature" in err
 
 
-@pytest.mark.parametrize("bad", ["\r", "\t", "\x07"])
+@pytest.mark.parametrize("bad", ["\r", "\t", "\x07", "\x7f", "\x85"])
 def test_sign_refuses_text_a_note_cannot_carry(
     files: dict[str, Path], capsysbinary: Capture, bad: str
 ) -> None:
