@@ -27,6 +27,7 @@ from proxy.cli.credentials import write_secret
 from proxy.cli.grant_sign import sign_command
 from proxy.cli.policy import load_reporting
 from proxy.grants import GrantRefused, check_grant, draft_grant
+from proxy.grants.draft import DEFAULT_KINDS, matching
 from proxy.grants.signed import split_text
 from proxy.policy.document import KINDS
 from proxy.policy.grant_body import MAX_GRANT_DAYS
@@ -82,9 +83,12 @@ def draft(args: argparse.Namespace) -> int:
         states = [owner.state] if owner.state else []
     else:
         states = [s for s in _list(args.states) if s != "*"]
-    kinds = _list(args.kinds) or ["local", "state"]
+    kinds = _list(args.kinds) or list(DEFAULT_KINDS)
     if unknown := sorted(set(kinds) - KINDS):
         raise UsageError(f"--kinds: {', '.join(unknown)} not among {', '.join(sorted(KINDS))}")
+    if not matching(policy, owner.ori, kinds, states):  # a grant must admit someone
+        print("alpr-proxy grant draft: no agency matches; nothing to draft", file=sys.stderr)
+        return 1
     issued = datetime.now(UTC).replace(microsecond=0)
     text = draft_grant(
         policy,
@@ -96,9 +100,6 @@ def draft(args: argparse.Namespace) -> int:
         issued=issued,
         expires=issued + timedelta(days=args.days),
     )
-    if '  "' not in text:  # no recipient line: a grant must admit someone
-        print("alpr-proxy grant draft: no agency matches; nothing to draft", file=sys.stderr)
-        return 1
     sys.stdout.buffer.write(text.encode("utf-8"))
     sys.stdout.flush()
     return 0

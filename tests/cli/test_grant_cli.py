@@ -77,6 +77,11 @@ def test_draft_names_todays_matching_agencies_by_ori(
         "--deployment", ORIGIN, "--kinds", "fedral",
     )  # fmt: skip
     assert code == 2 and "fedral" in err
+    code, out, err = run(
+        capsysbinary, "grant", "draft", "--policy", str(files["policy"]), "--owner", UNION,
+        "--deployment", ORIGIN, "--kinds", "tribal",
+    )  # fmt: skip
+    assert (code, out) == (1, "") and "no agency matches" in err
 
 
 def test_sign_then_check(files: dict[str, Path], capsysbinary: Capture, tmp_path: Path) -> None:
