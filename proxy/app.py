@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
 from proxy import loops, metrics
@@ -19,6 +20,7 @@ from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
 from proxy.errors import ProxyError
+from proxy.grants import OwnerRecord, RecordError, record_from_entry
 from proxy.http import admin, audit_api, health, log_api, log_range, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
@@ -186,10 +188,11 @@ async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with pool.acquire() as conn:  # facts first catch up with the log
             return await facts.latest_of_event(conn, "policy_loaded")
 
-    async def record() -> bytes | None:  # at a reload: no record, no load (fail closed)
+    async def record() -> dict[str, OwnerRecord]:  # at a reload: no record, no load
         try:
-            return await latest()
-        except DB_ERRORS:
+            body = await latest()
+            return record_from_entry(None if body is None else orjson.loads(body))
+        except (*DB_ERRORS, RecordError, orjson.JSONDecodeError):
             raise ProxyError("audit_unavailable", "the log's record could not be read") from None
 
     with database_errors(AUDIT, db.audit_dsn):  # a role without grants

@@ -35,7 +35,6 @@ from proxy.grants import (
     Effective,
     OwnerRecord,
     OwnerStatus,
-    RecordError,
     apply_grants,
     grant_changes,
     policy_as_recorded,
@@ -78,9 +77,10 @@ class PolicyHolder:
         self.text = text
         self.path = Path(path)
         self.grant_files = grants
-        # The latest policy_loaded entry's body, from the audit database; None: this process's
-        # own memory of the last load (tests without a database).
-        self.record_source: Callable[[], Awaitable[bytes | None]] | None = None
+        # The record read back from the audit database's latest policy_loaded entry (raising
+        # ProxyError when it cannot be read: no record, no load); None: this process's own
+        # memory of its last load (tests without a database).
+        self.record_source: Callable[[], Awaitable[dict[str, OwnerRecord]]] | None = None
         self._lock = asyncio.Lock()  # one reload at a time, so diffs chain correctly
         self._listeners: list[Callable[[Policy], None]] = []
 
@@ -142,8 +142,7 @@ class PolicyHolder:
     async def _record_now(self) -> dict[str, OwnerRecord]:
         if self.record_source is None:
             return {o: s.record for o, s in self.grants.statuses.items()}
-        latest = await self.record_source()
-        return record_from_entry(None if latest is None else orjson.loads(latest))
+        return await self.record_source()
 
     def _swap(self, effective: Effective, text: bytes) -> None:
         self.current, self.grants, self.text = effective.policy, effective, text
@@ -200,11 +199,6 @@ async def reload_policy(
         log.error("policy reload refused: %s", exc, extra={"trigger": trigger})
         raise ProxyError(
             "invalid_request", f"policy file unreadable, the previous one stays in force: {exc}"
-        ) from None
-    except RecordError as exc:  # the log's own record: never load without it
-        log.error("policy reload refused: %s", exc, extra={"trigger": trigger})
-        raise ProxyError(
-            "audit_unavailable", "the log's record of grants is unreadable; nothing changed"
         ) from None
 
 
