@@ -36,17 +36,54 @@ def _add_policy(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     pc.add_argument("file")
     pc.add_argument("--strict", action="store_true", help="exit 1 on warnings as well")
     pc.add_argument("--date", default=None, help=day)
+    _grant_options(pc)
     pe = psub.add_parser("explain", help="whose reads a requester would see for a purpose, why")
     pe.add_argument("--policy", required=True, help="the policy file")
     pe.add_argument("--requester", required=True, help="the requesting agency's ORI")
     pe.add_argument("--on-behalf-of", default=None, help="the on_behalf_of agency's ORI")
     pe.add_argument("--purpose", required=True, help="the purpose code")
     pe.add_argument("--date", default=None, help=day)
+    _grant_options(pe)
     pd = psub.add_parser(
         "diff", help="what loading NEW over OLD would change (JSON); exit 0 same, 1 differ, 2 error"
     )
     pd.add_argument("old")
     pd.add_argument("new")
+    _grant_options(pd)
+    pd.add_argument("--new-grants", default=None, help="the new side's grants_dir")
+
+
+def _grant_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grants", default=None, help="apply the owners' grants in this grants_dir")
+    p.add_argument("--deployment", default=None, help="the log origin grants must name")
+    p.add_argument("--config", default=None, help="the proxy configuration (its log.origin)")
+
+
+def _add_grant(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add_parser("grant", help="an owner's signed sharing grants (SPEC §11)")
+    gsub = p.add_subparsers(dest="grant_command", required=True)
+    gk = gsub.add_parser("keygen", help="make an Ed25519 grant key; print its vkey")
+    gk.add_argument("--name", required=True, help="the key name, e.g. city.example.gov/grants")
+    gk.add_argument("--out", required=True, help="file to write the private key to (mode 0600)")
+    origin = "the deployment: this log origin (or --config FILE: its log.origin)"
+    gd = gsub.add_parser("draft", help="a grant text naming, by ORI, the agencies that match")
+    gd.add_argument("--policy", required=True, help="the operator's policy file")
+    gd.add_argument("--owner", required=True, help="the owner's ORI")
+    gd.add_argument("--kinds", default=None, help="agency kinds, default local,state")
+    gd.add_argument("--states", default=None, help="state codes, default the owner's; * any")
+    gd.add_argument("--purposes", default=None, help='purpose codes, default "*"')
+    gd.add_argument("--days", type=int, default=365, help="valid for N days (max 366)")
+    gs = gsub.add_parser("sign", help="sign a grant, or add a signature to a signed one")
+    gs.add_argument("--key", required=True, help="the grant key file (PRIVATE+KEY+...)")
+    gs.add_argument("--policy", default=None, help="verify existing signatures by its keys")
+    gs.add_argument("grant")
+    gc = gsub.add_parser("check", help="is this grant in force? exit 1 with the reason if not")
+    gc.add_argument("--policy", required=True, help="the operator's policy file")
+    gc.add_argument("--at", default=None, help="judge as of this RFC 3339 time (default now)")
+    gc.add_argument("grant")
+    for sp in (gd, gc):
+        sp.add_argument("--deployment", default=None, help=origin)
+        sp.add_argument("--config", default=None, help="the proxy configuration (log.origin)")
 
 
 def _add_audit(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
@@ -100,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roles", required=True, help="comma-separated, e.g. investigator,auditor")
     p.add_argument("--ttl", default="1h", help=TTL_HELP)
     _add_audit(sub.add_parser)
+    _add_grant(sub.add_parser)
     add_witness_parser(sub.add_parser)
     return parser
 
@@ -126,6 +164,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from proxy.cli.policy import run_policy
 
         return run_policy(args)
+    if args.command == "grant":
+        from proxy.cli.grant import run_grant
+
+        return run_grant(args)
     if args.command == "keygen":
         from proxy.cli.credentials import keygen
 

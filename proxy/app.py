@@ -8,7 +8,9 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
+import orjson
 from aiohttp import web
 
 from proxy import loops, metrics
@@ -18,6 +20,8 @@ from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
 from proxy.console.demo_sign_in import DemoSignIn
+from proxy.errors import ProxyError
+from proxy.grants import OwnerRecord, RecordError, record_from_entry
 from proxy.http import admin, audit_api, console, health, log_api, log_range, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
@@ -28,6 +32,7 @@ from proxy.http.state import (
     CHECKPOINTER,
     CLOCK,
     POLICY,
+    RELOAD_PEERS,
     SEARCH_LIMITER,
     SETTINGS,
     STORE,
@@ -37,9 +42,16 @@ from proxy.http.state import (
 from proxy.http.transparency import handlers as transparency
 from proxy.oversight import facts
 from proxy.oversight.reports import REPORTS
-from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
+from proxy.reload_peers import ReloadPeers
+from proxy.search.grant_files import GrantFiles
+from proxy.search.live_policy import (
+    BackgroundReloads,
+    PolicyHolder,
+    read_policy,
+    sighup_reloads,
+)
 from proxy.settings import Settings
-from proxy.store.pools import AUDIT, database_errors, open_proxy_pool
+from proxy.store.pools import AUDIT, DB_ERRORS, database_errors, open_proxy_pool
 from proxy.store.postgres import open_store
 
 _log = logging.getLogger("alpr_proxy")
@@ -99,7 +111,11 @@ def create_app(
     app[CLOCK] = clock
     if demo_sign_in is not None:
         app[console.DEMO_SIGN_IN] = demo_sign_in
-    app[POLICY] = holder = PolicyHolder(policy, policy_text, settings.policy.file)
+    grants_dir = settings.policy.grants_dir
+    grant_files = GrantFiles(Path(grants_dir) if grants_dir else None, settings.log.origin)
+    app[POLICY] = holder = PolicyHolder(
+        policy, policy_text, settings.policy.file, grant_files, clock()
+    )
     app[SEARCH_LIMITER] = limiter = TokenBuckets(policy.settings.rate_limit_per_minute)
     holder.on_change(lambda p: limiter.reconfigure(p.settings.rate_limit_per_minute))
     metrics.set_policy_version(policy.version)
@@ -176,14 +192,34 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Audit the policy in force at start; reload it on SIGHUP."""
-    holder = app[POLICY]
-    with database_errors(AUDIT, app[SETTINGS].database.audit_dsn):  # a role without grants
-        async with app[AUDIT_POOL].acquire() as conn:  # facts first catch up with the log
-            previous = await facts.latest_of_event(conn, "policy_loaded")
+    """Audit the policy in force at start; reload it on SIGHUP and on other processes' API
+    reloads (proxy.reload_peers)."""
+    holder, pool, db = app[POLICY], app[AUDIT_POOL], app[SETTINGS].database
+
+    async def latest() -> bytes | None:  # the record of grants lives in the log
+        async with pool.acquire() as conn:  # facts first catch up with the log
+            return await facts.latest_of_event(conn, "policy_loaded")
+
+    async def record() -> dict[str, OwnerRecord]:  # at a reload: no record, no load
+        try:
+            body = await latest()
+            return record_from_entry(None if body is None else orjson.loads(body))
+        except (*DB_ERRORS, RecordError, orjson.JSONDecodeError):
+            raise ProxyError("audit_unavailable", "the log's record could not be read") from None
+
+    with database_errors(AUDIT, db.audit_dsn):  # a role without grants
+        previous = await latest()
+    holder.record_source = record
     await holder.record_startup(app[AUDIT_WRITER], app[CLOCK](), previous)
-    async with sighup_reloads(holder, app[AUDIT_WRITER], app[CLOCK]):
-        yield
+    reloads = BackgroundReloads(holder, app[AUDIT_WRITER], app[CLOCK])
+    app[RELOAD_PEERS] = peers = ReloadPeers(reloads.start)
+    with database_errors(AUDIT, db.audit_dsn):
+        await peers.listen(db.audit_dsn, db.connect_timeout_s)
+    try:
+        async with sighup_reloads(reloads):
+            yield
+    finally:
+        await peers.close()
 
 
 async def _metrics_flusher(app: web.Application) -> AsyncIterator[None]:

@@ -84,6 +84,9 @@ class ConsoleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class PolicySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     file: str = "policy.toml"
+    # SPEC §11: one <ORI>.grant (and, for a key change, <ORI>.keys) per owner with grant_keys;
+    # "" means none, so such owners share with no one.
+    grants_dir: str = ""
 
 
 class WitnessSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -149,6 +152,7 @@ _PATH_KEYS = {
     ("auth", "public_key_file"),
     ("auth", "dev_private_key_file"),
     ("policy", "file"),
+    ("policy", "grants_dir"),
     ("log", "signing_key_file"),
     ("metrics", "bearer_token_file"),
 }

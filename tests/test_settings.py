@@ -88,3 +88,11 @@ def test_metrics_listener_defaults_to_loopback_and_takes_env_overrides(tmp_path:
 def test_invalid_metrics_listen_is_refused(listen: str, fragment: str):
     with pytest.raises(SettingsError, match=f"metrics.listen.*{fragment}"):
         load_settings(env={"ALPR_PROXY_METRICS_LISTEN": listen})
+
+
+def test_grants_dir_is_relative_to_the_config_file_and_empty_by_default(tmp_path: Path):
+    assert load_settings(env={}).policy.grants_dir == ""
+    config = write(tmp_path, '[policy]\ngrants_dir = "grants"\n')
+    assert load_settings(config, env={}).policy.grants_dir == str(tmp_path / "grants")
+    env = {"ALPR_PROXY_POLICY_GRANTS_DIR": "/etc/alpr-proxy/grants"}
+    assert load_settings(config, env=env).policy.grants_dir == "/etc/alpr-proxy/grants"

@@ -116,7 +116,10 @@ def policy_loaded_entry(
     previous_version: str | None,
     diff: Mapping[str, Any],
     policy_text: str,
+    grants: Mapping[str, Any] | None = None,
 ) -> Record:
+    """`grants`: per owner with grant keys, the grant in force or why none is, and the owner's
+    record (SPEC §11; proxy.grants.OwnerStatus.to_json)."""
     entry = {
         "event": "policy_loaded",
         "time": timestamp(at),
@@ -125,6 +128,7 @@ def policy_loaded_entry(
         "previous_version": previous_version,
         "diff": dict(diff),
         "policy": policy_text,
+        "grants": dict(grants or {}),
     }
     return Record(canonical(entry))
 

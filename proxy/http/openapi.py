@@ -68,6 +68,7 @@ class PolicyReloaded(msgspec.Struct, forbid_unknown_fields=True):
     previous_version: str | None
     audit_index: int
     diff: dict[str, Any]
+    grants: dict[str, Any]  # per owner with grant keys, as in its policy_loaded entry
 
 
 class Health(msgspec.Struct, forbid_unknown_fields=True):

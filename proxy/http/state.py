@@ -13,6 +13,7 @@ from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.tokens import TokenVerifier
 from proxy.http.ratelimit import TokenBuckets
+from proxy.reload_peers import ReloadPeers
 from proxy.search.live_policy import PolicyHolder
 from proxy.settings import Settings
 from proxy.store.base import Store
@@ -26,6 +27,7 @@ CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)
 WITNESSING = web.AppKey("witnessing", Witnessing)  # only when log.witness_quorum > 0
 VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 POLICY = web.AppKey("policy", PolicyHolder)
+RELOAD_PEERS = web.AppKey("reload_peers", ReloadPeers)  # API reloads reach every process
 SEARCH_LIMITER = web.AppKey("search_limiter", TokenBuckets)
 AUTH_FAILURE_LIMITER = web.AppKey("auth_failure_limiter", TokenBuckets)
 

@@ -13,6 +13,7 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
 * An ORI (an agency's ``ori``, a rule's ``owner``) is 9 upper-case ASCII letters and digits.
 * ``[[agencies]]``: ``state`` may be omitted (e.g. federal agencies); such an agency is never
   admitted by a rule that lists ``to_states``. ``immigration_enforcement`` defaults to false.
+  ``grant_keys`` (default none) and ``grant_quorum`` (default 1): proxy.policy.owner_keys.
 * ``[[purposes]]``: ``description`` defaults to ``""`` and ``prohibited`` to false. A prohibited
   purpose needs nothing else. Otherwise ``max_lookback_days`` is required, ``case_number``
   defaults to ``"required"``, ``query_types`` to ``["plate"]`` and ``sensitive_locations`` to
@@ -43,6 +44,7 @@ from proxy.policy._reader import FieldError, Reader
 from proxy.policy.declaration import normalize_declaration, required_problem
 from proxy.policy.geo import SensitiveLocation
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
+from proxy.policy.owner_keys import grant_keys
 from proxy.policy.terms import TermMatcher, compile_terms, term_words
 
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
@@ -84,6 +86,9 @@ class Agency:
     kind: AgencyKind
     state: str | None
     immigration_enforcement: bool
+    # SPEC §11: once set, only grants signed by these keys decide who receives its reads.
+    grant_keys: tuple[str, ...] = ()
+    grant_quorum: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,8 @@ class Policy:
     geofence: GeofenceIndex
     terms: TermMatcher  # prohibited_terms, compiled once
     rules_by_owner: Mapping[str, tuple[SharingRule, ...]]
+    # Owners' own retention in days (SPEC §11: a grant's retention_days), by ORI.
+    owner_retention_days: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     # (owner, recipients, purpose code, date) -> may every recipient see the owner's reads?
     # A memo of a pure function of this policy (proxy.policy.disclosure), filled by searches.
     # The key's last item is the search's declaration when it is one of
@@ -207,6 +214,7 @@ def _settings(r: Reader, t: dict[str, Any]) -> Settings:
 
 
 def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
+    keys, quorum = grant_keys(r, t, p)
     return Agency(
         ori=r.text(t, p, "ori", regex=_ORI, hint=_ORI_HINT),
         name=r.text(t, p, "name"),
@@ -214,6 +222,8 @@ def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
         state=r.text(t, p, "state", required=False, regex=_STATE, hint="a two-letter state code")
         or None,
         immigration_enforcement=r.boolean(t, p, "immigration_enforcement", False),
+        grant_keys=keys,
+        grant_quorum=quorum,
     )
 
 

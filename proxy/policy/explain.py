@@ -9,6 +9,7 @@ position in the file), or not admitted, with the reason each of the owner's rule
 * ``does not list purpose CODE``            neither the code nor ``"*"`` is in ``purposes``
 * ``excludes immigration-enforcement ...``  the agency is marked ``immigration_enforcement``
 * ``does not admit kind K`` / ``state S``   the agency is not named and its kind / state is out
+* ``does not name ORI``                     a rule of an owner's grant (recipients by ORI only)
 
 (the first that applies, in the order disclosure checks them), or "no sharing rules" when the
 owner has none. A rule with ``declaration_required`` is shown as admitting (marked ``*``): it
@@ -21,6 +22,7 @@ and the purpose known and not prohibited. Otherwise ``problems`` says why not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -86,13 +88,15 @@ def _reason(rule: SharingRule, agency: Agency, purpose: str, today: date) -> str
         return f"does not list purpose {purpose}"
     if rule.exclude_immigration_enforcement and agency.immigration_enforcement:
         return "excludes immigration-enforcement agencies"
+    if not rule.to_kinds:  # an owner's grant names its recipients by ORI only
+        return f"does not name {agency.ori}"
     if agency.kind not in rule.to_kinds:
         return f"does not admit kind {agency.kind}"
     return f"does not admit state {agency.state}" if agency.state else "requires a state"
 
 
 def _verdict(
-    rules: list[tuple[int, SharingRule]], owner: str, agency: Agency, code: str, today: date
+    rules: list[tuple[str, SharingRule]], owner: str, agency: Agency, code: str, today: date
 ) -> RecipientVerdict:
     if agency.ori == owner:
         return RecipientVerdict(agency.ori, True, OWN)
@@ -103,17 +107,24 @@ def _verdict(
         # what a search returns; _reason only words the refusal.
         if rule_applies(rule, code, today) and rule_admits(rule, agency):
             if rule.declaration_required is None:
-                return RecipientVerdict(agency.ori, True, f"sharing[{i}]")
+                return RecipientVerdict(agency.ori, True, i)
             # A later rule may admit without a declaration: that is the one a search uses.
-            declared = declared or RecipientVerdict(agency.ori, True, f"sharing[{i}]", (), True)
+            declared = declared or RecipientVerdict(agency.ori, True, i, (), True)
         else:
-            misses.append(RuleMiss(f"sharing[{i}]", _reason(rule, agency, code, today)))
+            misses.append(RuleMiss(i, _reason(rule, agency, code, today)))
     return declared or RecipientVerdict(agency.ori, False, None, tuple(misses))
 
 
 def explain(
-    policy: Policy, requester: str, on_behalf_of: str | None, purpose_code: str, today: date
+    policy: Policy,
+    requester: str,
+    on_behalf_of: str | None,
+    purpose_code: str,
+    today: date,
+    rule_names: Mapping[int, str] | None = None,
 ) -> Explanation:
+    """``rule_names``: how to call ``policy.sharing[i]`` (default ``sharing[i]``); an
+    effective policy names its owners' grant rules by their grant file."""
     oris = (requester,) if on_behalf_of is None else (requester, on_behalf_of)
     agencies = tuple(policy.agencies.get(o) for o in oris)
     problems: list[str] = []
@@ -133,9 +144,10 @@ def explain(
         problems.append(f"purpose {purpose_code} is prohibited (purpose_prohibited)")
     owners: list[OwnerVerdict] = []
     if not problems:
-        by_owner: dict[str, list[tuple[int, SharingRule]]] = {}
+        by_owner: dict[str, list[tuple[str, SharingRule]]] = {}
         for i, rule in enumerate(policy.sharing):
-            by_owner.setdefault(rule.owner, []).append((i, rule))
+            name = (rule_names or {}).get(i, f"sharing[{i}]")
+            by_owner.setdefault(rule.owner, []).append((name, rule))
         for ori in sorted(policy.agencies):
             rules = by_owner.get(ori, [])
             verdicts = tuple(

@@ -21,6 +21,9 @@ Per sharing rule:
 The shape checks (``federal``, ``out_of_state``, ``all_purposes``) look at what a rule *could*
 admit, not only at the agencies listed today, because agencies are added later without anyone
 re-reading old rules. Expired rules are still checked: renewing one revives all of it.
+
+* ``ignored_for_grant_owner``: the rule's owner has ``grant_keys``, so only the rules it signs
+  (SPEC §11) decide who receives its reads; the operator's rule is ignored (reported alone).
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ class LintWarning:
 def lint(policy: Policy, today: date) -> list[LintWarning]:
     out: list[LintWarning] = []
     for i, rule in enumerate(policy.sharing):
+        owner = policy.agencies.get(rule.owner)
+        if owner is not None and owner.grant_keys:
+            message = f"ignored: {rule.owner} has grant_keys, only rules it signs apply"
+            out.append(LintWarning(f"sharing[{i}]", "ignored_for_grant_owner", message))
+            continue
         out.extend(_rule(policy, rule, f"sharing[{i}]", today))
     return out
 

@@ -4,9 +4,14 @@ Requests take `holder.current` once and use that object throughout; a reload par
 validates the whole file first and only then swaps the reference, so no request ever sees a
 half-loaded policy, and an invalid file never replaces a valid one. Every load (at start, on
 SIGHUP, on `POST /v1/admin/policy/reload`) is a `policy_loaded` audit entry carrying the new
-version, what triggered it, a summary diff from the previous version, and the policy text itself
-so that oversight can reconstruct exactly what was enforced when. `reload_policy` is the one
-reload path (the admin endpoint and SIGHUP, `sighup_reloads`, share it).
+version, what triggered it, a summary diff from the previous version, the policy text itself
+so that oversight can reconstruct exactly what was enforced when, and per owner with grant keys
+the grant in force or why none is (SPEC §11; proxy.grants). `reload_policy` is the one reload
+path (the admin endpoint, SIGHUP (`sighup_reloads`) and a peer's API reload share it).
+
+Grants are judged against the record the log keeps: each load reads it back from the latest
+`policy_loaded` entry (`record_source`, the audit database), so no-rollback and key-change
+protection hold across restarts, a wiped proxy host, and the other workers' loads.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +31,18 @@ import orjson
 from proxy.audit.entry import policy_loaded_entry
 from proxy.audit.writer import AuditWriter
 from proxy.errors import ProxyError
+from proxy.grants import (
+    Effective,
+    OwnerRecord,
+    OwnerStatus,
+    apply_grants,
+    grant_changes,
+    policy_as_recorded,
+    record_from_entry,
+)
 from proxy.policy.diff import diff
 from proxy.policy.document import Policy, PolicyError, parse_policy
+from proxy.search.grant_files import GrantFiles
 
 log = logging.getLogger("alpr_proxy.policy")
 
@@ -52,39 +67,68 @@ class Loaded:
 
 
 class PolicyHolder:
-    def __init__(self, policy: Policy, text: bytes, path: str | Path) -> None:
-        self.current = policy
+    def __init__(
+        self, policy: Policy, text: bytes, path: str | Path, grants: GrantFiles, now: datetime
+    ) -> None:
+        # Until the record is read at startup, every grant owner shares with no one.
+        first = apply_grants(policy, {}, {}, grants.origin, now)
+        self.current = first.policy
+        self.grants = first
         self.text = text
         self.path = Path(path)
+        self.grant_files = grants
+        # The record read back from the audit database's latest policy_loaded entry (raising
+        # ProxyError when it cannot be read: no record, no load); None: this process's own
+        # memory of its last load (tests without a database).
+        self.record_source: Callable[[], Awaitable[dict[str, OwnerRecord]]] | None = None
         self._lock = asyncio.Lock()  # one reload at a time, so diffs chain correctly
         self._listeners: list[Callable[[Policy], None]] = []
 
     def on_change(self, listener: Callable[[Policy], None]) -> None:
         self._listeners.append(listener)
 
+    def grant_statuses(self) -> Mapping[str, OwnerStatus]:
+        """Per owner with grant keys, the grant in force or why none is, as now enforced."""
+        return self.grants.statuses
+
     async def record_startup(
         self, writer: AuditWriter, now: datetime, previous: bytes | None
     ) -> Loaded:
-        """Audit the policy loaded at start, diffed against the last one the log recorded."""
+        """Audit the policy loaded at start, diffed against the last one the log recorded,
+        with grants judged against the record that entry carries."""
+        entry = None if previous is None else orjson.loads(previous)
+        record = record_from_entry(entry)  # RecordError stops the start: fail closed
         old = None
-        if previous is not None:
+        if entry is not None:
             try:
-                old = parse_policy(orjson.loads(previous)["policy"].encode())
-            except (PolicyError, KeyError, ValueError, TypeError):
+                old = policy_as_recorded(
+                    parse_policy(entry["policy"].encode()), entry.get("grants")
+                )
+            except (PolicyError, KeyError, ValueError, TypeError, AttributeError):
                 old = None  # an older policy this version cannot parse: report a full load
-        return await self._record(writer, now, "startup", old, self.current, self.text)
+        operator = parse_policy(self.text)
+        effective = apply_grants(
+            operator, self.grant_files.read(), record, self.grant_files.origin, now
+        )
+        old_grants = None if entry is None else entry.get("grants")
+        loaded = await self._record(writer, now, "startup", old, effective, self.text, old_grants)
+        self._swap(effective, self.text)
+        return loaded
 
     async def reload(self, writer: AuditWriter, now: datetime, trigger: str) -> Loaded:
         """Load the file again. Raises PolicyError/OSError and keeps the old policy if invalid;
         raises ProxyError(audit_unavailable) and keeps the old policy if it cannot be audited."""
         async with self._lock:
             new, text = read_policy(self.path)
+            record = await self._record_now()
+            effective = apply_grants(
+                new, self.grant_files.read(), record, self.grant_files.origin, now
+            )
             old = self.current
-            loaded = await self._record(writer, now, trigger, old, new, text)
+            old_grants = self.grants.to_json()
+            loaded = await self._record(writer, now, trigger, old, effective, text, old_grants)
             # Swapped only once the load is durably on the record.
-            self.current, self.text = new, text
-            for listener in self._listeners:
-                listener(new)
+            self._swap(effective, text)
             log.info(
                 "policy loaded",
                 extra={
@@ -95,26 +139,48 @@ class PolicyHolder:
             )
             return loaded
 
+    async def _record_now(self) -> dict[str, OwnerRecord]:
+        if self.record_source is None:
+            return {o: s.record for o, s in self.grants.statuses.items()}
+        return await self.record_source()
+
+    def _swap(self, effective: Effective, text: bytes) -> None:
+        self.current, self.grants, self.text = effective.policy, effective, text
+        for owner, status in effective.statuses.items():
+            if status.reason is not None:
+                log.warning(
+                    "no grant in force for %s: %s (%s); it shares with no one",
+                    owner,
+                    status.reason,
+                    status.detail,
+                )
+        for listener in self._listeners:
+            listener(effective.policy)
+
     async def _record(
         self,
         writer: AuditWriter,
         now: datetime,
         trigger: str,
         old: Policy | None,
-        new: Policy,
+        new: Effective,
         text: bytes,
+        old_grants: Mapping[str, Any] | None,
     ) -> Loaded:
-        summary = diff(old, new)
+        summary = diff(old, new.policy)
+        if old is not None and (changes := grant_changes(old_grants, new.to_json())):
+            summary["grants"] = changes
         record = policy_loaded_entry(
             at=now,
             trigger=trigger,
-            version=new.version,
+            version=new.policy.version,
             previous_version=old.version if old is not None else None,
             diff=summary,
             policy_text=text.decode("utf-8"),  # valid UTF-8: parse_policy checked it
+            grants=new.to_json(),
         )
         index = await writer.append(record)
-        return Loaded(new, old.version if old else None, summary, index)
+        return Loaded(new.policy, old.version if old else None, summary, index)
 
 
 async def reload_policy(
@@ -136,25 +202,32 @@ async def reload_policy(
         ) from None
 
 
+class BackgroundReloads:
+    """Reloads started by a signal or a peer's announcement: nobody waits for them, so a
+    refused one is logged (by reload_policy) and the old policy stays in force."""
+
+    def __init__(
+        self, holder: PolicyHolder, writer: AuditWriter, clock: Callable[[], datetime]
+    ) -> None:
+        self._holder, self._writer, self._clock = holder, writer, clock
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def start(self, trigger: str) -> None:
+        async def quietly() -> None:
+            with contextlib.suppress(ProxyError):  # logged already
+                await reload_policy(self._holder, self._writer, self._clock(), trigger)
+
+        task = asyncio.get_running_loop().create_task(quietly())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
 @contextlib.asynccontextmanager
-async def sighup_reloads(
-    holder: PolicyHolder, writer: AuditWriter, clock: Callable[[], datetime]
-) -> AsyncIterator[None]:
+async def sighup_reloads(reloads: BackgroundReloads) -> AsyncIterator[None]:
     """Reload the policy on SIGHUP while open (where this thread may handle signals)."""
     loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[object]] = set()
-
-    async def reload_quietly() -> None:
-        with contextlib.suppress(ProxyError):  # logged already; the old policy stays in force
-            await reload_policy(holder, writer, clock(), "sighup")
-
-    def on_sighup() -> None:
-        task = loop.create_task(reload_quietly())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
     try:
-        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        loop.add_signal_handler(signal.SIGHUP, reloads.start, "sighup")
         installed = True
     except (RuntimeError, NotImplementedError, ValueError):  # not the main thread, or no signals
         installed = False
