@@ -28,6 +28,7 @@ import asyncpg
 
 from proxy.policy.disclosure import admits, rule_admits, rule_applies
 from proxy.policy.document import Agency, Policy, Purpose
+from proxy.policy.retention import retention_days
 
 WINDOW_DAYS = 30
 
@@ -95,7 +96,8 @@ class AgencyPage:
     expired: tuple[tuple[int, date], ...]  # (sharing[i], expiry) of its rules that have ended
     exposure: Exposure
     prohibited: tuple[Purpose, ...]
-    retention_days: int
+    retention_days: int  # effective for this owner (proxy.policy.retention)
+    global_retention_days: int  # settings.retention_days; longer when the owner set its own
     activity: Activity
     checkpoint: CheckpointView | None
 
@@ -211,7 +213,8 @@ def build_page(
         prohibited=tuple(
             sorted((p for p in policy.purposes.values() if p.prohibited), key=lambda p: p.code)
         ),
-        retention_days=policy.settings.retention_days,
+        retention_days=retention_days(policy, ori),
+        global_retention_days=policy.settings.retention_days,
         activity=activity,
         checkpoint=checkpoint,
     )
@@ -222,6 +225,7 @@ class IndexRow:
     agency: Agency
     recipients: int  # other agencies admitted to its reads today
     exposed: bool  # a federal, out-of-state or immigration-enforcement agency is among them
+    retention_days: int  # effective for this owner
 
 
 def build_index(policy: Policy, now: datetime) -> tuple[IndexRow, ...]:
@@ -229,7 +233,8 @@ def build_index(policy: Policy, now: datetime) -> tuple[IndexRow, ...]:
     rows = []
     for ori, agency in policy.agencies.items():
         admitted = recipients(policy, ori, today)
-        rows.append(IndexRow(agency, len(admitted), exposure(agency, admitted).any))
+        exposed = exposure(agency, admitted).any
+        rows.append(IndexRow(agency, len(admitted), exposed, retention_days(policy, ori)))
     return tuple(sorted(rows, key=lambda r: (r.agency.name, r.agency.ori)))
 
 

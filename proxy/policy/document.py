@@ -13,6 +13,8 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
 * An ORI (an agency's ``ori``, a rule's ``owner``) is 9 upper-case ASCII letters and digits.
 * ``[[agencies]]``: ``state`` may be omitted (e.g. federal agencies); such an agency is never
   admitted by a rule that lists ``to_states``. ``immigration_enforcement`` defaults to false.
+  ``retention_days`` (optional, an integer >= 1) is the owner's own retention: the shorter of
+  it and ``settings.retention_days`` applies to the owner's reads (``proxy.policy.retention``).
 * ``[[purposes]]``: ``description`` defaults to ``""`` and ``prohibited`` to false. A prohibited
   purpose needs nothing else. Otherwise ``max_lookback_days`` is required, ``case_number``
   defaults to ``"required"``, ``query_types`` to ``["plate"]`` and ``sensitive_locations`` to
@@ -82,6 +84,7 @@ class Agency:
     kind: AgencyKind
     state: str | None
     immigration_enforcement: bool
+    retention_days: int | None = None  # the owner's own, applied when shorter (SPEC §11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,9 @@ class Policy:
     geofence: GeofenceIndex
     terms: TermMatcher  # prohibited_terms, compiled once
     rules_by_owner: Mapping[str, tuple[SharingRule, ...]]
+    # owner ORI -> its own retention in days, for owners that set one (from [[agencies]], or
+    # from the owner's signed grant); proxy.policy.retention applies the shorter one.
+    owner_retention_days: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     # (owner, recipients, purpose code, date) -> may every recipient see the owner's reads?
     # A memo of a pure function of this policy (proxy.policy.disclosure), filled by searches.
     sharing_memo: dict[tuple[str, tuple[str, ...], str, date], bool] = field(
@@ -159,6 +165,9 @@ def parse_policy(data: bytes) -> Policy:
         geofence=GeofenceIndex(locations),
         terms=compile_terms(settings.prohibited_terms + settings.extra_prohibited_terms),
         rules_by_owner=MappingProxyType({k: tuple(v) for k, v in by_owner.items()}),
+        owner_retention_days=MappingProxyType(
+            {a.ori: a.retention_days for a in agencies if a.retention_days is not None}
+        ),
     )
 
 
@@ -204,6 +213,7 @@ def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
         state=r.text(t, p, "state", required=False, regex=_STATE, hint="a two-letter state code")
         or None,
         immigration_enforcement=r.boolean(t, p, "immigration_enforcement", False),
+        retention_days=r.integer(t, p, "retention_days", required=False) or None,
     )
 
 

@@ -68,6 +68,19 @@ STATEMENTS = {
     "exact_state_count": (reads.count_sql(reads.EXACT, state=True), (OWNERS, 100, "CA", CUTOFF)),
     "pattern": (reads.fetch_sql(reads.PATTERN, state=False), (OWNERS, 100)),
     "pattern_count": (reads.count_sql(reads.PATTERN), (OWNERS, 100, CUTOFF)),
+    # Owners with a retention of their own: two arrays more, the same index paths.
+    "exact_own": (
+        reads.fetch_sql(reads.EXACT, state=False, owner_cutoffs=True),
+        (OWNERS, 100, OWNERS[:1], [NOW - timedelta(days=21)]),
+    ),
+    "exact_own_count": (
+        reads.count_sql(reads.EXACT, owner_cutoffs=True),
+        (OWNERS, 100, CUTOFF, OWNERS[:1], [NOW - timedelta(days=21)]),
+    ),
+    "pattern_own": (
+        reads.fetch_sql(reads.PATTERN, state=False, owner_cutoffs=True),
+        (OWNERS, 100, OWNERS[:1], [NOW - timedelta(days=21)]),
+    ),
 }
 
 

@@ -158,8 +158,16 @@ def render_index(
 ) -> str:
     agencies = table(
         f"{len(rows)} agencies in the policy in force. Recipients: how many other agencies can"
-        " receive its reads today.",
-        ["Agency", "ORI", "Kind", "State", "Recipients", "Federal, out-of-state or immigration?"],
+        " receive its reads today. Retention: reads older than this are never returned.",
+        [
+            "Agency",
+            "ORI",
+            "Kind",
+            "State",
+            "Recipients",
+            "Federal, out-of-state or immigration?",
+            "Retention",
+        ],
         (
             [
                 el("a", r.agency.name, href=f"/transparency/{r.agency.ori}"),
@@ -170,6 +178,7 @@ def render_index(
                 el("span", "Yes", class_="flag-yes")
                 if r.exposed
                 else el("span", "No", class_="flag-no"),
+                f"{r.retention_days} days",
             ]
             for r in rows
         ),
