@@ -6,7 +6,7 @@
 lengthen retention: a longer one is ignored. Owners the policy does not know get the global one.
 
 The search filter (``proxy.policy.disclosure``), the store's SQL (``proxy.store.postgres``), the
-purge (``proxy.retention``), ``policy explain`` / ``diff`` and the transparency pages all read
+purge (``proxy.store.purge``), ``policy explain`` / ``diff`` and the transparency pages all read
 these functions, so they cannot disagree about a cutoff.
 """
 
