@@ -118,3 +118,17 @@ def test_diff_reports_effective_retention_changes_and_lengthening() -> None:
     # 400 -> 500 changes nothing that applies: the global 365 still wins.
     same = parse_policy(TEXT.replace("retention_days = 400", "retention_days = 500").encode())
     assert "retention" not in diff(POLICY, same)
+
+
+def test_check_summarises_own_retention_and_warns_when_it_has_no_effect() -> None:
+    from proxy.policy.lint import lint
+    from proxy.policy.summary import summarize
+
+    assert summarize(POLICY).splitlines()[-1] == f"owners' own retention: {UNION} 21 days"
+    warnings = [w for w in lint(POLICY, date(2026, 3, 1)) if w.code == "retention_ignored"]
+    assert [(w.path, w.message) for w in warnings] == [
+        (
+            "agencies[2].retention_days",
+            "400 days is not shorter than settings.retention_days (365): it has no effect",
+        )
+    ]
