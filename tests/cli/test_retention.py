@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 
 from proxy.cli.common import SetupError
-from proxy.cli.retention import purge, report
+from proxy.cli.retention import NotRecorded, purge, report
 from proxy.settings import Settings, load_settings
 from tests.cli.test_cli import run
 from tests.http.search_helpers import entry, log_size
-from tests.pg import PURGE_ROLE, Databases, as_role, fresh_store
+from tests.pg import PURGE_ROLE, Databases, as_role, fresh_store, with_db
 from tests.policy.test_retention import TEXT
 from tests.store.test_purge import DUE, NOW, POLICY, ROWS, UNION, UNKNOWN, ids, seed
 
@@ -143,3 +143,50 @@ async def test_the_command_line(dbs: Databases, tmp_path: Path):
     assert done.stdout.splitlines()[-1].endswith(f"deleted 1 reads ({UNION} 1); entry 0")
     assert await ids(admin) == {2}
     assert (await entry(audit_admin, 0))["owners"][UNION]["deleted"] == 1
+
+
+async def test_a_store_failing_between_batches_records_the_batches_that_went(dbs: Databases):
+    admin, read_only = await fresh_store(dbs)
+    audit_admin, audit = await dbs.fresh_audit()
+    await seed(admin, ROWS)
+
+    async def kill_the_purge_session(_: object) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'alpr-proxy retention purge'"
+                " AND datname = current_database()"
+            )
+        finally:
+            await conn.close()
+
+    settings = settings_for(admin, read_only, audit)
+    with pytest.raises(NotRecorded, match="stopped early") as caught:
+        await purge(settings, POLICY, NOW, batch=2, on_batch=kill_the_purge_session)
+    assert caught.value.recorded and caught.value.run.deleted == 2  # the first batch only
+    assert len(set(ROWS) - await ids(admin)) == 2
+    e = await entry(audit_admin, 0)
+    assert e["deleted"] == 2 and caught.value.run.index == 0
+
+
+async def test_deletions_the_log_could_not_take_are_reported_as_not_recorded(dbs: Databases):
+    admin, read_only = await fresh_store(dbs)
+    await seed(admin, ROWS)
+    # An audit database that opens but has no log to append to.
+    unmigrated = await _empty_database(dbs)
+    settings = settings_for(admin, read_only, unmigrated)
+    with pytest.raises(NotRecorded) as caught:
+        await purge(settings, POLICY, NOW)
+    assert not caught.value.recorded and caught.value.run.deleted == len(DUE)
+    assert await ids(admin) == set(ROWS) - DUE
+
+
+async def _empty_database(dbs: Databases) -> str:
+    name = f"{dbs.prefix}_no_log"
+    conn = await asyncpg.connect(dbs.admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_db(dbs.admin_dsn, name)
