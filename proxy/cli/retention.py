@@ -69,7 +69,7 @@ class PurgeRun:
         return sum(o.deleted for o in self.owners.values())
 
 
-class NotRecorded(Exception):
+class PurgeIncomplete(Exception):
     """The run did not finish as asked: its `purge` entry could not be appended after the
     deletions (`recorded` false), or the deletions stopped early and the entry records the
     batches that were committed (`recorded` true)."""
@@ -118,7 +118,7 @@ async def purge(
     batch: int = BATCH,
     on_batch: OnBatch | None = None,
 ) -> PurgeRun:
-    """One run; raises SetupError (nothing deleted) or NotRecorded. `on_batch` is awaited
+    """One run; raises SetupError (nothing deleted) or PurgeIncomplete. `on_batch` is awaited
     after each committed batch with the counts deleted so far."""
     db = settings.database
     dsn = purge_dsn(db)
@@ -182,11 +182,11 @@ async def _delete_and_record(
     try:
         run = replace(run, index=await writer.append(record))
     except ProxyError as exc:
-        raise NotRecorded(run, exc.message, recorded=False) from None
+        raise PurgeIncomplete(run, exc.message, recorded=False) from None
     finally:
         await writer.close()
     if stopped is not None:
-        raise NotRecorded(run, stopped, recorded=True)
+        raise PurgeIncomplete(run, stopped, recorded=True)
     return run
 
 
@@ -222,10 +222,10 @@ def purge_command(config: str, *, dry_run: bool = False) -> int:
     except SetupError as exc:
         print(f"{PROG}: {exc}; nothing deleted", file=sys.stderr)
         return 2
-    except NotRecorded as exc:
+    except PurgeIncomplete as exc:
         gone = f"deleted {exc.run.deleted} reads ({_counts(exc.run)})"
         if exc.recorded:
-            print(report(exc.run), file=sys.stderr)
+            print(report(exc.run))
             print(f"{PROG}: {exc}; {gone}, recorded in entry {exc.run.index}", file=sys.stderr)
         else:
             print(

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from proxy.cli.common import SetupError
-from proxy.cli.retention import NotRecorded, purge, report
+from proxy.cli.retention import PurgeIncomplete, purge, report
 from proxy.settings import Settings, load_settings
 from tests.cli.test_cli import run
 from tests.http.search_helpers import entry, log_size
@@ -162,7 +162,7 @@ async def test_a_store_failing_between_batches_records_the_batches_that_went(dbs
             await conn.close()
 
     settings = settings_for(admin, read_only, audit)
-    with pytest.raises(NotRecorded, match="stopped early") as caught:
+    with pytest.raises(PurgeIncomplete, match="stopped early") as caught:
         await purge(settings, POLICY, NOW, batch=2, on_batch=kill_the_purge_session)
     assert caught.value.recorded and caught.value.run.deleted == 2  # the first batch only
     assert len(set(ROWS) - await ids(admin)) == 2
@@ -176,7 +176,7 @@ async def test_deletions_the_log_could_not_take_are_reported_as_not_recorded(dbs
     # An audit database that opens but has no log to append to.
     unmigrated = await _empty_database(dbs)
     settings = settings_for(admin, read_only, unmigrated)
-    with pytest.raises(NotRecorded) as caught:
+    with pytest.raises(PurgeIncomplete) as caught:
         await purge(settings, POLICY, NOW)
     assert not caught.value.recorded and caught.value.run.deleted == len(DUE)
     assert await ids(admin) == set(ROWS) - DUE
