@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -56,12 +56,16 @@ class Cutoffs:
 
 _DUE = f"observed_at < $1 AND observed_at < {owner_cutoff('$4', 2)}"
 COUNT_SQL = f"SELECT agency_ori, count(*) FROM alpr.reads WHERE {_DUE} GROUP BY agency_ori"
-# One batch: pick at most $5 due rows by primary key, delete them, count what went per owner.
+# One batch: the oldest $5 due rows at or after $6 (where the previous batch ended: each batch
+# resumes the index range scan instead of starting over past the reads it kept, e.g. a year of
+# other owners' reads between the global cutoff and a short retention's), deleted by primary
+# key; what went per owner, and the newest time deleted.
 DELETE_SQL = (
-    f"WITH doomed AS (SELECT id FROM alpr.reads WHERE {_DUE} LIMIT $5),"
+    f"WITH doomed AS (SELECT id FROM alpr.reads WHERE {_DUE} AND observed_at >= $6"
+    " ORDER BY observed_at LIMIT $5),"
     " gone AS (DELETE FROM alpr.reads r USING doomed WHERE r.id = doomed.id"
-    " RETURNING r.agency_ori)"
-    " SELECT agency_ori, count(*) FROM gone GROUP BY agency_ori"
+    " RETURNING r.agency_ori, r.observed_at)"
+    " SELECT agency_ori, count(*), max(observed_at) FROM gone GROUP BY agency_ori"
 )
 _MIGRATED = (
     "SELECT EXISTS (SELECT 1 FROM public.alpr_proxy_migrations"
@@ -113,9 +117,12 @@ async def delete_due(
     owner of each batch once it is committed (so a caller knows what went if a later one
     fails)."""
     args = cutoffs.args()
+    resume = datetime.min.replace(tzinfo=UTC)
     while True:
         async with conn.transaction():
-            rows = await conn.fetch(DELETE_SQL, *args, batch)
+            rows = await conn.fetch(DELETE_SQL, *args, batch, resume)
         yield {r[0]: r[1] for r in rows}
         if sum(r[1] for r in rows) < batch:
             return
+        # Reads at that very time may remain due (a tie cut by LIMIT): start there, not after.
+        resume = max(r[2] for r in rows)

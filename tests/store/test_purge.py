@@ -10,7 +10,14 @@ import pytest
 
 from proxy.migrate import migrate
 from proxy.policy import parse_policy
-from proxy.store.purge import Cutoffs, PurgeRefused, check_store, count_due, delete_due, exclusive
+from proxy.store.purge import (
+    Cutoffs,
+    PurgeRefused,
+    check_store,
+    count_due,
+    delete_due,
+    exclusive,
+)
 from tests.pg import PURGE_ROLE, Databases, as_role, fresh_store, with_db
 from tests.policy.test_retention import TEXT
 
@@ -157,3 +164,17 @@ async def test_two_purges_do_not_run_at_once(dbs: Databases):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_reads_at_one_instant_split_across_batches_all_go(dbs: Databases):
+    """A batch resumes at the newest time the previous one deleted, not after it: reads that
+    share that instant and did not fit in the batch are deleted by the next."""
+    admin, _ = await fresh_store(dbs)
+    await seed(admin, {i: (OAK, 400) for i in range(1, 6)} | {9: (OAK, 1)})
+    conn = await asyncpg.connect(as_role(admin, PURGE_ROLE))
+    try:
+        batches = [b async for b in delete_due(conn, Cutoffs.of(POLICY, NOW), batch=2)]
+    finally:
+        await conn.close()
+    assert batches == [{OAK: 2}, {OAK: 2}, {OAK: 1}]
+    assert await ids(admin) == {9}
