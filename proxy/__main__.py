@@ -103,6 +103,16 @@ def _add_audit(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
     ar.add_argument("--limit", type=int, default=1000, help="flagged entries listed per list")
 
 
+def _add_retention(add_parser: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add_parser("retention", help="the store's retention")
+    rsub = p.add_subparsers(dest="retention_command", required=True)
+    rp = rsub.add_parser("purge", help="delete reads past each owner's retention, on record")
+    rp.add_argument("--config", required=True)
+    rp.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted; change nothing"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="alpr-proxy", description="Policy-enforcing, audited access proxy for ALPR reads."
@@ -138,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", default="1h", help=TTL_HELP)
     _add_audit(sub.add_parser)
     _add_grant(sub.add_parser)
+    _add_retention(sub.add_parser)
     add_witness_parser(sub.add_parser)
     return parser
 
@@ -168,6 +179,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from proxy.cli.grant import run_grant
 
         return run_grant(args)
+    if args.command == "retention":
+        from proxy.cli.retention import purge_command
+
+        return purge_command(args.config, dry_run=args.dry_run)
     if args.command == "keygen":
         from proxy.cli.credentials import keygen
 

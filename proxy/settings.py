@@ -42,6 +42,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # roles); the proxy itself uses the least-privileged store_dsn / audit_dsn.
     migrate_store_dsn: str = ""
     migrate_audit_dsn: str = ""
+    # `alpr-proxy retention purge` deletes reads past retention as this role (SELECT and DELETE
+    # on alpr.reads only); never the proxy's read-only store_dsn.
+    purge_dsn: str = ""
     store_pool_size: int = 10
     audit_pool_size: int = 4
     # Rows a search may examine at most; reaching it marks the response truncated.

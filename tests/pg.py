@@ -46,6 +46,14 @@ class Databases:
         return with_db(self.admin_dsn, name), with_db(self.admin_dsn, name, "alpr_proxy_audit")
 
 
+PURGE_ROLE = "alpr_proxy_purge"  # sql/store/004_purge_role.sql: SELECT, DELETE on alpr.reads
+
+
+def as_role(dsn: str, role: str) -> str:
+    """The same database as `dsn`, logged in as `role` (the test server trusts local roles)."""
+    return with_db(dsn, urlsplit(dsn).path.lstrip("/"), role)
+
+
 async def fresh_store(dbs: Databases) -> tuple[str, str]:
     """A new, migrated, empty store database: (admin dsn, read-only-role dsn)."""
     name = f"{dbs.prefix}_store_{uuid.uuid4().hex[:8]}"

@@ -16,7 +16,7 @@ import orjson
 
 from proxy.model import Principal
 
-Event = Literal["search", "auth_failure", "policy_loaded", "audit_access", "review"]
+Event = Literal["search", "auth_failure", "policy_loaded", "audit_access", "review", "purge"]
 Decision = Literal["allowed", "refused", "error"]  # of a search
 DECISIONS: Final[frozenset[str]] = frozenset(get_args(Decision))
 
@@ -186,6 +186,45 @@ def review_entry(
     return Record(canonical(entry))
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerPurge:
+    """One owner's part of a retention purge: its cutoff and how many reads were deleted."""
+
+    cutoff: datetime
+    retention_days: int
+    deleted: int
+
+
+def purge_entry(
+    *,
+    at: datetime,
+    policy_version: str,
+    retention_days: int,
+    owners: Mapping[str, OwnerPurge],
+    dry_run: bool = False,
+) -> Record:
+    """A retention purge (`alpr-proxy retention purge`), appended after its deletions: per owner
+    (ORI), the cutoff it applied (reads observed before it were deleted), the effective
+    retention and the count deleted; `retention_days` is the global one."""
+    entry = {
+        "event": "purge",
+        "time": timestamp(at),
+        "policy_version": policy_version,
+        "dry_run": dry_run,
+        "retention_days": retention_days,
+        "owners": {
+            ori: {
+                "cutoff": timestamp(o.cutoff),
+                "retention_days": o.retention_days,
+                "deleted": o.deleted,
+            }
+            for ori, o in owners.items()
+        },
+        "deleted": sum(o.deleted for o in owners.values()),
+    }
+    return Record(canonical(entry))
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -199,5 +238,6 @@ BUILDERS: Final[dict[Event, Callable[..., Record]]] = {
     "policy_loaded": policy_loaded_entry,
     "audit_access": audit_access_entry,
     "review": review_entry,
+    "purge": purge_entry,
 }
 EVENTS: Final[frozenset[str]] = frozenset(BUILDERS)

@@ -53,6 +53,7 @@ store_dsn = "{pg.dsn("alpr_store", "alpr_proxy_store")}"
 audit_dsn = "{pg.dsn("alpr_audit", "alpr_proxy_audit")}"
 migrate_store_dsn = "{pg.dsn("alpr_store")}"
 migrate_audit_dsn = "{pg.dsn("alpr_audit")}"
+purge_dsn = "{pg.dsn("alpr_store", "alpr_proxy_purge")}"
 
 [auth]
 issuer = "{ISSUER}"

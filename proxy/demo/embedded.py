@@ -25,9 +25,10 @@ from pathlib import Path
 SUPERUSER = "postgres"
 _SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 PASSFILE_ENV = "ALPR_PROXY_EMBEDDED_PASSFILE"
-# The superuser and the proxy's two least-privileged roles (sql/store, sql/audit create them
-# only if missing, so creating them here with a password first is compatible).
-ROLES = (SUPERUSER, "alpr_proxy_store", "alpr_proxy_audit")
+# The superuser, the proxy's two least-privileged roles and the retention purge's (sql/store,
+# sql/audit create them only if missing, so creating them here with a password first is
+# compatible).
+ROLES = (SUPERUSER, "alpr_proxy_store", "alpr_proxy_audit", "alpr_proxy_purge")
 _HBA = """# Written by proxy/demo/embedded.py: every role needs its password, on every route.
 local all all scram-sha-256
 host all all 127.0.0.1/32 scram-sha-256

@@ -159,6 +159,10 @@ def with_owner_rules(
         policy,
         sharing=tuple(sharing),
         rules_by_owner=MappingProxyType({k: tuple(v) for k, v in by_owner.items()}),
-        owner_retention_days=MappingProxyType({**policy.owner_retention_days, **retention}),
+        # SPEC §11: an owner with grant keys keeps only its grant's retention, never the
+        # operator's retention_days (the global one applies when its grant sets none).
+        owner_retention_days=MappingProxyType(
+            {o: d for o, d in policy.owner_retention_days.items() if o not in taken} | retention
+        ),
         sharing_memo={},
     )

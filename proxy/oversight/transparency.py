@@ -30,6 +30,7 @@ import asyncpg
 
 from proxy.policy.disclosure import admits, rule_admits, rule_applies
 from proxy.policy.document import Agency, Policy, Purpose
+from proxy.policy.retention import retention_days
 
 WINDOW_DAYS = 30  # the default history window
 
@@ -97,7 +98,8 @@ class AgencyPage:
     expired: tuple[tuple[int, date], ...]  # (sharing[i], expiry) of its rules that have ended
     exposure: Exposure
     prohibited: tuple[Purpose, ...]
-    retention_days: int
+    retention_days: int  # effective for this owner (proxy.policy.retention)
+    global_retention_days: int  # settings.retention_days; longer when the owner set its own
     activity: Activity
     checkpoint: CheckpointView | None
     days: int = WINDOW_DAYS  # the activity's window, chosen by the reader
@@ -228,7 +230,8 @@ def build_page(
         prohibited=tuple(
             sorted((p for p in policy.purposes.values() if p.prohibited), key=lambda p: p.code)
         ),
-        retention_days=policy.settings.retention_days,
+        retention_days=retention_days(policy, ori),
+        global_retention_days=policy.settings.retention_days,
         activity=activity,
         checkpoint=checkpoint,
         days=days,

@@ -29,6 +29,7 @@ from proxy.oversight.transparency import (
     today_of,
 )
 from proxy.policy.document import Agency, Policy
+from proxy.policy.retention import retention_days
 
 WINDOWS = (WINDOW_DAYS, 90, 365)  # days of history a reader can choose; the first is the default
 
@@ -65,6 +66,7 @@ class OverviewRow:
     recipients: int  # other agencies admitted to its reads today
     exposed: bool  # a federal, out-of-state or immigration agency is among them
     sources: tuple[Source, ...]  # owners whose reads it can receive today
+    retention_days: int  # effective for its own reads (proxy.policy.retention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ def build_overview(policy: Policy, now: datetime) -> Overview:
             recipients=len(granted[ori]),
             exposed=exposure(agency, granted[ori]).any,
             sources=tuple(sorted(sources.get(ori, []), key=lambda s: s.owner.name)),
+            retention_days=retention_days(policy, ori),
         )
         for ori, agency in policy.agencies.items()
     ]

@@ -18,6 +18,10 @@ strings), always in the same order for the same inputs. Keys:
   ``purposes``). Each names its index in the old and/or new [[sharing]] list.
 * ``sensitive_locations``: matched like rules, but paired by name; ``added`` / ``removed`` list
   names, ``changed`` the differing fields.
+* ``retention``: ``changed`` (``{"ori", "before", "after"}``: the effective retention in days,
+  ``proxy.policy.retention``, of each owner with a retention of its own in either policy whose
+  effective retention changed) and ``lengthened`` (the ORIs whose reads are now served longer:
+  a widening). A change of ``settings.retention_days`` alone is in ``settings``.
 
 Sections without changes are left out, so an unchanged reload gives ``{"from", "to"}`` alone.
 """
@@ -32,6 +36,7 @@ from typing import Any, TypeVar
 
 from proxy.policy.document import ALL_PURPOSES, Policy, SharingRule
 from proxy.policy.geo import SensitiveLocation
+from proxy.policy.retention import retention_days
 
 H = TypeVar("H", bound=Hashable)
 Json = dict[str, Any]
@@ -181,6 +186,16 @@ def _locations(old: Sequence[SensitiveLocation], new: Sequence[SensitiveLocation
     return {k: v for k, v in out.items() if v}
 
 
+def _retention(old: Policy, new: Policy) -> Json:
+    owners = sorted(set(old.owner_retention_days) | set(new.owner_retention_days))
+    days = {o: (retention_days(old, o), retention_days(new, o)) for o in owners}
+    out: Json = {
+        "changed": [{"ori": o, "before": b, "after": a} for o, (b, a) in days.items() if b != a],
+        "lengthened": [o for o, (b, a) in days.items() if a > b],
+    }
+    return {k: v for k, v in out.items() if v}
+
+
 def _counts(policy: Policy) -> Json:
     return {
         "agencies": len(policy.agencies),
@@ -200,6 +215,7 @@ def diff(old: Policy | None, new: Policy) -> Json:
         ("purposes", _keyed(old.purposes, new.purposes, "code")),
         ("sharing", _sharing(old.sharing, new.sharing)),
         ("sensitive_locations", _locations(old.sensitive_locations, new.sensitive_locations)),
+        ("retention", _retention(old, new)),
     )
     out: Json = {"from": old.version, "to": new.version}
     out.update((name, section) for name, section in sections if section)

@@ -4,9 +4,10 @@
 only on the search (retention cutoff, recipients, purpose, today's date) is fixed when the
 ``Disclosure`` is built, and the sharing verdict is computed once per owning agency and cached.
 
-Checks, first hit wins: ``retention`` (observed before ``now - retention_days``; a read exactly
-at the cutoff is kept), then ``sharing``, then ``sensitive_location`` (only when the purpose
-says ``withhold``; a location counts if it was active when the read was *taken*).
+Checks, first hit wins: ``retention`` (observed before ``now`` minus the owner's effective
+retention, ``proxy.policy.retention``; a read exactly at the cutoff is kept), then ``sharing``,
+then ``sensitive_location`` (only when the purpose says ``withhold``; a location counts if it
+was active when the read was *taken*).
 
 Sharing: a read is disclosed only if every recipient is the read's owner or is admitted by one of
 the owner's applicable rules. A rule applies while today (UTC) is on or before ``expires`` and
@@ -18,12 +19,14 @@ has no rules, so it shares with nobody but itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from proxy.policy.declaration import normalize_declaration
 from proxy.policy.document import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
+from proxy.policy.retention import cutoff, owner_cutoffs
 
 WithholdReason = Literal["retention", "sharing", "sensitive_location"]
 _MEMO_LIMIT = 100_000
@@ -82,7 +85,9 @@ class Disclosure:
     recipients: tuple[str, ...]
     purpose: Purpose
     now: datetime
-    retention_cutoff: datetime
+    retention_cutoff: datetime  # the global one
+    # Owners with a shorter retention of their own -> their (later) cutoff; usually empty.
+    owner_cutoffs: Mapping[str, datetime]
     today: date  # UTC date of `now`, for rule expiry
     withhold_sensitive: bool  # purpose withholds and there are locations to check
     # The search's normalised declaration if a rule of the policy requires exactly it, else
@@ -107,7 +112,8 @@ class Disclosure:
             recipients=recipients,
             purpose=purpose,
             now=now,
-            retention_cutoff=now - timedelta(days=policy.settings.retention_days),
+            retention_cutoff=cutoff(now, policy.settings.retention_days),
+            owner_cutoffs=owner_cutoffs(policy, now),
             today=now.astimezone(UTC).date(),
             withhold_sensitive=purpose.sensitive_locations == "withhold"
             and len(policy.geofence) > 0,
@@ -150,6 +156,8 @@ class Disclosure:
     ) -> WithholdReason | None:
         """Why this read must be withheld, or None to disclose it."""
         if observed_at < self.retention_cutoff:
+            return "retention"
+        if self.owner_cutoffs and observed_at < self.owner_cutoffs.get(owner, observed_at):
             return "retention"
         # shares(), inlined for the cached case: this runs for every candidate read.
         shared = self._shared.get(owner)

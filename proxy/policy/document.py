@@ -14,6 +14,8 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
 * ``[[agencies]]``: ``state`` may be omitted (e.g. federal agencies); such an agency is never
   admitted by a rule that lists ``to_states``. ``immigration_enforcement`` defaults to false.
   ``grant_keys`` (default none) and ``grant_quorum`` (default 1): proxy.policy.owner_keys.
+  ``retention_days`` (optional, an integer >= 1) is the owner's own retention: the shorter of
+  it and ``settings.retention_days`` applies to the owner's reads (``proxy.policy.retention``).
 * ``[[purposes]]``: ``description`` defaults to ``""`` and ``prohibited`` to false. A prohibited
   purpose needs nothing else. Otherwise ``max_lookback_days`` is required, ``case_number``
   defaults to ``"required"``, ``query_types`` to ``["plate"]`` and ``sensitive_locations`` to
@@ -89,6 +91,7 @@ class Agency:
     # SPEC §11: once set, only grants signed by these keys decide who receives its reads.
     grant_keys: tuple[str, ...] = ()
     grant_quorum: int = 1
+    retention_days: int | None = None  # the owner's own, applied when shorter (SPEC §11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,8 @@ class Policy:
     geofence: GeofenceIndex
     terms: TermMatcher  # prohibited_terms, compiled once
     rules_by_owner: Mapping[str, tuple[SharingRule, ...]]
-    # Owners' own retention in days (SPEC §11: a grant's retention_days), by ORI.
+    # owner ORI -> its own retention in days, for owners that set one (from [[agencies]], or
+    # from the owner's signed grant); proxy.policy.retention applies the shorter one.
     owner_retention_days: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     # (owner, recipients, purpose code, date) -> may every recipient see the owner's reads?
     # A memo of a pure function of this policy (proxy.policy.disclosure), filled by searches.
@@ -175,6 +179,9 @@ def parse_policy(data: bytes) -> Policy:
         rules_by_owner=MappingProxyType({k: tuple(v) for k, v in by_owner.items()}),
         required_declarations=frozenset(
             r.declaration_required for r in sharing if r.declaration_required is not None
+        ),
+        owner_retention_days=MappingProxyType(
+            {a.ori: a.retention_days for a in agencies if a.retention_days is not None}
         ),
     )
 
@@ -224,6 +231,7 @@ def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
         immigration_enforcement=r.boolean(t, p, "immigration_enforcement", False),
         grant_keys=keys,
         grant_quorum=quorum,
+        retention_days=r.integer(t, p, "retention_days", required=False) or None,
     )
 
 

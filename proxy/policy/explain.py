@@ -16,6 +16,9 @@ owner has none. A rule with ``declaration_required`` is shown as admitting (mark
 does so only for searches that carry its declaration, which explain cannot know in advance.
 The owner's reads are disclosed only when *every* recipient is admitted.
 
+Each owner row also gives the owner's effective retention (``proxy.policy.retention``): reads
+older than that many days are withheld as ``retention`` whoever is admitted.
+
 The owner table is only filled when a search could run at all: both agencies known and distinct,
 and the purpose known and not prohibited. Otherwise ``problems`` says why not.
 """
@@ -29,6 +32,7 @@ from typing import Literal
 
 from proxy.policy.disclosure import rule_admits, rule_applies
 from proxy.policy.document import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
+from proxy.policy.retention import retention_days
 
 OWN = "own reads"
 
@@ -60,6 +64,7 @@ class OwnerVerdict:
     owner: Agency
     receives: bool  # every recipient is admitted
     recipients: tuple[RecipientVerdict, ...]
+    retention_days: int  # effective: the shorter of the owner's own and the global one
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +158,9 @@ def explain(
             verdicts = tuple(
                 _verdict(rules, ori, a, purpose_code, today) for a in agencies if a is not None
             )
-            owners.append(
-                OwnerVerdict(policy.agencies[ori], all(v.admitted for v in verdicts), verdicts)
-            )
+            receives = all(v.admitted for v in verdicts)
+            days = retention_days(policy, ori)
+            owners.append(OwnerVerdict(policy.agencies[ori], receives, verdicts, days))
     return Explanation(
         requester=requester,
         on_behalf_of=on_behalf_of,
@@ -213,12 +218,13 @@ def render(e: Explanation) -> str:
     oris = [e.requester] + ([e.on_behalf_of] if e.on_behalf_of else [])
     width = max([len("OWNER")] + [len(o.owner.ori) for o in e.owners])
     col = max(len(OWN), *(len(o) for o in oris), 12)
-    head = f"{'OWNER':<{width}}  READS  " + "".join(f"{o:<{col}}  " for o in oris) + "NAME"
+    head = f"{'OWNER':<{width}}  READS  RETAIN  " + "".join(f"{o:<{col}}  " for o in oris) + "NAME"
     lines += ["", head]
     for o in e.owners:
         cells = "".join(f"{_cell(v):<{col}}  " for v in o.recipients)
         reads = "yes" if o.receives else "no"
-        lines.append(f"{o.owner.ori:<{width}}  {reads:<5}  {cells}{o.owner.name}")
+        retain = f"{o.retention_days}d"
+        lines.append(f"{o.owner.ori:<{width}}  {reads:<5}  {retain:<6}  {cells}{o.owner.name}")
     denied = [(o, v) for o in e.owners for v in o.recipients if not v.admitted]
     if denied:
         lines += ["", "why not (owner -> recipient):"]

@@ -18,6 +18,11 @@ Per sharing rule:
 * ``immigration``: ``exclude_immigration_enforcement = false`` and an agency of this policy
   marked ``immigration_enforcement`` (other than the owner) is admitted by the rule.
 
+Per agency:
+
+* ``retention_ignored``: its ``retention_days`` is not shorter than ``settings.retention_days``,
+  so it has no effect (an owner's own retention can only shorten the global one).
+
 The shape checks (``federal``, ``out_of_state``, ``all_purposes``) look at what a rule *could*
 admit, not only at the agencies listed today, because agencies are added later without anyone
 re-reading old rules. Expired rules are still checked: renewing one revives all of it.
@@ -54,7 +59,22 @@ def lint(policy: Policy, today: date) -> list[LintWarning]:
             out.append(LintWarning(f"sharing[{i}]", "ignored_for_grant_owner", message))
             continue
         out.extend(_rule(policy, rule, f"sharing[{i}]", today))
+    out.extend(_retention(policy))
     return out
+
+
+def _retention(policy: Policy) -> list[LintWarning]:
+    days = policy.settings.retention_days
+    return [
+        LintWarning(
+            f"agencies[{i}].retention_days",
+            "retention_ignored",
+            f"{a.retention_days} days is not shorter than settings.retention_days ({days}):"
+            " it has no effect",
+        )
+        for i, a in enumerate(policy.agencies.values())
+        if a.retention_days is not None and a.retention_days >= days
+    ]
 
 
 def _rule(policy: Policy, rule: SharingRule, p: str, today: date) -> list[LintWarning]:

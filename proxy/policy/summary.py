@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from proxy.policy.document import Policy
+from proxy.policy.retention import shorter_retention
 
 
 def _counts(values: list[str]) -> str:
@@ -33,4 +34,8 @@ def summarize(policy: Policy) -> str:
         f" {len(s.prohibited_terms) + len(s.extra_prohibited_terms)} prohibited terms,"
         f" {s.rate_limit_per_minute} searches/minute per user",
     ]
+    own = shorter_retention(policy)
+    if own:
+        kept = ", ".join(f"{ori} {d} days" for ori, d in own.items())
+        lines.append(f"owners' own retention: {kept}")
     return "\n".join(lines)

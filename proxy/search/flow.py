@@ -189,7 +189,7 @@ class Search:
     async def allowed(self, asked: Any, query: SearchQuery, decision: Allowed) -> Result:
         t = perf_counter()
         d = decision.disclosure
-        scope = Scope(owners=d.admitted_owners(), since=d.retention_cutoff)
+        scope = Scope(d.admitted_owners(), d.retention_cutoff, d.owner_cutoffs)
         try:
             fetched = await self.setting.store.search(query, scope, self.setting.row_limit)
         except StoreUnavailable as exc:

@@ -8,9 +8,10 @@ line. `proxy.store.postgres` is the one implementation (PostgreSQL, `alpr.reads`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Protocol
 
 from proxy.model import Read, SearchQuery
@@ -26,10 +27,12 @@ class StoreUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a search may receive from the store: reads of `owners` taken at or after `since`."""
+    """What a search may receive from the store: reads of `owners` taken at or after `since`,
+    and, for the owners in `owner_since` (a shorter retention of their own), at or after theirs."""
 
     owners: Sequence[str]
-    since: datetime  # the retention cutoff
+    since: datetime  # the global retention cutoff
+    owner_since: Mapping[str, datetime] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ A search is two statements on one connection:
 
 - `fetch`: only reads the search may disclose as far as the store can tell, i.e. of the
   owners whose rules admit every recipient (`Scope.owners`) and taken on or after the
-  retention cutoff (`Scope.since`). The proxy still filters these read by read.
+  retention cutoff (`Scope.since`, or the owner's own in `Scope.owner_since`, passed as two
+  short arrays). The proxy still filters these read by read.
 - `count_withheld`: how many other reads matched, by SPEC §8 reason, without fetching them:
   before the cutoff is `retention` (checked first, as in the proxy's filter), the rest are of
   owners that do not share (`sharing`). Counting in the database costs far less per read than
@@ -52,25 +53,42 @@ _IN_CIRCLE = (
 )
 
 
-def fetch_sql(match: str, *, state: bool) -> str:
+def owner_cutoff(default: str, first: int) -> str:
+    """The row's retention cutoff when some owners have a shorter one of their own: ${first}
+    lists those owners, ${first + 1} their cutoffs in the same order; any other owner's is
+    `default`. A lookup in two short arrays, per row, in the database."""
+    return (
+        f"coalesce((${first + 1}::timestamptz[])[array_position(${first}::text[], agency_ori)],"
+        f" {default})"
+    )
+
+
+def fetch_sql(match: str, *, state: bool, owner_cutoffs: bool = False) -> str:
     """$1 key, $2 from (already raised to the retention cutoff), $3 to, $4 owners, $5 limit,
-    $6 state. Half-open window [from, to): adjacent windows never return a read twice."""
+    $6 state; then, with `owner_cutoffs`, the owners with their own cutoff and those cutoffs.
+    Half-open window [from, to): adjacent windows never return a read twice."""
+    first = 7 if state else 6
     return (
         f"SELECT {_COLUMNS} FROM alpr.reads WHERE {match}"
         " AND observed_at >= $2 AND observed_at < $3 AND agency_ori = ANY($4::text[])"
         + (" AND plate_state = $6" if state else "")
+        + (f" AND observed_at >= {owner_cutoff('$2', first)}" if owner_cutoffs else "")
         + " ORDER BY observed_at DESC, id DESC LIMIT $5"
     )
 
 
-def count_sql(match: str, *, state: bool = False, circle: bool = False) -> str:
+def count_sql(
+    match: str, *, state: bool = False, circle: bool = False, owner_cutoffs: bool = False
+) -> str:
     """$1 key, $2 from, $3 to, $4 owners, $5 limit; then $6 state, or $6 lat, $7 lon and
-    $8 radius_m of the circle; the retention cutoff last. At most `limit` reads are counted."""
-    cutoff = "$9" if circle else "$7" if state else "$6"
+    $8 radius_m of the circle; the retention cutoff; then, with `owner_cutoffs`, the owners with
+    their own cutoff and those cutoffs. At most `limit` reads are counted."""
+    last = 9 if circle else 7 if state else 6
+    cutoff = owner_cutoff(f"${last}", last + 1) if owner_cutoffs else f"${last}"
     return (
-        f"SELECT count(*) FILTER (WHERE observed_at < {cutoff}) AS retention,"
-        f" count(*) FILTER (WHERE observed_at >= {cutoff}) AS sharing, count(*) AS examined"
-        f" FROM (SELECT observed_at FROM alpr.reads WHERE {match}"
+        "SELECT count(*) FILTER (WHERE past) AS retention,"
+        " count(*) FILTER (WHERE NOT past) AS sharing, count(*) AS examined"
+        f" FROM (SELECT observed_at < {cutoff} AS past FROM alpr.reads WHERE {match}"
         " AND observed_at >= $2 AND observed_at < $3"
         f" AND (observed_at < {cutoff} OR agency_ori <> ALL($4::text[]))"
         + (" AND plate_state = $6" if state else "")
@@ -130,17 +148,28 @@ async def fetch(
     start, end = window
     owners = list(scope.owners)
     extra: tuple[object, ...] = () if match.state is None else (match.state,)
+    own = bool(scope.owner_since)
+    # Owners with a shorter retention of their own: two parallel arrays, appended last.
+    cutoffs: tuple[object, ...] = (
+        (list(scope.owner_since), list(scope.owner_since.values())) if own else ()
+    )
     rows = await conn.fetch(
-        fetch_sql(match.condition, state=match.state is not None),
+        fetch_sql(match.condition, state=match.state is not None, owner_cutoffs=own),
         match.key,
         max(start, scope.since),
         end,
         owners,
         limit,
         *extra,
+        *cutoffs,
     )
     counted = await conn.fetchrow(
-        count_sql(match.condition, state=match.state is not None, circle=bool(match.circle)),
+        count_sql(
+            match.condition,
+            state=match.state is not None,
+            circle=bool(match.circle),
+            owner_cutoffs=own,
+        ),
         match.key,
         start,
         end,
@@ -149,6 +178,7 @@ async def fetch(
         *extra,
         *(match.circle or ()),
         scope.since,
+        *cutoffs,
     )
     assert counted is not None  # an aggregate always returns one row
     return rows, Withheld(counted[0], counted[1], counted[2] >= limit)

@@ -57,6 +57,12 @@ SAMPLES: dict[str, Record] = {
         disposition="no_issue",
         note="",
     ),
+    "purge": entry.purge_entry(
+        at=AT,
+        policy_version="v1",
+        retention_days=365,
+        owners={"CA0010900": entry.OwnerPurge(AT, 365, 2)},
+    ),
 }
 
 
@@ -86,7 +92,9 @@ def test_every_event_has_its_facts() -> None:
     for event, record in SAMPLES.items():
         facts: Any = derive_body(record.body)
         assert facts.event == event and facts.at == AT, event
-        assert facts.agency == (None if event in {"auth_failure", "policy_loaded"} else WHO.ori)
+        assert facts.agency == (
+            None if event in {"auth_failure", "policy_loaded", "purge"} else WHO.ori
+        )
 
 
 def test_every_event_is_a_filter_and_is_documented() -> None:

@@ -122,17 +122,17 @@ def test_explain(write: Write) -> None:
     )
     assert r.returncode == 0, r.stderr
     rows = [line.split() for line in r.stdout.splitlines()]
-    assert ["OWNER", "READS", "CA0380100", "DOJFBI000", "NAME"] in rows
-    assert rows_starting(rows, "CA0010900")[:4] == ["CA0010900", "no", "sharing[0]", "no"]
-    assert rows_starting(rows, "CA0380100")[:5] == ["CA0380100", "no", "own", "reads", "no"]
-    assert rows_starting(rows, "DOJFBI000")[:5] == ["DOJFBI000", "no", "no", "own", "reads"]
+    assert ["OWNER", "READS", "RETAIN", "CA0380100", "DOJFBI000", "NAME"] in rows
+    assert rows_starting(rows, "CA0010900")[:5] == ["CA0010900", "no", "365d", "sharing[0]", "no"]
+    assert rows_starting(rows, "CA0380100")[:6] == ["CA0380100", "no", "365d", "own", "reads", "no"]
+    assert rows_starting(rows, "DOJFBI000")[:6] == ["DOJFBI000", "no", "365d", "no", "own", "reads"]
     assert "CA0010900 -> DOJFBI000: sharing[0] does not admit kind federal" in r.stdout
     assert r.stdout.rstrip().endswith("reads of 0 of 3 agencies would be returned")
 
     alone = run("explain", "--policy", path, "--requester", "CA0380100", "--purpose", "HOMICIDE")
     assert alone.returncode == 0
     rows = [line.split() for line in alone.stdout.splitlines()]
-    assert rows_starting(rows, "CA0010900")[:3] == ["CA0010900", "yes", "sharing[0]"]
+    assert rows_starting(rows, "CA0010900")[:4] == ["CA0010900", "yes", "365d", "sharing[0]"]
 
 
 def rows_starting(rows: list[list[str]], ori: str) -> list[str]:

@@ -267,3 +267,28 @@ async def test_unknown_ori_is_404_json_or_html(fresh):
     assert "<script>" not in raw and "&lt;script&gt;alert(1)" in raw
     assert resp.headers["Cache-Control"] == "no-store"
     assert "/transparency" in Page(raw).links()
+
+
+async def test_pages_show_each_owners_own_retention(make_client, dbs, tmp_path: Path):
+    """Berkeley keeps 30 days of its own (SPEC §11): its page and the index say so; others
+    keep the global 365."""
+    from tests.http.conftest import policy_text
+
+    berkeley = 'ori = "CA0010800"\nname = "Berkeley Police Department"\nkind = "local"\n'
+    text = policy_text()
+    assert berkeley in text
+    policy = tmp_path / "own-retention.toml"
+    policy.write_text(text.replace(berkeley, berkeley + "retention_days = 30\n"))
+    _, audit = await dbs.fresh_audit()
+    client = await make_client(audit_dsn=audit, policy={"file": str(policy)})
+    page = await get_page(client, f"/transparency/{BERKELEY}")
+    assert page.text("retention-days") == "30 days"
+    assert "set its own retention, shorter than the 365 days" in page.text("retention")
+    other = await get_page(client, f"/transparency/{OAKLAND}")
+    assert other.text("retention-days") == "365 days"
+    assert "its own retention" not in other.text("retention")
+    index = await get_page(client, "/transparency")
+    kept = dict(
+        zip(index.column("agencies-table", 1), index.column("agencies-table", 6), strict=True)
+    )
+    assert kept[BERKELEY] == "30 days" and kept[OAKLAND] == "365 days"

@@ -257,7 +257,7 @@ def test_render_is_a_readable_table() -> None:
     assert "on behalf of  DOJFBI000  FBI San Francisco (federal)" in text
     assert "allowed: look back 365 days" in text and "area radius <= 500 m" in text
     row = next(line for line in lines if line.startswith(OAK))
-    assert row.split()[:4] == [OAK, "yes", "sharing[0]", "sharing[1]"]
+    assert row.split()[:5] == [OAK, "yes", "365d", "sharing[0]", "sharing[1]"]
     assert f"  {SFPD} -> {FBI}: sharing[2] expired on 2026-01-31" in text
     assert lines[-1] == "reads of 2 of 6 agencies would be returned"
 

@@ -68,6 +68,19 @@ STATEMENTS = {
     "exact_state_count": (reads.count_sql(reads.EXACT, state=True), (OWNERS, 100, "CA", CUTOFF)),
     "pattern": (reads.fetch_sql(reads.PATTERN, state=False), (OWNERS, 100)),
     "pattern_count": (reads.count_sql(reads.PATTERN), (OWNERS, 100, CUTOFF)),
+    # Owners with a retention of their own: two arrays more, the same index paths.
+    "exact_own": (
+        reads.fetch_sql(reads.EXACT, state=False, owner_cutoffs=True),
+        (OWNERS, 100, OWNERS[:1], [NOW - timedelta(days=21)]),
+    ),
+    "exact_own_count": (
+        reads.count_sql(reads.EXACT, owner_cutoffs=True),
+        (OWNERS, 100, CUTOFF, OWNERS[:1], [NOW - timedelta(days=21)]),
+    ),
+    "pattern_own": (
+        reads.fetch_sql(reads.PATTERN, state=False, owner_cutoffs=True),
+        (OWNERS, 100, OWNERS[:1], [NOW - timedelta(days=21)]),
+    ),
 }
 
 
@@ -144,3 +157,16 @@ def test_bounding_box_contains_the_circle():
     # Points exactly r away due north, south, east and west lie inside the box.
     assert haversine_m(lat, lon, max_lat, lon) > r and haversine_m(lat, lon, min_lat, lon) > r
     assert haversine_m(lat, lon, lat, max_lon) > r and haversine_m(lat, lon, lat, min_lon) > r
+
+
+async def test_a_purge_batch_is_an_index_range_scan_in_time_order(store: str):
+    """`retention purge` walks reads_observed_idx oldest first and resumes where the last batch
+    ended: no scan of the whole table, no sort of the range."""
+    from proxy.policy import parse_policy
+    from proxy.store.purge import DELETE_SQL, Cutoffs
+    from tests.policy.test_retention import TEXT
+
+    args = (*Cutoffs.of(parse_policy(TEXT.encode()), NOW).args(), 10_000, NOW - timedelta(days=2))
+    nodes = await explain(store, DELETE_SQL, *args)
+    assert "Index Scan:reads_observed_idx" in nodes, nodes
+    assert not any(n.startswith(("Seq Scan", "Sort")) for n in nodes), nodes

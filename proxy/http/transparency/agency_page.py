@@ -22,9 +22,7 @@ from proxy.policy.document import Agency
 
 
 def _yes_no(agencies: tuple[Agency, ...]) -> Markup:
-    if agencies:
-        return el("span", "Yes", class_="flag-yes")
-    return el("span", "No", class_="flag-no")
+    return el("span", "Yes", class_="flag-yes") if agencies else el("span", "No", class_="flag-no")
 
 
 def _list(agencies: tuple[Agency, ...]) -> str:
@@ -243,6 +241,18 @@ def _refusals(p: AgencyPage) -> Markup:
     )
 
 
+def _retention(p: AgencyPage) -> Markup:
+    days = el("strong", f"{p.retention_days} days", id="retention-days")
+    own = p.retention_days < p.global_retention_days
+    text = (
+        f" This agency set its own retention, shorter than the {p.global_retention_days} days"
+        " that apply to other agencies' reads."
+    )
+    why = el("p", "Reads older than ", days, " are never returned to anyone, whatever the purpose.")
+    return el("section", el("h2", "Retention"), why, el("p", text) if own else "", id="retention")
+
+
+
 def render_agency(p: AgencyPage) -> str:
     a = p.agency
     where = f"{a.kind} agency" + (f", {a.state}" if a.state else "")
@@ -273,17 +283,7 @@ def render_agency(p: AgencyPage) -> str:
         _recipients(p),
         sources_section(a, p.sources),
         _prohibited(p),
-        el(
-            "section",
-            el("h2", "Retention"),
-            el(
-                "p",
-                "Reads older than ",
-                el("strong", f"{p.retention_days} days", id="retention-days"),
-                " are never returned to anyone, whatever the purpose.",
-            ),
-            id="retention",
-        ),
+        _retention(p),
         _activity(p),
         _refusals(p),
         checkpoint_section(p.checkpoint),

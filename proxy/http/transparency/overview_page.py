@@ -39,6 +39,7 @@ def _agencies(overview: Overview) -> Markup:
         "Its own reads",
         "Federal, out-of-state or immigration recipients?",
         "Receives reads of",
+        "Retention",
     ]
     rows = [
         el(
@@ -58,6 +59,7 @@ def _agencies(overview: Overview) -> Markup:
             ),
             el("td", _exposure_cell(r), data_label=head[3]),
             el("td", f"{len(r.sources)} agencies", data_label=head[4]),
+            el("td", f"{r.retention_days} days", data_label=head[5]),
         )
         for r in overview.rows
     ]
@@ -68,7 +70,7 @@ def _agencies(overview: Overview) -> Markup:
             f"{len(overview.rows)} agencies in the policy in force."
             " An agency's reads reach others only through a sharing rule naming it as owner;"
             " one without such a rule keeps its reads to itself, or has none and only"
-            " receives.",
+            " receives. Retention: its reads older than this are never returned.",
         ),
         el("thead", el("tr", [el("th", h, scope="col") for h in head])),
         el("tbody", rows),
