@@ -252,7 +252,6 @@ def _retention(p: AgencyPage) -> Markup:
     return el("section", el("h2", "Retention"), why, el("p", text) if own else "", id="retention")
 
 
-
 def render_agency(p: AgencyPage) -> str:
     a = p.agency
     where = f"{a.kind} agency" + (f", {a.state}" if a.state else "")
