@@ -25,6 +25,12 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
   the rule does not expire.
 * ``[[sensitive_locations]]``: exactly one of ``circle`` / ``polygon``; ``active_from`` and
   ``active_until`` are optional, independently.
+* Two people (SPEC §12): ``[settings]`` ``home_state`` (a two-letter code) has no default and is
+  required only when a purpose lists ``out_of_state_recipient``; ``approval_valid_hours``
+  defaults to 24, ``exigent_review_hours`` to 72 and ``exigent_per_user_per_day`` to 3 (each an
+  integer >= 1). Per purpose, ``approval_required`` defaults to ``[]`` (its items:
+  ``APPROVAL_CONDITIONS``) and ``exigent`` to false; both on one purpose is an error, because
+  "run at once" and "wait for a second person" cannot both hold.
 """
 
 from __future__ import annotations
@@ -46,6 +52,13 @@ from proxy.policy.terms import TermMatcher, compile_terms, term_words
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
 KINDS: frozenset[str] = frozenset({"local", "state", "federal", "tribal", "private"})
 QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})
+# What a purpose's approval_required may list (SPEC §12): a search type, or a kind of recipient.
+FEDERAL_RECIPIENT = "federal_recipient"
+OUT_OF_STATE_RECIPIENT = "out_of_state_recipient"
+APPROVAL_CONDITIONS: frozenset[str] = QUERY_TYPES | {FEDERAL_RECIPIENT, OUT_OF_STATE_RECIPIENT}
+DEFAULT_APPROVAL_VALID_HOURS = 24
+DEFAULT_EXIGENT_REVIEW_HOURS = 72
+DEFAULT_EXIGENT_PER_USER_PER_DAY = 3
 ALL_PURPOSES = "*"
 # Used when [settings] has no prohibited_terms: SPEC §7's example list, with the inflections and
 # long names a justification uses instead (matching is whole-word, so each form is listed).
@@ -73,6 +86,10 @@ class Settings:
     prohibited_terms: tuple[str, ...]
     rate_limit_per_minute: int
     extra_prohibited_terms: tuple[str, ...] = ()
+    home_state: str | None = None
+    approval_valid_hours: int = DEFAULT_APPROVAL_VALID_HOURS
+    exigent_review_hours: int = DEFAULT_EXIGENT_REVIEW_HOURS
+    exigent_per_user_per_day: int = DEFAULT_EXIGENT_PER_USER_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +112,8 @@ class Purpose:
     area_max_radius_m: float | None
     area_max_window_hours: float | None
     sensitive_locations: Literal["withhold", "include"]
+    approval_required: frozenset[str] = frozenset()  # of APPROVAL_CONDITIONS
+    exigent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +163,12 @@ def parse_policy(data: bytes) -> Policy:
     locations = [
         parse_location(r, t, p) for t, p in r.tables(doc, "sensitive_locations", LOCATION_KEYS)
     ]
+    for i, purpose in enumerate(purposes):
+        if OUT_OF_STATE_RECIPIENT in purpose.approval_required and settings.home_state is None:
+            r.err(
+                f"purposes[{i}].approval_required",
+                f"{OUT_OF_STATE_RECIPIENT!r} needs settings.home_state",
+            )
     if r.errors:
         raise PolicyError(tuple(r.errors))
     by_owner: dict[str, list[SharingRule]] = {}
@@ -193,7 +218,28 @@ def _settings(r: Reader, t: dict[str, Any]) -> Settings:
         ),
         rate_limit_per_minute=r.integer(t, "settings", "rate_limit_per_minute"),
         extra_prohibited_terms=r.strings(t, "settings", "extra_prohibited_terms", term),
+        home_state=r.text(
+            t,
+            "settings",
+            "home_state",
+            required=False,
+            regex=_STATE,
+            hint="a two-letter state code",
+        )
+        or None,
+        approval_valid_hours=_count(r, t, "approval_valid_hours", DEFAULT_APPROVAL_VALID_HOURS),
+        exigent_review_hours=_count(r, t, "exigent_review_hours", DEFAULT_EXIGENT_REVIEW_HOURS),
+        exigent_per_user_per_day=_count(
+            r, t, "exigent_per_user_per_day", DEFAULT_EXIGENT_PER_USER_PER_DAY
+        ),
     )
+
+
+def _count(r: Reader, t: dict[str, Any], key: str, default: int) -> int:
+    """An optional integer >= 1 of [settings], ``default`` when absent."""
+    if key not in t:
+        return default
+    return r.integer(t, "settings", key) or default  # an error is recorded for a bad value
 
 
 def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
@@ -223,6 +269,12 @@ def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
         limits.append(r.positive(t, p, key, required=False))
         if "area" in types and key not in t:
             r.err(f"{p}.{key}", 'is required when query_types includes "area"')
+    approvals = r.strings(
+        t, p, "approval_required", _member(APPROVAL_CONDITIONS, "an approval condition")
+    )
+    exigent = r.boolean(t, p, "exigent", False)
+    if exigent and approvals:
+        r.err(f"{p}.exigent", "a purpose cannot be both exigent and approval_required")
     return Purpose(
         code=code,
         description=description,
@@ -239,6 +291,8 @@ def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
             Literal["withhold", "include"],
             r.choice(t, p, "sensitive_locations", ("withhold", "include"), "withhold"),
         ),
+        approval_required=frozenset(approvals),
+        exigent=exigent,
     )
 
 
