@@ -17,7 +17,7 @@ from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import admin, audit_api, health, log_api, log_range, search
+from proxy.http import admin, audit_api, health, log_api, log_range, me, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
 from proxy.http.state import (
@@ -48,6 +48,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Every route of the API, in one table: (method, path, handler). A GET also answers HEAD.
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/v1/search", search.search),
+    ("GET", "/v1/me", me.me),
     ("GET", "/v1/log/checkpoint", log_api.checkpoint),
     ("GET", "/v1/log/proof/inclusion", log_api.inclusion_proof),
     ("GET", "/v1/log/proof/consistency", log_api.consistency_proof),

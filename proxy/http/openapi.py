@@ -14,6 +14,7 @@ import msgspec
 
 from proxy import __version__
 from proxy.errors import STATUS
+from proxy.http.me import MeOut, me_paths
 from proxy.http.openapi_audit import audit_paths
 from proxy.http.openapi_log_range import log_range_paths
 from proxy.http.witnessed import ReadyWitnesses
@@ -125,6 +126,7 @@ def openapi_document() -> dict[str, Any]:
             InclusionProof,
             ConsistencyProof,
             PolicyReloaded,
+            MeOut,
             *SCHEMAS,
         ],
         ref_template=_REF,
@@ -269,6 +271,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(audit_paths())
     paths.update(log_range_paths())
+    paths.update(me_paths())
     return {
         "openapi": "3.1.0",
         "info": {
