@@ -26,6 +26,7 @@ from proxy.oversight.derived import concerns
 from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.reports import REPORTS
+from proxy.oversight.reviewers import REVIEW_ROLES, review_refusal
 from proxy.oversight.schemas import (
     ReviewIn,
     ReviewOut,
@@ -202,26 +203,24 @@ def report(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 async def review(request: web.Request) -> web.Response:
-    """Append a `review` of an earlier entry the caller may see; reviews are never edited."""
-    principal = await authenticate(request, roles=ROLES)
+    """Append a `review` of an earlier entry the caller may review (proxy.oversight.reviewers);
+    reviews are never edited. A refused attempt is itself an `audit_access` entry."""
+    principal = await authenticate(request, roles=REVIEW_ROLES)
     try:
         asked = msgspec.json.decode(await read_body(request), type=ReviewIn)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise ProxyError("invalid_request", f"invalid review: {exc}") from None
     body = await read_audit(lambda: postgres.entry_body(request.app[AUDIT_POOL], asked.index))
-    refused: ErrorCode | None = None
-    if body is None:
-        refused = "not_found"
-    elif not visible(principal, body):
-        refused = "forbidden_role"
+    entry = None if body is None else orjson.loads(body)
+    refused = review_refusal(principal, entry if isinstance(entry, dict) or body is None else {})
     if refused is not None:
-        # A denied attempt at someone else's entry is itself worth a line in the log.
         filters = {"index": asked.index}
-        at = await record_access(request, principal, "POST /v1/audit/reviews", filters, 0, refused)
-        message = f"no entry at index {asked.index}"
-        if refused == "forbidden_role":
-            message = "this entry does not concern your agency"
-        raise ProxyError(refused, message, audit_index=at)
+        endpoint = "POST /v1/audit/reviews"
+        at = await record_access(request, principal, endpoint, filters, 0, refused.code)
+        message = refused.message
+        if refused.code == "not_found":
+            message = f"no entry at index {asked.index}"
+        raise ProxyError(refused.code, message, audit_index=at)
     record = review_entry(
         at=request.app[CLOCK](),
         request_id=request_id(request),
