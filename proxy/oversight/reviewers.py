@@ -5,7 +5,7 @@ function of the caller and the entry reviewed.
 - An exigent search (`"exigent": true`) must be reviewed by a supervisor of the requester's
   agency or by oversight: a supervisor may review those, and only those, entries of their
   agency. An auditor may still record their agency's disposition of one, which does not count
-  as its exigent review (proxy.oversight.reports.exigent).
+  as its exigent review (proxy.oversight.reports.flag_exigent).
 - Nobody reviews their own entry (`self_review`): a token holding `investigator` and `auditor`
   could otherwise search, mark its own entry `no_issue`, and take it off the review queue. The
   same person is the same (issuer, subject, agency); an entry from before issuers were
