@@ -120,8 +120,29 @@ async def duplicate_uses(conn: asyncpg.Connection) -> dict[int, list[int]]:
             if b'"approval":' not in body:
                 continue
             entry = orjson.loads(body)
-            n = entry.get("approval") if isinstance(entry, dict) else None
-            if entry.get("event") == "search" and entry.get("decision") == "allowed":
-                if isinstance(n, int):
-                    seen.setdefault(n, []).append(int(row["idx"]))
+            if not isinstance(entry, dict):
+                continue
+            n = entry.get("approval")
+            used = entry.get("event") == "search" and entry.get("decision") == "allowed"
+            if used and isinstance(n, int):
+                seen.setdefault(n, []).append(int(row["idx"]))
     return {n: idxs for n, idxs in seen.items() if len(idxs) > 1}
+
+
+class PoolLog:
+    """The reads proxy.search.two_person needs, on the audit database's pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def entry(self, index: int) -> bytes | None:
+        value = await self._pool.fetchval("SELECT body FROM audit.entries WHERE idx = $1", index)
+        return None if value is None else bytes(value)
+
+    async def holder(self, key: str) -> int | None:
+        return await holder(self._pool, key)
+
+    async def exigent(
+        self, person: tuple[str, str, str], since: datetime, due_before: datetime
+    ) -> ExigentCount:
+        return await exigent_count(self._pool, person, since, due_before)
