@@ -202,7 +202,12 @@ def review_entry(
     return Record(canonical(entry))
 
 
-def approval_entry(
+def approval_entry(**fields: Any) -> Record:
+    """An `approval` entry (the arguments of ``approval_fields``)."""
+    return Record(canonical(approval_fields(**fields)))
+
+
+def approval_fields(
     *,
     at: datetime,
     request_id: str,
@@ -213,7 +218,7 @@ def approval_entry(
     note: str,
     requester: Mapping[str, Any] | None,
     reason: str | None = None,
-) -> Record:
+) -> dict[str, Any]:
     """A supervisor's decision on an `approval_required` request (SPEC §12), or (`reason` set,
     decision `refused`) a refused attempt at one. `verdict` is `approve` or `deny` as asked;
     `requester` is the person of request `request_index` (issuer, subject, agency), null when
@@ -231,7 +236,7 @@ def approval_entry(
         "decision": "refused" if reason else "allowed",
         "reason": reason,
     }
-    return Record(canonical(entry))
+    return entry
 
 
 def _str_or_none(value: Any) -> str | None:

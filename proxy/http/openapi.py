@@ -14,6 +14,8 @@ import msgspec
 
 from proxy import __version__
 from proxy.errors import STATUS
+from proxy.http.openapi_approvals import SCHEMAS as APPROVAL_SCHEMAS
+from proxy.http.openapi_approvals import approvals_paths
 from proxy.http.openapi_audit import audit_paths
 from proxy.http.openapi_log_range import log_range_paths
 from proxy.http.witnessed import ReadyWitnesses
@@ -126,6 +128,7 @@ def openapi_document() -> dict[str, Any]:
             ConsistencyProof,
             PolicyReloaded,
             *SCHEMAS,
+            *APPROVAL_SCHEMAS,
         ],
         ref_template=_REF,
     )
@@ -269,6 +272,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(audit_paths())
     paths.update(log_range_paths())
+    paths.update(approvals_paths())
     return {
         "openapi": "3.1.0",
         "info": {

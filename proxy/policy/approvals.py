@@ -190,3 +190,33 @@ def check(
             'it is approved, send the same search again with "approval": <audit_index>',
         )
     return None
+
+
+APPROVER_ROLE = "supervisor"
+
+
+@dataclass(frozen=True, slots=True)
+class DeciderRefusal:
+    code: Literal["forbidden_role", "self_approval", "invalid_request"]
+    message: str
+
+
+def check_decider(
+    principal: Principal, request: RequestOnRecord | None, decided: bool
+) -> DeciderRefusal | None:
+    """May this caller decide request N (``POST /v1/approvals``)? SPEC §12's order: not a
+    supervisor of the requester's agency, the requester themselves, then N is not an
+    ``approval_required`` refusal (``request`` None) or was already decided."""
+    if APPROVER_ROLE not in principal.roles or (
+        request is not None and request.person[2] != principal.ori
+    ):
+        return DeciderRefusal(
+            "forbidden_role", "only a supervisor of the requester's agency may decide a request"
+        )
+    if request is not None and request.person == principal.person:
+        return DeciderRefusal("self_approval", "nobody decides their own request")
+    if request is None:
+        return DeciderRefusal("invalid_request", "that index is not a request awaiting approval")
+    if decided:
+        return DeciderRefusal("invalid_request", "that request has already been decided")
+    return None

@@ -109,6 +109,7 @@ class Search:
         # Set once the decision allowed a search that uses an approval or is exigent.
         self.allowed_as: Allowed | None = None
         self.exigent_count: ExigentCount | None = None
+        self.approval: int | None = None  # the approval the parsed query names
 
     def _fields(
         self,
@@ -128,7 +129,7 @@ class Search:
             reason=reason,
             policy_version=self.setting.policy.version,
             outcome=outcome,
-            approval=allowed.approval if allowed is not None else None,
+            approval=self.approval,
             exigent=allowed is not None and allowed.exigent,
         )
 
@@ -232,6 +233,7 @@ class Search:
                 asked = {"invalid_body": body_digest(body)}
             raise await self.refuse(exc.code, exc.message, asked) from None
         principal, policy, now = self.caller.principal, self.setting.policy, self.setting.now
+        self.approval = query.approval
         facts, self.exigent_count = await gather(self.setting.log, principal, query, policy, now)
         decision = decide(principal, query, policy, now, facts)
         metrics.child(metrics.STAGE_SECONDS, "policy").observe(perf_counter() - t)
