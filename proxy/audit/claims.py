@@ -83,13 +83,13 @@ async def holder(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> int | Non
 
 @dataclass(frozen=True, slots=True)
 class ExigentCount:
-    recent: int  # the person's exigent searches at or after `since`
+    recent: int  # the person's exigent searches after `since`
     overdue: int  # those before `due_before` with no review yet
     next_slot: int  # the slot the person's next exigent search claims
 
 
 _EXIGENT = """
-SELECT count(*) FILTER (WHERE c.at >= $2) AS recent,
+SELECT count(*) FILTER (WHERE c.at > $2) AS recent,
        count(*) FILTER (WHERE c.at < $3 AND NOT EXISTS (
          SELECT 1 FROM audit.entry_facts f
          WHERE f.reviewed_index = c.idx AND f.event = 'review')) AS overdue,
@@ -110,23 +110,22 @@ async def exigent_count(
     return ExigentCount(int(row["recent"]), int(row["overdue"]), int(row["total"]) + 1)
 
 
+_NAMING_AN_APPROVAL = "SELECT idx, body FROM audit.entries WHERE position($1 in body) > 0"
+
+
 async def duplicate_uses(conn: asyncpg.Connection) -> dict[int, list[int]]:
     """Approvals named by more than one allowed search entry: {request index: entry indexes}.
-    Only possible if someone deleted claims behind the proxy; reads every entry body."""
+    Only possible if someone removed claims behind the proxy (``alpr-proxy audit verify``)."""
     seen: dict[int, list[int]] = {}
-    async with conn.transaction(readonly=True):
-        async for row in conn.cursor("SELECT idx, body FROM audit.entries ORDER BY idx"):
-            body = bytes(row["body"])
-            if b'"approval":' not in body:
-                continue
-            entry = orjson.loads(body)
-            if not isinstance(entry, dict):
-                continue
-            n = entry.get("approval")
-            used = entry.get("event") == "search" and entry.get("decision") == "allowed"
-            if used and isinstance(n, int):
-                seen.setdefault(n, []).append(int(row["idx"]))
-    return {n: idxs for n, idxs in seen.items() if len(idxs) > 1}
+    for row in await conn.fetch(_NAMING_AN_APPROVAL, b'"approval":'):
+        entry = orjson.loads(bytes(row["body"]))
+        if not isinstance(entry, dict):
+            continue
+        n = entry.get("approval")
+        used = entry.get("event") == "search" and entry.get("decision") == "allowed"
+        if used and isinstance(n, int):
+            seen.setdefault(n, []).append(int(row["idx"]))
+    return {n: sorted(idxs) for n, idxs in seen.items() if len(idxs) > 1}
 
 
 class PoolLog:
