@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 from tests.http.approval_helpers import OAKLAND, PARTIAL, POLICY, code, decide, fresh, search
 from tests.http.conftest import MakeClient
@@ -50,7 +49,7 @@ async def test_two_supervisors_decide_at_once_one_decision_stands(
     sups = [make_token(sub=fresh("sup"), ori=OAKLAND, roles=("supervisor",)) for _ in range(2)]
     _, answer = await search(first, det, **PARTIAL)
     n = answer["error"]["audit_index"]
-    results: list[tuple[int, dict[str, Any]]] = await asyncio.gather(
+    results = await asyncio.gather(
         decide(first, sups[0], n, "approve"), decide(second, sups[1], n, "deny")
     )
     assert sorted(s for s, _ in results) == [200, 400], results
