@@ -17,7 +17,7 @@ from proxy.audit.witnessed_log import Witnessing
 from proxy.audit.writer import AuditWriter
 from proxy.auth.source import key_source_from_config
 from proxy.auth.tokens import TokenVerifier
-from proxy.http import admin, audit_api, health, log_api, log_range, me, search
+from proxy.http import admin, approvals, audit_api, health, log_api, log_range, me, search
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
 from proxy.http.state import (
@@ -57,6 +57,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/audit/entries", audit_api.entries),
     *(("GET", f"/v1/audit/reports/{name}", audit_api.report(name)) for name in REPORTS),
     ("POST", "/v1/audit/reviews", audit_api.review),
+    ("GET", "/v1/approvals", approvals.pending),
+    ("POST", "/v1/approvals", approvals.decide),
     ("POST", "/v1/admin/policy/reload", admin.reload),
     ("GET", "/healthz", health.healthz),
     ("GET", "/readyz", health.readyz),

@@ -71,6 +71,7 @@ class SearchQuery:
     plate_state: str | None = None
     pattern: str | None = None  # normalised; set when type == "partial_plate"
     area: Area | None = None  # set when type == "area"
+    approval: int | None = None  # SPEC §12: the audit index of the approved request
 
 
 @dataclass(frozen=True, slots=True)

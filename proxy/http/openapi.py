@@ -15,6 +15,8 @@ import msgspec
 from proxy import __version__
 from proxy.errors import STATUS
 from proxy.http.me import MeOut, me_paths
+from proxy.http.openapi_approvals import SCHEMAS as APPROVAL_SCHEMAS
+from proxy.http.openapi_approvals import approvals_paths
 from proxy.http.openapi_audit import audit_paths
 from proxy.http.openapi_log_range import log_range_paths
 from proxy.http.witnessed import ReadyWitnesses
@@ -128,6 +130,7 @@ def openapi_document() -> dict[str, Any]:
             PolicyReloaded,
             MeOut,
             *SCHEMAS,
+            *APPROVAL_SCHEMAS,
         ],
         ref_template=_REF,
     )
@@ -271,6 +274,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(audit_paths())
     paths.update(log_range_paths())
+    paths.update(approvals_paths())
     paths.update(me_paths())
     return {
         "openapi": "3.1.0",

@@ -51,6 +51,9 @@ class SearchIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     case_number: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     justification: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     on_behalf_of: OnBehalfOfIn | None = None
+    # SPEC §12: the audit index of the approved request this search repeats. An index, so at
+    # most 63 bits; 0 is never a search (the log opens with policy_loaded).
+    approval: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 _decoder = msgspec.json.Decoder()
@@ -208,4 +211,5 @@ def parse_search(asked: Any) -> SearchQuery:
         plate_state=state,
         pattern=pattern,
         area=area,
+        approval=s.approval,
     )

@@ -57,6 +57,16 @@ SAMPLES: dict[str, Record] = {
         disposition="no_issue",
         note="",
     ),
+    "approval": entry.approval_entry(
+        at=AT,
+        request_id="r5",
+        principal=WHO,
+        client=None,
+        request_index=7,
+        verdict="approve",
+        note="ok",
+        requester={"issuer": "idp", "subject": "det.lee", "agency": WHO.ori},
+    ),
 }
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from proxy.policy import PolicyError, parse_policy
+from proxy.policy import PolicyError, diff, explain, parse_policy
 from proxy.policy.document import (
     DEFAULT_APPROVAL_VALID_HOURS,
     DEFAULT_EXIGENT_PER_USER_PER_DAY,
     DEFAULT_EXIGENT_REVIEW_HOURS,
 )
+from proxy.policy.explain import describe_purpose
 from tests.policy_text import OAKLAND, SETTINGS
 
 PURPOSE = """
@@ -94,3 +97,23 @@ def test_each_error_names_its_field(
 
 def test_exigent_alone_is_fine() -> None:
     assert parse_policy(policy("", "exigent = true\n")).purposes["HOMICIDE"].exigent
+
+
+def test_explain_shows_approval_and_exigent() -> None:
+    p = parse_policy(policy('home_state = "CA"\n', 'approval_required = ["area"]\n'))
+    shown = describe_purpose(explain(p, "CA0010900", None, "HOMICIDE", date(2026, 6, 1)))
+    assert "supervisor approval first for: area" in shown
+    p = parse_policy(policy("", "exigent = true\n"))
+    shown = describe_purpose(explain(p, "CA0010900", None, "HOMICIDE", date(2026, 6, 1)))
+    assert "exigent" in shown and "approval" not in shown
+
+
+def test_diff_reports_the_two_person_fields() -> None:
+    old = parse_policy(policy())
+    new = parse_policy(policy('home_state = "CA"\n', 'approval_required = ["area"]\n'))
+    d = diff(old, new)
+    assert d["settings"]["home_state"] == {"before": None, "after": "CA"}
+    (changed,) = d["purposes"]["changed"]
+    assert changed["fields"]["approval_required"] == {"before": [], "after": ["area"]}
+    d = diff(old, parse_policy(policy("", "exigent = true\n")))
+    assert d["purposes"]["changed"][0]["fields"]["exigent"] == {"before": False, "after": True}
