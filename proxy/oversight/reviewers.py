@@ -2,10 +2,11 @@
 function of the caller and the entry reviewed.
 
 - Auditors review entries concerning their agency, oversight any entry (as before).
-- An exigent search (`"exigent": true`) must be reviewed by a supervisor of the requester's
-  agency or by oversight: a supervisor may review those, and only those, entries of their
-  agency. An auditor may still record their agency's disposition of one, which does not count
-  as its exigent review (proxy.oversight.reports.flag_exigent).
+- An exigent search (`"exigent": true`) is reviewed only by a supervisor of the requester's
+  agency or by oversight, and a supervisor reviews those entries of their agency and nothing
+  else. So every review of an exigent search is one that discharges it: the refusal of further
+  exigent searches while one's own is overdue (proxy.audit.claims), the flags report and the
+  overdue metric (proxy.oversight.reports.flag_exigent) agree on what "reviewed" means.
 - Nobody reviews their own entry (`self_review`): a token holding `investigator` and `auditor`
   could otherwise search, mark its own entry `no_issue`, and take it off the review queue. The
   same person is the same (issuer, subject, agency); an entry from before issuers were
@@ -24,9 +25,8 @@ from proxy.errors import ErrorCode
 from proxy.model import Principal
 from proxy.oversight.derived import concerns
 
-AUDIT_ROLES = frozenset({"auditor", "oversight"})
 SUPERVISOR = "supervisor"
-REVIEW_ROLES = AUDIT_ROLES | {SUPERVISOR}
+REVIEW_ROLES = frozenset({"auditor", "oversight", SUPERVISOR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +49,28 @@ def same_person(principal: Principal, entry: Mapping[str, Any]) -> bool:
     )
 
 
-def _in_reach(principal: Principal, entry: Mapping[str, Any]) -> bool:
+def _out_of_reach(principal: Principal, entry: Mapping[str, Any]) -> str | None:
+    """Why the entry is not the caller's to review, or None."""
     if "oversight" in principal.roles:
-        return True
-    if SUPERVISOR in principal.roles and is_exigent(entry) and entry.get("agency") == principal.ori:
-        return True
-    return "auditor" in principal.roles and principal.ori in concerns(entry)
+        return None
+    if is_exigent(entry):
+        if SUPERVISOR in principal.roles and entry.get("agency") == principal.ori:
+            return None
+        return "an exigent search is reviewed by a supervisor of its agency or by oversight"
+    if "auditor" in principal.roles:
+        return (
+            None if principal.ori in concerns(entry) else "this entry does not concern your agency"
+        )
+    return "a supervisor reviews only exigent searches of their own agency"
 
 
 def review_refusal(principal: Principal, entry: Mapping[str, Any] | None) -> ReviewRefused | None:
     """Why ``principal`` may not review ``entry`` (None: no entry at that index), or None."""
     if entry is None:
         return ReviewRefused("not_found", "no entry at that index")
-    if not _in_reach(principal, entry):
-        if principal.roles & AUDIT_ROLES:
-            return ReviewRefused("forbidden_role", "this entry does not concern your agency")
-        return ReviewRefused(
-            "forbidden_role", "a supervisor reviews only exigent searches of their own agency"
-        )
+    reason = _out_of_reach(principal, entry)
+    if reason is not None:
+        return ReviewRefused("forbidden_role", reason)
     if same_person(principal, entry):
         return ReviewRefused("self_review", "nobody reviews their own entry")
     return None

@@ -1,5 +1,6 @@
 """Who may review which entry (proxy.oversight.reviewers): auditors their agency's, oversight
-all, supervisors only their agency's exigent searches, and nobody their own."""
+all, exigent searches only a supervisor of their agency or oversight, supervisors nothing
+else, and nobody their own."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def test_ordinary_entries(principal: Principal, expected: str | None):
         (who("ig", "CA9999999", "oversight"), None),
         (who("sgt", BRK, "supervisor"), "forbidden_role"),  # another agency's supervisor
         (who("det.lee", OAK, "supervisor", "investigator"), "self_review"),
-        (who("aud", OAK, "auditor"), None),  # allowed; not the exigent review (reports)
+        (who("aud", OAK, "auditor"), "forbidden_role"),  # only a supervisor or oversight
+        (who("aud", OAK, "auditor", "supervisor"), None),
     ],
 )
 def test_exigent_searches(principal: Principal, expected: str | None):
