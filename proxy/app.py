@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -35,7 +36,7 @@ from proxy.http.state import (
 )
 from proxy.http.transparency import handlers as transparency
 from proxy.oversight import facts
-from proxy.oversight.reports import REPORTS
+from proxy.oversight.reports import REPORTS, flag_exigent
 from proxy.search.live_policy import PolicyHolder, read_policy, sighup_reloads
 from proxy.settings import Settings
 from proxy.store.pools import AUDIT, database_errors, open_proxy_pool
@@ -149,7 +150,7 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             load_signer(settings.log.signing_key_file),
             settings.log.origin,
             settings.log.checkpoint_interval_s,
-            after=facts.after_checkpoint,
+            after=_after_checkpoint(app),
             # Without witnesses the guard is this process's memory of what it signed.
             hook=witnessing if witnessing is not None else ForkGuard(settings.log.origin),
         )
@@ -164,6 +165,19 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             await checkpointer.close()
             if witnessing is not None:
                 await witnessing.close()
+
+
+def _after_checkpoint(app: web.Application) -> Callable[[Any], Awaitable[object]]:
+    """After each checkpoint run: facts and rollups behind the log (proxy.oversight.facts),
+    then the overdue exigent reviews gauge, at the policy's window and the app's clock."""
+
+    async def after(conn: Any) -> object:
+        covered = await facts.after_checkpoint(conn)
+        hours = app[POLICY].current.settings.exigent_review_hours
+        await flag_exigent.refresh_overdue_metric(conn, app[CLOCK](), hours)
+        return covered
+
+    return after
 
 
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from proxy import metrics
 from proxy.audit.entry import timestamp
 from proxy.oversight.period import IN_RANGE, FlagOptions
 from proxy.oversight.reports.kind import Table
@@ -97,9 +98,15 @@ async def exigent_flags(
 
 
 async def overdue_reviews(conn: asyncpg.Connection, now: datetime, review_hours: int) -> int:
-    """Exigent searches, in the whole log, past due without a review that counts (the
-    alpr_proxy_exigent_reviews_overdue metric)."""
+    """Exigent searches, in the whole log, past due without a review that counts."""
     return int(await conn.fetchval(_OVERDUE, now, timedelta(hours=review_hours)))
+
+
+async def refresh_overdue_metric(conn: asyncpg.Connection, now: datetime, review_hours: int) -> int:
+    """Set alpr_proxy_exigent_reviews_overdue (after each checkpoint run, proxy.app)."""
+    overdue = await overdue_reviews(conn, now, review_hours)
+    metrics.EXIGENT_REVIEWS_OVERDUE.set(overdue)
+    return overdue
 
 
 _HEADER = (
