@@ -49,7 +49,7 @@ _UNREVIEWED = "y.review IS NULL"
 _LATE = "y.reviewed_at > y.due"
 _OVERDUE = f"""
 SELECT count(*) FROM audit.entry_facts e
-WHERE {_EXIGENT} AND e.at + $2::interval <= $1
+WHERE {_EXIGENT} AND e.at + $2::interval < $1
   AND NOT EXISTS (SELECT 1 FROM audit.entry_facts r WHERE {COUNTS})
 """
 
