@@ -25,6 +25,7 @@ from proxy.http.transparency.agency_page import render_agency
 from proxy.http.transparency.index_page import CSP, page
 from proxy.http.transparency.index_page import render_index as render_index_page
 from proxy.oversight import facts
+from proxy.oversight.purpose_rules import two_person_rules
 from proxy.oversight.transparency import (
     Activity,
     CheckpointView,
@@ -79,7 +80,8 @@ async def index(request: web.Request) -> web.Response:
         cp = await checkpoints.latest(app[AUDIT_POOL])
     except DB_ERRORS:
         return _unavailable(request)
-    return _html(render_index_page(build_index(policy, now), _view(cp), policy.version, now))
+    rules = two_person_rules(policy)
+    return _html(render_index_page(build_index(policy, now), _view(cp), policy.version, now, rules))
 
 
 async def agency(request: web.Request) -> web.Response:

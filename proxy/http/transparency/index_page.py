@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from proxy.htmlkit import Markup, concat, el, table
+from proxy.oversight.purpose_rules import TwoPersonRules
 from proxy.oversight.transparency import (
     WINDOW_DAYS,
     CheckpointView,
@@ -153,8 +154,34 @@ def checkpoint_section(cp: CheckpointView | None) -> Markup:
     return el("section", el("h2", "Latest signed checkpoint"), body, id="checkpoint")
 
 
+def two_person_section(rules: TwoPersonRules) -> Markup:
+    """Which purposes need a second person's approval, and which run at once (SPEC §12)."""
+    purposes = table(
+        "Every purpose the policy permits. A search that needs approval runs only after a"
+        f" supervisor of the requester's agency approves it (valid {rules.approval_valid_hours}"
+        " hours, once); an exigent search runs at once and must be reviewed by a supervisor"
+        f" or by oversight within {rules.exigent_review_hours} hours.",
+        ["Purpose", "Description", "Needs a supervisor's approval for", "Exigent?"],
+        (
+            [
+                el("code", r.code),
+                r.description,
+                "; ".join(r.approval_when) if r.approval_when else "never",
+                "Yes: runs at once, reviewed afterwards" if r.exigent else "No",
+            ]
+            for r in rules.purposes
+        ),
+        id="purposes-table",
+    )
+    return el("section", el("h2", "Two people for the risky searches"), purposes, id="purposes")
+
+
 def render_index(
-    rows: tuple[IndexRow, ...], cp: CheckpointView | None, policy_version: str, now: datetime
+    rows: tuple[IndexRow, ...],
+    cp: CheckpointView | None,
+    policy_version: str,
+    now: datetime,
+    rules: TwoPersonRules,
 ) -> str:
     agencies = table(
         f"{len(rows)} agencies in the policy in force. Recipients: how many other agencies can"
@@ -186,6 +213,7 @@ def render_index(
             class_="meta",
         ),
         el("section", el("h2", "Agencies"), agencies, id="agencies"),
+        two_person_section(rules),
         el(
             "section",
             el("h2", "Policy in force"),
