@@ -86,6 +86,8 @@ REFUSAL_LABELS: Final[dict[ErrorCode, str]] = {
     "approval_required": "Needs a supervisor's approval first",
     "approval_invalid": "Approval missing, expired, used or for another search",
     "exigent_review_overdue": "Exigent searches over the daily cap or awaiting overdue review",
+    # Not a search refusal: a supervisor deciding their own request (POST /v1/approvals).
+    "self_approval": "Supervisor deciding their own request",
 }
 
 

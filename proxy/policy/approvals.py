@@ -26,12 +26,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from proxy.model import Principal, SearchQuery
-from proxy.policy.document import (
-    FEDERAL_RECIPIENT,
-    OUT_OF_STATE_RECIPIENT,
-    Policy,
-    Purpose,
-)
+from proxy.policy.document import Policy, Purpose
+from proxy.policy.two_person_fields import FEDERAL_RECIPIENT, OUT_OF_STATE_RECIPIENT
 
 Person = tuple[str, str, str]  # (iss, sub, ori)
 Verdict = Literal["approve", "deny"]

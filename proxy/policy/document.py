@@ -25,12 +25,7 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
   the rule does not expire.
 * ``[[sensitive_locations]]``: exactly one of ``circle`` / ``polygon``; ``active_from`` and
   ``active_until`` are optional, independently.
-* Two people (SPEC §12): ``[settings]`` ``home_state`` (a two-letter code) has no default and is
-  required only when a purpose lists ``out_of_state_recipient``; ``approval_valid_hours``
-  defaults to 24, ``exigent_review_hours`` to 72 and ``exigent_per_user_per_day`` to 3 (each an
-  integer >= 1). Per purpose, ``approval_required`` defaults to ``[]`` (its items:
-  ``APPROVAL_CONDITIONS``) and ``exigent`` to false; both on one purpose is an error, because
-  "run at once" and "wait for a second person" cannot both hold.
+* Two people (SPEC §12): the fields and defaults of ``proxy.policy.two_person_fields``.
 """
 
 from __future__ import annotations
@@ -48,17 +43,21 @@ from proxy.policy._reader import FieldError, Reader
 from proxy.policy.geo import SensitiveLocation
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
 from proxy.policy.terms import TermMatcher, compile_terms, term_words
+from proxy.policy.two_person_fields import (
+    DEFAULT_APPROVAL_VALID_HOURS,
+    DEFAULT_EXIGENT_PER_USER_PER_DAY,
+    DEFAULT_EXIGENT_REVIEW_HOURS,
+    RECIPIENT_CONDITIONS,
+    check_home_state,
+    purpose_fields,
+    settings_fields,
+)
 
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
 KINDS: frozenset[str] = frozenset({"local", "state", "federal", "tribal", "private"})
 QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})
 # What a purpose's approval_required may list (SPEC §12): a search type, or a kind of recipient.
-FEDERAL_RECIPIENT = "federal_recipient"
-OUT_OF_STATE_RECIPIENT = "out_of_state_recipient"
-APPROVAL_CONDITIONS: frozenset[str] = QUERY_TYPES | {FEDERAL_RECIPIENT, OUT_OF_STATE_RECIPIENT}
-DEFAULT_APPROVAL_VALID_HOURS = 24
-DEFAULT_EXIGENT_REVIEW_HOURS = 72
-DEFAULT_EXIGENT_PER_USER_PER_DAY = 3
+APPROVAL_CONDITIONS: frozenset[str] = QUERY_TYPES | RECIPIENT_CONDITIONS
 ALL_PURPOSES = "*"
 # Used when [settings] has no prohibited_terms: SPEC §7's example list, with the inflections and
 # long names a justification uses instead (matching is whole-word, so each form is listed).
@@ -163,12 +162,7 @@ def parse_policy(data: bytes) -> Policy:
     locations = [
         parse_location(r, t, p) for t, p in r.tables(doc, "sensitive_locations", LOCATION_KEYS)
     ]
-    for i, purpose in enumerate(purposes):
-        if OUT_OF_STATE_RECIPIENT in purpose.approval_required and settings.home_state is None:
-            r.err(
-                f"purposes[{i}].approval_required",
-                f"{OUT_OF_STATE_RECIPIENT!r} needs settings.home_state",
-            )
+    check_home_state(r, settings.home_state, [p.approval_required for p in purposes])
     if r.errors:
         raise PolicyError(tuple(r.errors))
     by_owner: dict[str, list[SharingRule]] = {}
@@ -218,28 +212,8 @@ def _settings(r: Reader, t: dict[str, Any]) -> Settings:
         ),
         rate_limit_per_minute=r.integer(t, "settings", "rate_limit_per_minute"),
         extra_prohibited_terms=r.strings(t, "settings", "extra_prohibited_terms", term),
-        home_state=r.text(
-            t,
-            "settings",
-            "home_state",
-            required=False,
-            regex=_STATE,
-            hint="a two-letter state code",
-        )
-        or None,
-        approval_valid_hours=_count(r, t, "approval_valid_hours", DEFAULT_APPROVAL_VALID_HOURS),
-        exigent_review_hours=_count(r, t, "exigent_review_hours", DEFAULT_EXIGENT_REVIEW_HOURS),
-        exigent_per_user_per_day=_count(
-            r, t, "exigent_per_user_per_day", DEFAULT_EXIGENT_PER_USER_PER_DAY
-        ),
+        **settings_fields(r, t),
     )
-
-
-def _count(r: Reader, t: dict[str, Any], key: str, default: int) -> int:
-    """An optional integer >= 1 of [settings], ``default`` when absent."""
-    if key not in t:
-        return default
-    return r.integer(t, "settings", key) or default  # an error is recorded for a bad value
 
 
 def _agency(r: Reader, t: dict[str, Any], p: str) -> Agency:
@@ -269,12 +243,7 @@ def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
         limits.append(r.positive(t, p, key, required=False))
         if "area" in types and key not in t:
             r.err(f"{p}.{key}", 'is required when query_types includes "area"')
-    approvals = r.strings(
-        t, p, "approval_required", _member(APPROVAL_CONDITIONS, "an approval condition")
-    )
-    exigent = r.boolean(t, p, "exigent", False)
-    if exigent and approvals:
-        r.err(f"{p}.exigent", "a purpose cannot be both exigent and approval_required")
+    approvals, exigent = purpose_fields(r, t, p, APPROVAL_CONDITIONS)
     return Purpose(
         code=code,
         description=description,
@@ -291,7 +260,7 @@ def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
             Literal["withhold", "include"],
             r.choice(t, p, "sensitive_locations", ("withhold", "include"), "withhold"),
         ),
-        approval_required=frozenset(approvals),
+        approval_required=approvals,
         exigent=exigent,
     )
 

@@ -155,6 +155,19 @@ def decide(
     refused = _shape(query) or _area(query, purpose, policy)
     if refused is not None:
         return refused
+    return _two_people(principal, query, purpose, policy, recipients, facts, now)
+
+
+def _two_people(
+    principal: Principal,
+    query: SearchQuery,
+    purpose: Purpose,
+    policy: Policy,
+    recipients: tuple[str, ...],
+    facts: TwoPersonFacts,
+    now: datetime,
+) -> Decision:
+    """Checks 15-17 (proxy.policy.approvals), then the allowed decision."""
     two = approvals.check(principal, query, purpose, policy, recipients, facts, now)
     if two is not None:
         return Refused(two.code, two.message)
