@@ -18,7 +18,10 @@ from typing import Any
 import asyncpg
 
 from proxy.oversight import facts
-from proxy.policy.document import DEFAULT_APPROVAL_VALID_HOURS, DEFAULT_EXIGENT_REVIEW_HOURS
+from proxy.policy.two_person_fields import (
+    DEFAULT_APPROVAL_VALID_HOURS,
+    DEFAULT_EXIGENT_REVIEW_HOURS,
+)
 
 
 @dataclass(frozen=True, slots=True)
