@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.http.approval_helpers import AMBER, BERKELEY, OAKLAND, POLICY, fresh
 from tests.http.audit_helpers import log
 from tests.http.search_helpers import bearer, body
 
@@ -60,3 +61,33 @@ async def test_a_supervisor_reviews_no_ordinary_search(app_log, make_token):
     )
     assert (status, answer["error"]["code"]) == (403, "forbidden_role")
     assert isinstance(answer["error"]["audit_index"], int)
+
+
+async def test_exigent_searches_are_reviewed_by_their_agencys_supervisor_or_oversight(
+    make_client, make_token
+):
+    client = await make_client(policy_toml=POLICY)
+    both = make_token(sub=fresh("sgt"), ori=OAKLAND, roles=("investigator", "supervisor"))
+    mine = await (await client.post("/v1/search", json=body(**AMBER), headers=bearer(both))).json()
+    own = mine["audit_index"]
+    det = make_token(sub=fresh("det"), ori=OAKLAND)
+    searched = await (
+        await client.post("/v1/search", json=body(**AMBER), headers=bearer(det))
+    ).json()
+    exigent = searched["audit_index"]
+
+    refusals = {
+        "an auditor of the agency": make_token(sub=fresh("aud"), ori=OAKLAND, roles=("auditor",)),
+        "another agency's supervisor": make_token(
+            sub=fresh("sgt"), ori=BERKELEY, roles=("supervisor",)
+        ),
+    }
+    for who, token in refusals.items():
+        status, answer = await review(client, token, exigent)
+        assert (status, answer["error"]["code"]) == (403, "forbidden_role"), who
+    status, answer = await review(client, both, own)  # a supervisor, but their own search
+    assert (status, answer["error"]["code"]) == (403, "self_review")
+    status, answer = await review(client, both, exigent)
+    assert status == 200 and answer["reviewed_index"] == exigent
+    overseer = make_token(sub=fresh("ig"), ori="CA9999999", roles=("oversight",))
+    assert (await review(client, overseer, exigent))[0] == 200

@@ -22,6 +22,9 @@
 - `boilerplate`: justifications that, normalised (casefolded, digits as '#', whitespace
   collapsed; proxy.oversight.derived), are shared by at least `boilerplate_min` searches in the
   range, whoever made them: one user pasting the same text is as telling as many.
+- `approvals` and `exigent` (SPEC §12): the two-person rule's requests, decisions and uses
+  (proxy.oversight.reports.flag_approvals), and exigent searches unreviewed or reviewed late
+  (proxy.oversight.reports.flag_exigent).
 """
 
 from __future__ import annotations
