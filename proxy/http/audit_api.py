@@ -234,8 +234,11 @@ async def review(request: web.Request) -> web.Response:
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise ProxyError("invalid_request", f"invalid review: {exc}") from None
     body = await read_audit(lambda: postgres.entry_body(request.app[AUDIT_POOL], asked.index))
-    entry = None if body is None else orjson.loads(body)
-    refused = review_refusal(principal, entry if isinstance(entry, dict) or body is None else {})
+    entry: dict[str, Any] | None = None
+    if body is not None:
+        parsed = orjson.loads(body)
+        entry = parsed if isinstance(parsed, dict) else {}  # no entry is anything else
+    refused = review_refusal(principal, entry)
     if refused is not None:
         filters = {"index": asked.index}
         endpoint = "POST /v1/audit/reviews"

@@ -16,6 +16,8 @@ from proxy.http.state import POLICY, SEARCH_LIMITER
 from proxy.policy.capabilities import usable_purposes
 from proxy.policy.document import Purpose
 
+_REF = "#/components/schemas/"
+
 
 class PurposeOut(msgspec.Struct, forbid_unknown_fields=True):
     code: str
@@ -86,6 +88,3 @@ def me_paths() -> dict[str, object]:
             }
         }
     }
-
-
-_REF = "#/components/schemas/"

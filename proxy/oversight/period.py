@@ -52,7 +52,7 @@ class FlagOptions:
     exigent_review_hours: int = DEFAULT_EXIGENT_REVIEW_HOURS
     now: datetime | None = None
 
-    def at(self) -> datetime:
+    def judged_at(self) -> datetime:
         return datetime.now(UTC) if self.now is None else self.now
 
 

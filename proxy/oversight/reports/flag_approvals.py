@@ -127,7 +127,7 @@ def _decision(row: Any, options: FlagOptions) -> ApprovalDecision:
         note=_str(e.get("note")),
         requester=_str(requester.get("subject")),
         valid_until=None if until is None else timestamp(until),
-        expired=None if until is None else until <= options.at(),
+        expired=None if until is None else until <= options.judged_at(),
     )
 
 

@@ -82,7 +82,7 @@ async def _list(
     hours = timedelta(hours=options.exigent_review_hours)
     rows = await conn.fetch(_LIST.format(which=which), *args, options.limit, hours)
     total = int(rows[0]["total"]) if rows else 0
-    entries = [_search(r, options.at()) for r in rows]
+    entries = [_search(r, options.judged_at()) for r in rows]
     return ExigentList(total=total, truncated=total > len(entries), entries=entries)
 
 
