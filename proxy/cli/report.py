@@ -62,8 +62,8 @@ def _options(settings: Settings, limit: int) -> FlagOptions:
 async def _run(
     settings: Settings, period: Period, names: tuple[str, ...], limit: int
 ) -> dict[str, Report]:
-    options = _options(settings, limit)
     conn = await connect_audit(settings.database)
+    options = _options(settings, limit)  # after: a database that is down is the one error
     out: dict[str, Report] = {}
     try:
         async with snapshot(conn):
