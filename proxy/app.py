@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -22,7 +23,17 @@ from proxy.auth.tokens import TokenVerifier
 from proxy.console.demo_sign_in import DemoSignIn
 from proxy.errors import ProxyError
 from proxy.grants import OwnerRecord, RecordError, record_from_entry
-from proxy.http import admin, audit_api, console, health, log_api, log_range, search
+from proxy.http import (
+    admin,
+    approvals,
+    audit_api,
+    console,
+    health,
+    log_api,
+    log_range,
+    me,
+    search,
+)
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
 from proxy.http.state import (
@@ -41,7 +52,7 @@ from proxy.http.state import (
 )
 from proxy.http.transparency import handlers as transparency
 from proxy.oversight import facts
-from proxy.oversight.reports import REPORTS
+from proxy.oversight.reports import REPORTS, flag_exigent
 from proxy.reload_peers import ReloadPeers
 from proxy.search.grant_files import GrantFiles
 from proxy.search.live_policy import (
@@ -61,6 +72,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Every route of the API, in one table: (method, path, handler). A GET also answers HEAD.
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/v1/search", search.search),
+    ("GET", "/v1/me", me.me),
     ("GET", "/v1/log/checkpoint", log_api.checkpoint),
     ("GET", "/v1/log/proof/inclusion", log_api.inclusion_proof),
     ("GET", "/v1/log/proof/consistency", log_api.consistency_proof),
@@ -69,6 +81,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/audit/entries", audit_api.entries),
     *(("GET", f"/v1/audit/reports/{name}", audit_api.report(name)) for name in REPORTS),
     ("POST", "/v1/audit/reviews", audit_api.review),
+    ("GET", "/v1/approvals", approvals.pending),
+    ("POST", "/v1/approvals", approvals.decide),
     ("POST", "/v1/admin/policy/reload", admin.reload),
     ("GET", "/healthz", health.healthz),
     ("GET", "/readyz", health.readyz),
@@ -174,7 +188,7 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             load_signer(settings.log.signing_key_file),
             settings.log.origin,
             settings.log.checkpoint_interval_s,
-            after=facts.after_checkpoint,
+            after=_after_checkpoint(app),
             # Without witnesses the guard is this process's memory of what it signed.
             hook=witnessing if witnessing is not None else ForkGuard(settings.log.origin),
         )
@@ -189,6 +203,19 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
             await checkpointer.close()
             if witnessing is not None:
                 await witnessing.close()
+
+
+def _after_checkpoint(app: web.Application) -> Callable[[Any], Awaitable[object]]:
+    """After each checkpoint run: facts and rollups behind the log (proxy.oversight.facts),
+    then the overdue exigent reviews gauge, at the policy's window and the app's clock."""
+
+    async def after(conn: Any) -> object:
+        covered = await facts.after_checkpoint(conn)
+        hours = app[POLICY].current.settings.exigent_review_hours
+        await flag_exigent.refresh_overdue_metric(conn, app[CLOCK](), hours)
+        return covered
+
+    return after
 
 
 async def _policy_lifecycle(app: web.Application) -> AsyncIterator[None]:

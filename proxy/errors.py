@@ -1,4 +1,4 @@
-"""Every error code of SPEC §6, its HTTP status, and one exception type that carries it.
+"""Every error code of SPEC §6 and §12, its HTTP status, and one exception type that carries it.
 
 Pure: the policy package returns these codes as strings; the HTTP layer maps them to responses.
 """
@@ -23,6 +23,11 @@ ErrorCode = Literal[
     "sensitive_location",
     "rate_limited",
     "audit_unavailable",
+    "approval_required",
+    "approval_invalid",
+    "self_approval",
+    "self_review",
+    "exigent_review_overdue",
     "store_unavailable",
     "not_found",
     "method_not_allowed",
@@ -45,6 +50,12 @@ STATUS: Final[dict[str, int]] = {
     "sensitive_location": 403,
     "rate_limited": 429,
     "audit_unavailable": 503,
+    # SPEC §12: two people for the risky searches.
+    "approval_required": 403,
+    "approval_invalid": 403,
+    "self_approval": 403,
+    "self_review": 403,
+    "exigent_review_overdue": 403,
     # Not in SPEC §6's table; documented in the README as extensions.
     "store_unavailable": 503,
     # Not search refusals, but errors every endpoint may answer with.
@@ -72,6 +83,11 @@ REFUSAL_LABELS: Final[dict[ErrorCode, str]] = {
     "area_too_large": "Area or time window too large",
     "sensitive_location": "Area overlaps a sensitive location",
     "rate_limited": "Too many searches",
+    "approval_required": "Needs a supervisor's approval first",
+    "approval_invalid": "Approval missing, expired, used or for another search",
+    "exigent_review_overdue": "Exigent searches over the daily cap or awaiting overdue review",
+    # Not a search refusal: a supervisor deciding their own request (POST /v1/approvals).
+    "self_approval": "Supervisor deciding their own request",
 }
 
 

@@ -250,6 +250,16 @@ def set_policy_version(version: str) -> None:
     _policy_version = version
 
 
+# SPEC §12: exigent searches past exigent_review_hours without a supervisor's or oversight's
+# review, in the whole log (proxy.oversight.reports.flag_exigent), recounted by every worker
+# after each checkpoint run: the most recent count is current. A count of searches, no user.
+EXIGENT_REVIEWS_OVERDUE = Gauge(
+    "alpr_proxy_exigent_reviews_overdue",
+    "Exigent searches whose review is overdue (past exigent_review_hours, unreviewed).",
+    registry=REGISTRY,
+    multiprocess_mode="livemostrecent",
+)
+
 # --- exposition ---------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 QueryType = Literal["plate", "partial_plate", "area"]
-ROLES = frozenset({"investigator", "auditor", "oversight", "admin"})
+ROLES = frozenset({"investigator", "auditor", "oversight", "admin", "supervisor"})
 
 # An NCIC Originating Agency Identifier: exactly 9 ASCII letters and digits. Checked wherever an
 # ORI comes in (tokens, on_behalf_of, the policy), so no agency can be named "*" or "" and
@@ -32,6 +32,13 @@ class Principal:
     ori: str
     roles: frozenset[str]
     expires_at: float  # the token's `exp`, seconds since the epoch
+    # The token's `iss`: a person is (iss, sub, ori) (SPEC §12), so two identity providers'
+    # "det.lee" are two people. "" only where no token was involved (tests, tools).
+    iss: str = ""
+
+    @property
+    def person(self) -> tuple[str, str, str]:
+        return (self.iss, self.sub, self.ori)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,7 @@ class SearchQuery:
     area: Area | None = None  # set when type == "area"
     # As asked; sharing rules compare it normalised (proxy.policy.declaration).
     declaration: str | None = None
+    approval: int | None = None  # SPEC §12: the audit index of the approved request
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,12 @@ from typing import Any, Final, Literal, get_args
 
 import orjson
 
+from proxy.audit.claims import Claim
 from proxy.model import Principal
 
-Event = Literal["search", "auth_failure", "policy_loaded", "audit_access", "review", "purge"]
+Event = Literal[
+    "search", "auth_failure", "policy_loaded", "audit_access", "review", "purge", "approval"
+]
 Decision = Literal["allowed", "refused", "error"]  # of a search
 DECISIONS: Final[frozenset[str]] = frozenset(get_args(Decision))
 
@@ -39,13 +42,23 @@ class Record:
     oversight queries is derived from them later, off the request path (proxy.oversight.facts)."""
 
     body: bytes
+    # Set on the few entries that must hold a single-use key at commit (proxy.audit.claims).
+    claim: Claim | None = None
 
 
 def _principal_fields(p: Principal) -> dict[str, Any]:
-    return {"subject": p.sub, "agency": p.ori, "roles": sorted(p.roles)}
+    # `issuer` (the token's iss) makes "the same person" (iss, sub, ori) decidable from the
+    # log; entries made without a token (tools, older entries) have none.
+    fields = {"subject": p.sub, "agency": p.ori, "roles": sorted(p.roles)}
+    return {**fields, "issuer": p.iss} if p.iss else fields
 
 
-def search_entry(
+def search_entry(**fields: Any) -> Record:
+    """A `search` entry (the arguments of ``search_fields``)."""
+    return Record(canonical(search_fields(**fields)))
+
+
+def search_fields(
     *,
     at: datetime,
     request_id: str,
@@ -56,10 +69,15 @@ def search_entry(
     reason: str | None,
     policy_version: str,
     outcome: Mapping[str, Any] | None,
-) -> Record:
-    """A `search` entry. `query` is the body exactly as asked (parsed JSON, or a note that it
-    was not JSON); purpose, case number, justification and on_behalf_of are lifted out of it
-    so oversight can filter on them without re-parsing the query."""
+    approval: int | None = None,
+    exigent: bool = False,
+) -> dict[str, Any]:
+    """A `search` entry as a dict (``Record(canonical(...))`` makes it one; a search that
+    claims something derives its fallback from the same dict). `query` is the body exactly as
+    asked (parsed JSON, or a note that it was not JSON); purpose, case number, justification
+    and on_behalf_of are lifted out of it so oversight can filter on them without re-parsing
+    the query. `approval` names the approval the search ran under, `exigent` marks an exigent
+    purpose's search (both keys only when set, SPEC §12)."""
     asked = query if isinstance(query, dict) else {}
     obo = asked.get("on_behalf_of")
     entry: dict[str, Any] = {
@@ -78,7 +96,11 @@ def search_entry(
         "policy_version": policy_version,
         "outcome": dict(outcome) if outcome is not None else None,
     }
-    return Record(canonical(entry))
+    if approval is not None:
+        entry["approval"] = approval
+    if exigent:
+        entry["exigent"] = True
+    return entry
 
 
 def auth_failure_entry(
@@ -225,6 +247,43 @@ def purge_entry(
     return Record(canonical(entry))
 
 
+def approval_entry(**fields: Any) -> Record:
+    """An `approval` entry (the arguments of ``approval_fields``)."""
+    return Record(canonical(approval_fields(**fields)))
+
+
+def approval_fields(
+    *,
+    at: datetime,
+    request_id: str,
+    principal: Principal,
+    client: str | None,
+    request_index: int,
+    verdict: str,
+    note: str,
+    requester: Mapping[str, Any] | None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """A supervisor's decision on an `approval_required` request (SPEC §12), or (`reason` set,
+    decision `refused`) a refused attempt at one. `verdict` is `approve` or `deny` as asked;
+    `requester` is the person of request `request_index` (issuer, subject, agency), null when
+    that index is not such a request. Only an allowed `approval` entry decides a request."""
+    entry = {
+        "event": "approval",
+        "time": timestamp(at),
+        "request_id": request_id,
+        **_principal_fields(principal),
+        "client": client,
+        "request_index": request_index,
+        "verdict": verdict,
+        "note": note,
+        "requester": dict(requester) if requester is not None else None,
+        "decision": "refused" if reason else "allowed",
+        "reason": reason,
+    }
+    return entry
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -239,5 +298,6 @@ BUILDERS: Final[dict[Event, Callable[..., Record]]] = {
     "audit_access": audit_access_entry,
     "review": review_entry,
     "purge": purge_entry,
+    "approval": approval_entry,
 }
 EVENTS: Final[frozenset[str]] = frozenset(BUILDERS)

@@ -24,7 +24,7 @@ from itertools import accumulate
 
 import asyncpg
 
-from proxy.audit import tree
+from proxy.audit import claims, tree
 from proxy.audit.entry import Record
 
 APPEND_LOCK = 0x6C6F6731  # "log1": the single audit sequence shared by every writer
@@ -83,8 +83,13 @@ _APPEND = "SELECT audit.append_entries($1, $2, $3, $4, $5)"
 class Batch:
     """One batch's bodies, appendable at any size (its hashes depend on where it lands)."""
 
+    lost: set[int]  # offsets whose claim was already held (set by append_locked)
+
     def __init__(self, records: Sequence[Record]) -> None:
         self.bodies = [r.body for r in records]
+        self.claims = [r.claim for r in records]
+        self.has_claims = any(c is not None for c in self.claims)
+        self.lost = set()
 
     async def try_append(self, conn: asyncpg.Connection, edge: RightEdge) -> RightEdge | int:
         """Append at ``edge.size`` in one statement; the new right edge, or, when the log no
@@ -101,9 +106,16 @@ class Batch:
         return after if found == edge.size else int(found)
 
     async def append_locked(self, conn: asyncpg.Connection) -> RightEdge:
-        """In the caller's transaction: lock, read the right edge, append; the new right edge."""
+        """In the caller's transaction: lock, read the right edge, settle the batch's claims
+        (a record whose claim is held becomes its fallback: ``lost``), append; the new edge."""
         await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
-        appended = await self.try_append(conn, await edge_at(conn, await size(conn)))
+        start = await size(conn)
+        self.lost = await claims.settle(conn, start, self.claims) if self.has_claims else set()
+        for offset in self.lost:
+            claim = self.claims[offset]
+            assert claim is not None  # settle reports only offsets with a claim
+            self.bodies[offset] = claim.fallback
+        appended = await self.try_append(conn, await edge_at(conn, start))
         if not isinstance(appended, RightEdge):  # cannot happen while we hold the lock
             raise RuntimeError("audit log size changed under the append lock")
         return appended

@@ -17,6 +17,7 @@ import asyncpg
 
 from proxy import metrics
 from proxy.audit import postgres
+from proxy.audit.claims import ClaimLost
 from proxy.audit.entry import Record
 from proxy.errors import ProxyError
 
@@ -142,7 +143,9 @@ class AuditWriter:
             if self._conn is None:
                 self._conn = await self._pool.acquire()
             conn = self._conn
-            appended = None if edge is None else await columns.try_append(conn, edge)
+            # A batch with claims always takes the lock: its claims and entries commit together.
+            fast = edge is not None and not columns.has_claims
+            appended = await columns.try_append(conn, edge) if fast and edge else None
             if isinstance(appended, int):  # another writer appended: follow it
                 appended = await columns.try_append(conn, await postgres.edge_at(conn, appended))
             # The first batch, a failure, or raced again:
@@ -176,5 +179,10 @@ class AuditWriter:
         self.stats.last_error = None
         self.stats.last_success_at = time.time()
         for offset, p in enumerate(batch):
-            if not p.future.done():
+            if p.future.done():
+                continue
+            claim = p.record.claim
+            if offset in columns.lost and claim is not None:
+                p.future.set_exception(ClaimLost(start + offset, claim.key))
+            else:
                 p.future.set_result(start + offset)

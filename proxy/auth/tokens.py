@@ -207,7 +207,14 @@ class TokenVerifier:
         # pyjwt accepts any int()-able exp; we keep it as a number, so insist on one.
         if isinstance(exp, bool) or not isinstance(exp, int | float):
             raise _fail("invalid claim 'exp'")
-        return Principal(sub=sub, ori=ori, roles=known, expires_at=float(exp))
+        iss = claims.get("iss")  # required and checked against [auth] issuer by jwt.decode
+        return Principal(
+            sub=sub,
+            ori=ori,
+            roles=known,
+            expires_at=float(exp),
+            iss=iss if isinstance(iss, str) else "",
+        )
 
 
 _TTL = re.compile(r"\s*([0-9]{1,9})\s*([smhd]?)\s*", re.ASCII | re.IGNORECASE)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from proxy import loops
+from proxy.audit import claims
 from proxy.audit.checkpoint import load_signer
 from proxy.audit.config_check import ConfigurationMismatch, Expected, check_log
 from proxy.audit.log_errors import LogVerificationError
@@ -96,15 +97,18 @@ def _show(value: object) -> str:
 
 async def _run(
     settings: Settings, want: Expected, external: bytes | None, policy: WitnessPolicy | None
-) -> tuple[LogReport, WitnessFinding | None]:
+) -> tuple[LogReport, WitnessFinding | None, dict[int, list[int]]]:
     conn = await connect_audit(settings.database)
     try:  # the verifier only reads, inside one read-only snapshot
         await check_log(conn, want, external)
         report = await verify_log(conn, want.key, external_checkpoint=external, origin=want.origin)
+        # Single use of approvals is kept by a table beside the log; the log shows a breach.
+        reused = await claims.duplicate_uses(conn)
         if policy is None:
-            return report, None
+            return report, None, reused
         now = int(time.time())
-        return report, await check_witnesses(conn, want.key, policy, report.covered, now)
+        found = await check_witnesses(conn, want.key, policy, report.covered, now)
+        return report, found, reused
     finally:
         await conn.close()
 
@@ -122,7 +126,7 @@ def verify_command(
         settings = load_settings(config)
         want = _expected(config, _verifier(settings, key), key)
         external = None if checkpoint is None else Path(checkpoint).read_bytes()
-        report, finding = loops.run(_run(settings, want, external, policy))
+        report, finding, reused = loops.run(_run(settings, want, external, policy))
     except _NOT_RUN as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
@@ -133,6 +137,10 @@ def verify_command(
         return 1
     if finding is not None and (failed := finding.failure()) is not None:
         print(f"FAILED: {failed}")
+        return 1
+    for n, used in reused.items():  # the entries verify, but single use was broken
+        print(f"FAILED: approval {n} was used by {len(used)} searches: entries {used}")
+    if reused:
         return 1
     rate = report.entries / report.seconds if report.seconds > 0 else 0.0
     print(f"OK: {report.entries} entries and {report.checkpoints} stored checkpoints verified")

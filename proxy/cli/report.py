@@ -22,6 +22,8 @@ from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.render import render
 from proxy.oversight.reports import REPORTS
 from proxy.oversight.reports.kind import Report
+from proxy.policy.document import PolicyError
+from proxy.search.live_policy import read_policy
 from proxy.settings import Settings, SettingsError, load_settings
 from proxy.store.pools import DB_ERRORS
 
@@ -40,15 +42,33 @@ def _when(name: str, raw: str) -> datetime:
         raise SetupError(exc.message) from None
 
 
+def _options(settings: Settings, limit: int) -> FlagOptions:
+    """The config's policy's approval and exigent windows, judged now; the policy defaults
+    (said on stderr) when its file cannot be read where the report runs."""
+    try:
+        policy, _ = read_policy(settings.policy.file)
+    except (OSError, PolicyError) as exc:
+        print(f"{PROG}: policy not read ({exc}); approval and exigent windows use the policy"
+              " defaults", file=sys.stderr)  # fmt: skip
+        return FlagOptions(limit=limit, now=datetime.now(UTC))
+    return FlagOptions(
+        limit=limit,
+        approval_valid_hours=policy.settings.approval_valid_hours,
+        exigent_review_hours=policy.settings.exigent_review_hours,
+        now=datetime.now(UTC),
+    )
+
+
 async def _run(
     settings: Settings, period: Period, names: tuple[str, ...], limit: int
 ) -> dict[str, Report]:
     conn = await connect_audit(settings.database)
+    options = _options(settings, limit)  # after: a database that is down is the one error
     out: dict[str, Report] = {}
     try:
         async with snapshot(conn):
             for name in names:
-                out[name] = await REPORTS[name].run(conn, period, None, FlagOptions(limit=limit))
+                out[name] = await REPORTS[name].run(conn, period, None, options)
     finally:
         await conn.close()
     return out

@@ -9,6 +9,7 @@ caller gets 503 audit_unavailable and no data: reading the log is itself on the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -19,13 +20,14 @@ from proxy.audit import postgres
 from proxy.audit.entry import audit_access_entry, review_entry
 from proxy.errors import ErrorCode, ProxyError
 from proxy.http.common import authenticate, json_response, read_audit, read_body, request_id
-from proxy.http.state import AUDIT_POOL, AUDIT_WRITER, CLOCK
+from proxy.http.state import AUDIT_POOL, AUDIT_WRITER, CLOCK, POLICY
 from proxy.model import Principal
-from proxy.oversight import csvout
+from proxy.oversight import csvout, render
 from proxy.oversight.derived import concerns
 from proxy.oversight.entries import entry_object, fetch_page, parse_count, parse_query, parse_time
 from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.reports import REPORTS
+from proxy.oversight.reviewers import REVIEW_ROLES, review_refusal
 from proxy.oversight.schemas import (
     ReviewIn,
     ReviewOut,
@@ -176,15 +178,27 @@ def _flag_options(params: Mapping[str, str]) -> FlagOptions:
     )
 
 
+def _deadlines(request: web.Request, options: FlagOptions) -> FlagOptions:
+    """The live policy's approval and exigent windows, judged at the server's clock."""
+    settings = request.app[POLICY].current.settings
+    return replace(
+        options,
+        approval_valid_hours=settings.approval_valid_hours,
+        exigent_review_hours=settings.exigent_review_hours,
+        now=request.app[CLOCK](),
+    )
+
+
 def report(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The handler of GET /v1/audit/reports/{name}, for each report of the registry."""
+    """The handler of GET /v1/audit/reports/{name}, for each report of the registry: JSON, or
+    with `Accept: text/csv` the report's tables as CSV (as `alpr-proxy audit report`)."""
     kind = REPORTS[name]
 
     async def handler(request: web.Request) -> web.Response:
         principal = await authenticate(request, roles=ROLES)
         params = _single(request)
         period = _period(params, _FLAG_PARAMS if kind.flag_options else _REPORT_PARAMS)
-        options = _flag_options(params) if kind.flag_options else FlagOptions()
+        options = _deadlines(request, _flag_options(params) if kind.flag_options else FlagOptions())
         scope = scope_of(principal)
 
         async def run() -> Any:
@@ -194,7 +208,17 @@ def report(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         answer = await read_audit(run)
         endpoint = f"GET /v1/audit/reports/{name}"
         index = await record_access(request, principal, endpoint, params, kind.size(answer))
-        response = web.Response(body=msgspec.json.encode(answer), content_type="application/json")
+        if _wants_csv(request.headers.get("Accept", "")):
+            response = web.Response(
+                body=render.to_csv({name: answer}).encode("utf-8"),
+                headers={"Content-Disposition": f'attachment; filename="report-{name}.csv"'},
+            )
+            response.content_type = csvout.MEDIA_TYPE
+            response.charset = "utf-8"
+        else:
+            response = web.Response(
+                body=msgspec.json.encode(answer), content_type="application/json"
+            )
         response.headers[AUDIT_INDEX_HEADER] = str(index)
         return response
 
@@ -202,26 +226,27 @@ def report(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 async def review(request: web.Request) -> web.Response:
-    """Append a `review` of an earlier entry the caller may see; reviews are never edited."""
-    principal = await authenticate(request, roles=ROLES)
+    """Append a `review` of an earlier entry the caller may review (proxy.oversight.reviewers);
+    reviews are never edited. A refused attempt is itself an `audit_access` entry."""
+    principal = await authenticate(request, roles=REVIEW_ROLES)
     try:
         asked = msgspec.json.decode(await read_body(request), type=ReviewIn)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise ProxyError("invalid_request", f"invalid review: {exc}") from None
     body = await read_audit(lambda: postgres.entry_body(request.app[AUDIT_POOL], asked.index))
-    refused: ErrorCode | None = None
-    if body is None:
-        refused = "not_found"
-    elif not visible(principal, body):
-        refused = "forbidden_role"
+    entry: dict[str, Any] | None = None
+    if body is not None:
+        parsed = orjson.loads(body)
+        entry = parsed if isinstance(parsed, dict) else {}  # no entry is anything else
+    refused = review_refusal(principal, entry)
     if refused is not None:
-        # A denied attempt at someone else's entry is itself worth a line in the log.
         filters = {"index": asked.index}
-        at = await record_access(request, principal, "POST /v1/audit/reviews", filters, 0, refused)
-        message = f"no entry at index {asked.index}"
-        if refused == "forbidden_role":
-            message = "this entry does not concern your agency"
-        raise ProxyError(refused, message, audit_index=at)
+        endpoint = "POST /v1/audit/reviews"
+        at = await record_access(request, principal, endpoint, filters, 0, refused.code)
+        message = refused.message
+        if refused.code == "not_found":
+            message = f"no entry at index {asked.index}"
+        raise ProxyError(refused.code, message, audit_index=at)
     record = review_entry(
         at=request.app[CLOCK](),
         request_id=request_id(request),

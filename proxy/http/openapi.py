@@ -14,6 +14,9 @@ import msgspec
 
 from proxy import __version__
 from proxy.errors import STATUS
+from proxy.http.me import MeOut, me_paths
+from proxy.http.openapi_approvals import SCHEMAS as APPROVAL_SCHEMAS
+from proxy.http.openapi_approvals import approvals_paths
 from proxy.http.openapi_audit import audit_paths
 from proxy.http.openapi_console import DAYS, console_paths
 from proxy.http.openapi_log_range import log_range_paths
@@ -127,7 +130,9 @@ def openapi_document() -> dict[str, Any]:
             InclusionProof,
             ConsistencyProof,
             PolicyReloaded,
+            MeOut,
             *SCHEMAS,
+            *APPROVAL_SCHEMAS,
         ],
         ref_template=_REF,
     )
@@ -274,6 +279,8 @@ def openapi_document() -> dict[str, Any]:
     paths.update(audit_paths())
     paths.update(log_range_paths())
     paths.update(console_paths())
+    paths.update(approvals_paths())
+    paths.update(me_paths())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -86,11 +86,19 @@ def _report(summary: str, schema: str, params: list[Any]) -> dict[str, Any]:
     return {
         "get": {
             "summary": summary,
-            "description": "Searches in [from, to)." + _AUDITED,
+            "description": "Searches in [from, to). With `Accept: text/csv`: the report's"
+            " tables as UTF-8 CSV (byte-order mark; per table a title row, a header row and its"
+            " rows, tables separated by a blank line; formula cells neutralised)." + _AUDITED,
             "security": _BEARER,
             "parameters": params,
             "responses": {
-                "200": {"description": "the report", **_json(schema)},
+                "200": {
+                    "description": "the report",
+                    "content": {
+                        **_json(schema)["content"],
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
                 **_errors(400, 401, 403, 503),
             },
         }
@@ -134,9 +142,12 @@ def audit_paths() -> dict[str, Any]:
         },
         "/v1/audit/reviews": {
             "post": {
-                "summary": "Append a review (disposition) of an entry the caller may see",
-                "description": "Roles auditor or oversight. Reviews are entries: appended,"
-                " never edited; the latest review of an index is its disposition.",
+                "summary": "Append a review (disposition) of an entry the caller may review",
+                "description": "Roles auditor (entries concerning their agency) or oversight"
+                " (any); an exigent search only a supervisor of its agency or oversight, and a"
+                " supervisor nothing else (403 forbidden_role); nobody their own entry (403"
+                " self_review). Reviews are entries: appended, never edited; the latest review"
+                " of an index is its disposition; refusals are audit_access entries.",
                 "security": _BEARER,
                 "requestBody": {"required": True, **_json("ReviewIn")},
                 "responses": {

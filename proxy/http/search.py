@@ -15,10 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from proxy import metrics
+from proxy.audit.claims import PoolLog
 from proxy.errors import ProxyError
 from proxy.http.common import authenticate, json_response, read_body, request_id
 from proxy.http.middlewares import DECISION, SEARCH_LOG
-from proxy.http.state import CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE
+from proxy.http.state import AUDIT_POOL, CLOCK, POLICY, SEARCH_LIMITER, SETTINGS, STORE
 from proxy.http.witnessed import search_append
 from proxy.search.flow import Caller, Decided, Search, Setting
 
@@ -34,6 +35,7 @@ async def search(request: web.Request) -> web.Response:
         append=search_append(app),  # fails closed while the log is not witnessed enough
         store=app[STORE],
         row_limit=app[SETTINGS].database.search_row_limit,
+        log=PoolLog(app[AUDIT_POOL]),  # approvals and exigent searches (SPEC §12)
     )
     flow = Search(Caller(principal, request_id(request), request.remote), setting)
     try:

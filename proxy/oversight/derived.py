@@ -46,6 +46,17 @@ class Derived(NamedTuple):
     # Reviews: by a principal with the oversight role (oversight's disposition), else an
     # agency auditor's. None for other events.
     review_by_oversight: bool | None = None
+    # SPEC §12. The approval_required request an entry refers to: an `approval` entry's
+    # `request_index` (the request it decides), a search's `approval` (the request whose
+    # approval it uses).
+    request_index: int | None = None
+    # True for a search that ran as exigent (None otherwise: the partial index holds only
+    # those).
+    exigent: bool | None = None
+    # Reviews: whether the reviewer held the supervisor role. None for other events.
+    review_by_supervisor: bool | None = None
+    # `approval` entries: the verdict asked ("approve" or "deny"; decision `allowed` decides).
+    verdict: str | None = None
 
 
 def normalize_justification(text: str) -> str:
@@ -107,9 +118,16 @@ def _concerns(entry: Mapping[str, Any], disclosed: list[tuple[str, int]]) -> fro
     return frozenset(a for a in named if a)
 
 
-def _by_oversight(entry: Mapping[str, Any]) -> bool:
+def _holds(entry: Mapping[str, Any], role: str) -> bool:
     roles = entry.get("roles")
-    return isinstance(roles, list) and "oversight" in roles
+    return isinstance(roles, list) and role in roles
+
+
+def _request_index(entry: Mapping[str, Any]) -> int | None:
+    event = entry.get("event")
+    if event == "approval":
+        return _int(entry.get("request_index"))
+    return _int(entry.get("approval")) if event == "search" else None
 
 
 def derive(entry: Mapping[str, Any]) -> Derived:
@@ -124,6 +142,7 @@ def derive(entry: Mapping[str, Any]) -> Derived:
     outcome = entry.get("outcome")
     justification = _str(entry.get("justification"))
     review = entry.get("event") == "review"
+    search = entry.get("event") == "search"
     return Derived(
         event=_str(entry.get("event")),
         request_id=_str(entry.get("request_id")),
@@ -134,7 +153,7 @@ def derive(entry: Mapping[str, Any]) -> Derived:
         subject=_str(entry.get("subject")),
         purpose=_str(entry.get("purpose")),
         on_behalf_of=on_behalf_of_ori(entry),
-        plate=_plate(entry.get("query")) if entry.get("event") == "search" else None,
+        plate=_plate(entry.get("query")) if search else None,
         reads_returned=_int(outcome.get("returned")) if isinstance(outcome, dict) else None,
         owners=tuple(owner for owner, _ in disclosed),
         owner_reads=tuple(n for _, n in disclosed),
@@ -142,7 +161,11 @@ def derive(entry: Mapping[str, Any]) -> Derived:
         justification_key=justification_key(justification) if justification else None,
         reviewed_index=_int(entry.get("reviewed_index")) if review else None,
         disposition=_str(entry.get("disposition")) if review else None,
-        review_by_oversight=_by_oversight(entry) if review else None,
+        review_by_oversight=_holds(entry, "oversight") if review else None,
+        request_index=_request_index(entry),
+        exigent=True if search and entry.get("exigent") is True else None,
+        review_by_supervisor=_holds(entry, "supervisor") if review else None,
+        verdict=_str(entry.get("verdict")) if entry.get("event") == "approval" else None,
     )
 
 

@@ -40,6 +40,7 @@ COLUMNS = (
     "idx", "event", "request_id", "agency", "decision", "reason", "at", "subject", "purpose",
     "on_behalf_of", "plate", "reads_returned", "owners", "owner_reads", "concerns",
     "justification_key", "reviewed_index", "disposition", "review_by_oversight",
+    "request_index", "exigent", "review_by_supervisor", "verdict",
 )  # fmt: skip
 
 _END = "SELECT coalesce(max(idx) + 1, 0) FROM audit.entry_facts"
@@ -76,7 +77,8 @@ def row(index: int, d: Derived) -> tuple[Any, ...]:
         _text(d.reason), d.at, _text(d.subject), _text(d.purpose), _text(d.on_behalf_of),
         _text(d.plate), _int(d.reads_returned, _INT32), owners, reads, _texts(d.concerns),
         d.justification_key, _int(d.reviewed_index, _INT64), _text(d.disposition),
-        d.review_by_oversight,
+        d.review_by_oversight, _int(d.request_index, _INT64), d.exigent, d.review_by_supervisor,
+        _text(d.verdict),
     )  # fmt: skip
 
 

@@ -18,6 +18,10 @@ from typing import Any
 import asyncpg
 
 from proxy.oversight import facts
+from proxy.policy.two_person_fields import (
+    DEFAULT_APPROVAL_VALID_HOURS,
+    DEFAULT_EXIGENT_REVIEW_HOURS,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,14 @@ class FlagOptions:
     # Users with at least this many sensitive_location refusals within PROBE_WINDOW_HOURS:
     # mapping a refusal region takes many probes, a canvass hits one now and then.
     probe_min: int = 3
+    # SPEC §12: the policy's windows, and the moment deadlines are judged at (None: the time
+    # the report runs). The HTTP API passes the live policy's and the server's clock.
+    approval_valid_hours: int = DEFAULT_APPROVAL_VALID_HOURS
+    exigent_review_hours: int = DEFAULT_EXIGENT_REVIEW_HOURS
+    now: datetime | None = None
+
+    def judged_at(self) -> datetime:
+        return datetime.now(UTC) if self.now is None else self.now
 
 
 PROBE_WINDOW_HOURS = 24

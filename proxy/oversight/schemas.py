@@ -139,6 +139,97 @@ class ProbeFlags(_Out):
     users: list[ProbeUser]
 
 
+class ApprovalRequest(_Out):
+    """A search refused with `approval_required`: its index is the request (SPEC §12)."""
+
+    index: int
+    time: str | None
+    agency: str | None
+    subject: str | None
+    on_behalf_of: str | None
+    purpose: str | None
+    query_type: str | None
+    justification: str | None
+
+
+class RequestList(_Out):
+    total: int
+    truncated: bool
+    entries: list[ApprovalRequest]
+
+
+class ApprovalDecision(_Out):
+    """An `approval` entry: a supervisor's decision on a request."""
+
+    index: int  # the approval entry
+    request: int | None  # the request it decides
+    time: str | None
+    agency: str | None  # the supervisor's
+    subject: str | None  # the supervisor
+    verdict: str | None  # "approve" or "deny"
+    note: str | None
+    requester: str | None  # the subject who asked (the entry's requester)
+    # Approvals: until when it could be used (approval_valid_hours), and whether that has passed.
+    valid_until: str | None
+    expired: bool | None
+
+
+class DecisionList(_Out):
+    total: int
+    truncated: bool
+    entries: list[ApprovalDecision]
+
+
+class SupervisorDecisions(_Out):
+    agency: str
+    subject: str
+    approved: int
+    denied: int
+    refused: int  # their attempts the proxy refused (not their agency's request, their own)
+
+
+class ReusedApproval(_Out):
+    """One approved request named by more than one search that ran: single use was broken."""
+
+    request: int
+    searches: list[int]
+
+
+class ApprovalFlags(_Out):
+    valid_hours: int  # the policy's approval_valid_hours when the report ran
+    pending: RequestList  # requests no supervisor has decided
+    denied: DecisionList
+    unused: DecisionList  # approved, and no search that ran named it (expired or not)
+    by_supervisor: list[SupervisorDecisions]
+    reused: list[ReusedApproval]
+
+
+class ExigentSearch(_Out):
+    index: int
+    time: str | None
+    agency: str | None
+    subject: str | None
+    purpose: str | None
+    justification: str | None
+    due: str  # time + exigent_review_hours
+    overdue: bool  # unreviewed and past due (unreviewed list); always true for late reviews
+    # The first review that counts (a supervisor of the requester's agency, or oversight).
+    review_index: int | None
+    reviewed_at: str | None
+
+
+class ExigentList(_Out):
+    total: int
+    truncated: bool
+    entries: list[ExigentSearch]
+
+
+class ExigentFlags(_Out):
+    review_hours: int  # the policy's exigent_review_hours when the report ran
+    unreviewed: ExigentList
+    reviewed_late: ExigentList
+
+
 class FlagsReport(_Out):
     from_: datetime
     to: datetime
@@ -149,6 +240,8 @@ class FlagsReport(_Out):
     unusual_volume: VolumeFlags
     boilerplate: BoilerplateFlags
     sensitive_location_probes: ProbeFlags
+    approvals: ApprovalFlags
+    exigent: ExigentFlags
 
 
 SCHEMAS: tuple[type[msgspec.Struct], ...] = (

@@ -29,6 +29,7 @@ Defaults for keys SPEC's example leaves out (anything not listed here is require
   makes the rule admit only searches that carry that declaration; it is stored normalised.
 * ``[[sensitive_locations]]``: exactly one of ``circle`` / ``polygon``; ``active_from`` and
   ``active_until`` are optional, independently.
+* Two people (SPEC §12): the fields and defaults of ``proxy.policy.two_person_fields``.
 """
 
 from __future__ import annotations
@@ -48,10 +49,21 @@ from proxy.policy.geo import SensitiveLocation
 from proxy.policy.geofence import LOCATION_KEYS, GeofenceIndex, parse_location
 from proxy.policy.owner_keys import grant_keys
 from proxy.policy.terms import TermMatcher, compile_terms, term_words
+from proxy.policy.two_person_fields import (
+    DEFAULT_APPROVAL_VALID_HOURS,
+    DEFAULT_EXIGENT_PER_USER_PER_DAY,
+    DEFAULT_EXIGENT_REVIEW_HOURS,
+    RECIPIENT_CONDITIONS,
+    check_home_state,
+    purpose_fields,
+    settings_fields,
+)
 
 AgencyKind = Literal["local", "state", "federal", "tribal", "private"]
 KINDS: frozenset[str] = frozenset({"local", "state", "federal", "tribal", "private"})
 QUERY_TYPES: frozenset[str] = frozenset({"plate", "partial_plate", "area"})
+# What a purpose's approval_required may list (SPEC §12): a search type, or a kind of recipient.
+APPROVAL_CONDITIONS: frozenset[str] = QUERY_TYPES | RECIPIENT_CONDITIONS
 ALL_PURPOSES = "*"
 # Used when [settings] has no prohibited_terms: SPEC §7's example list, with the inflections and
 # long names a justification uses instead (matching is whole-word, so each form is listed).
@@ -79,6 +91,10 @@ class Settings:
     prohibited_terms: tuple[str, ...]
     rate_limit_per_minute: int
     extra_prohibited_terms: tuple[str, ...] = ()
+    home_state: str | None = None
+    approval_valid_hours: int = DEFAULT_APPROVAL_VALID_HOURS
+    exigent_review_hours: int = DEFAULT_EXIGENT_REVIEW_HOURS
+    exigent_per_user_per_day: int = DEFAULT_EXIGENT_PER_USER_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,8 @@ class Purpose:
     area_max_radius_m: float | None
     area_max_window_hours: float | None
     sensitive_locations: Literal["withhold", "include"]
+    approval_required: frozenset[str] = frozenset()  # of APPROVAL_CONDITIONS
+    exigent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +180,7 @@ def parse_policy(data: bytes) -> Policy:
     locations = [
         parse_location(r, t, p) for t, p in r.tables(doc, "sensitive_locations", LOCATION_KEYS)
     ]
+    check_home_state(r, settings.home_state, [p.approval_required for p in purposes])
     if r.errors:
         raise PolicyError(tuple(r.errors))
     by_owner: dict[str, list[SharingRule]] = {}
@@ -217,6 +236,7 @@ def _settings(r: Reader, t: dict[str, Any]) -> Settings:
         ),
         rate_limit_per_minute=r.integer(t, "settings", "rate_limit_per_minute"),
         extra_prohibited_terms=r.strings(t, "settings", "extra_prohibited_terms", term),
+        **settings_fields(r, t),
     )
 
 
@@ -251,6 +271,7 @@ def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
         limits.append(r.positive(t, p, key, required=False))
         if "area" in types and key not in t:
             r.err(f"{p}.{key}", 'is required when query_types includes "area"')
+    approvals, exigent = purpose_fields(r, t, p, APPROVAL_CONDITIONS)
     return Purpose(
         code=code,
         description=description,
@@ -267,6 +288,8 @@ def _purpose(r: Reader, t: dict[str, Any], p: str) -> Purpose:
             Literal["withhold", "include"],
             r.choice(t, p, "sensitive_locations", ("withhold", "include"), "withhold"),
         ),
+        approval_required=approvals,
+        exigent=exigent,
     )
 
 

@@ -28,6 +28,11 @@ several ways is always refused for the same, most fundamental reason:
                                   sensitive location that is active at any instant of
                                   ``[from, to)`` (``GeofenceIndex.refuses``: a disk around the
                                   location's 400 m grid square, so refusals do not locate it)
+15. ``exigent_review_overdue``    exigent purposes: the person's overdue reviews or daily cap
+16. ``approval_invalid``          the search names an approval that does not hold for it
+17. ``approval_required``         the search meets a condition of the purpose's
+                                  ``approval_required`` and names no approval
+                                  (15-17: ``proxy.policy.approvals``, over facts passed in)
 
 The area checks come last because they are the only ones that look at where and when. The
 sensitive-location refusal applies whatever the purpose's ``sensitive_locations`` setting says:
@@ -47,6 +52,8 @@ from datetime import datetime, timedelta
 
 from proxy.errors import ErrorCode
 from proxy.model import Principal, SearchQuery
+from proxy.policy import approvals
+from proxy.policy.approvals import NO_FACTS, TwoPersonFacts
 from proxy.policy.disclosure import Disclosure
 from proxy.policy.document import Policy, Purpose
 from proxy.policy.plates import normalize_pattern
@@ -73,6 +80,8 @@ class Allowed:
     purpose: Purpose
     max_results: int
     disclosure: Disclosure
+    approval: int | None = None  # the approval this search uses up (SPEC §12)
+    exigent: bool = False  # an exigent purpose's search: to be reviewed afterwards
 
 
 Decision = Allowed | Refused
@@ -93,8 +102,15 @@ def _text(query: SearchQuery, purpose: Purpose, policy: Policy) -> Refused | Non
     return _flagged(query, policy)
 
 
-def decide(principal: Principal, query: SearchQuery, policy: Policy, now: datetime) -> Decision:
-    """Apply the checks listed in the module docstring; ``now`` must be timezone-aware."""
+def decide(
+    principal: Principal,
+    query: SearchQuery,
+    policy: Policy,
+    now: datetime,
+    facts: TwoPersonFacts = NO_FACTS,
+) -> Decision:
+    """Apply the checks listed in the module docstring; ``now`` must be timezone-aware.
+    ``facts``: what the log says about the approval and exigent searches (checks 15-17)."""
     if SEARCH_ROLE not in principal.roles:
         return Refused("forbidden_role", "searching requires the investigator role")
     if principal.ori not in policy.agencies:
@@ -139,11 +155,29 @@ def decide(principal: Principal, query: SearchQuery, policy: Policy, now: dateti
     refused = _shape(query) or _area(query, purpose, policy)
     if refused is not None:
         return refused
+    return _two_people(principal, query, purpose, policy, recipients, facts, now)
+
+
+def _two_people(
+    principal: Principal,
+    query: SearchQuery,
+    purpose: Purpose,
+    policy: Policy,
+    recipients: tuple[str, ...],
+    facts: TwoPersonFacts,
+    now: datetime,
+) -> Decision:
+    """Checks 15-17 (proxy.policy.approvals), then the allowed decision."""
+    two = approvals.check(principal, query, purpose, policy, recipients, facts, now)
+    if two is not None:
+        return Refused(two.code, two.message)
     return Allowed(
         recipients=recipients,
         purpose=purpose,
         max_results=policy.settings.max_results,
         disclosure=Disclosure.build(policy, recipients, purpose, now, query.declaration),
+        approval=query.approval,
+        exigent=purpose.exigent,
     )
 
 

@@ -198,6 +198,10 @@ def describe_purpose(e: Explanation) -> str:
         if p.sensitive_locations == "withhold"
         else "reads in sensitive locations included"
     )
+    if p.approval_required:  # SPEC §12
+        parts.append("supervisor approval first for: " + ", ".join(sorted(p.approval_required)))
+    if p.exigent:
+        parts.append("exigent: runs at once, each search reviewed afterwards")
     return "; ".join(parts)
 
 

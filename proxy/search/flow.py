@@ -17,13 +17,15 @@ from time import perf_counter
 from typing import Any
 
 from proxy import metrics
-from proxy.audit.entry import Decision, Record, search_entry
+from proxy.audit.claims import Claim, ClaimLost, ExigentCount, exigent_key, person_key, use_key
+from proxy.audit.entry import Decision, Record, canonical, search_fields
 from proxy.errors import ErrorCode, ProxyError
 from proxy.model import Principal, SearchQuery
 from proxy.policy.document import Policy
 from proxy.policy.evaluate import Allowed, Refused, decide
 from proxy.search.disclose import Outcome, disclose
 from proxy.search.parse import decode_body, parse_search
+from proxy.search.two_person import LogReader, gather
 from proxy.store.base import Scope, Store, StoreUnavailable
 
 # Of a body that is not recorded as parsed JSON, the entry keeps this many bytes and a hash.
@@ -65,6 +67,9 @@ class Setting:
     append: Callable[[Record], Coroutine[Any, Any, int]]
     store: Store
     row_limit: int
+    # What the decision reads of approvals and exigent searches (SPEC §12); None: no audit
+    # database to read, so approvals and exigent purposes are refused (tools, some tests).
+    log: LogReader | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +106,20 @@ class Search:
         # body is in, then the query as asked with decision "error".
         self.asked: Any = {"invalid_body": CUT_OFF}
         self.orphan: tuple[Decision, ErrorCode | None] = ("refused", "invalid_request")
+        # Set once the decision allowed a search that uses an approval or is exigent.
+        self.allowed_as: Allowed | None = None
+        self.exigent_count: ExigentCount | None = None
+        self.approval: int | None = None  # the approval the parsed query names
 
-    def _record(
+    def _fields(
         self,
         asked: Any,
         decision: Decision,
         reason: ErrorCode | None,
         outcome: Outcome | None,
-    ) -> Record:
-        return search_entry(
+    ) -> dict[str, Any]:
+        allowed = self.allowed_as
+        return search_fields(
             at=self.setting.now,
             request_id=self.caller.request_id,
             principal=self.caller.principal,
@@ -119,7 +129,36 @@ class Search:
             reason=reason,
             policy_version=self.setting.policy.version,
             outcome=outcome,
+            approval=self.approval,
+            exigent=allowed is not None and allowed.exigent,
         )
+
+    def _record(
+        self,
+        asked: Any,
+        decision: Decision,
+        reason: ErrorCode | None,
+        outcome: Outcome | None,
+    ) -> Record:
+        fields = self._fields(asked, decision, reason, outcome)
+        return Record(canonical(fields), self._claim(fields) if decision == "allowed" else None)
+
+    def _claim(self, fields: dict[str, Any]) -> Claim | None:
+        """What an answered search holds at commit (proxy.audit.claims): the approval it uses
+        up, or its slot among the person's exigent searches. Its fallback is the same entry,
+        refused: a concurrent holder got there first, and nothing is returned."""
+        allowed, person = self.allowed_as, self.caller.principal.person
+        if allowed is None:
+            return None
+        refused = {**fields, "decision": "refused", "outcome": None}
+        if allowed.approval is not None:
+            fallback = {**refused, "reason": "approval_invalid"}
+            return Claim(use_key(allowed.approval), canonical(fallback))
+        if allowed.exigent and self.exigent_count is not None:
+            fallback = {**refused, "reason": "exigent_review_overdue"}
+            key = exigent_key(person, self.exigent_count.next_slot)
+            return Claim(key, canonical(fallback), person_key(person), self.setting.now)
+        return None
 
     async def audit(
         self,
@@ -132,9 +171,22 @@ class Search:
         t = perf_counter()
         record = self._record(asked, decision, reason, outcome)
         self.audited = True  # append queues the record before it first waits
-        index = await self.setting.append(record)
+        try:
+            index = await self.setting.append(record)
+        except ClaimLost as lost:
+            raise self._lost(lost) from None
         metrics.child(metrics.STAGE_SECONDS, "audit").observe(perf_counter() - t)
         return index
+
+    def _lost(self, lost: ClaimLost) -> ProxyError:
+        """The entry committed as its fallback refusal: answer with that refusal."""
+        code: ErrorCode = "approval_invalid"
+        message = "the approval was used by another search at the same time"
+        if not lost.key.startswith("use:"):
+            code = "exigent_review_overdue"
+            message = "another exigent search of yours was recorded at the same time; try again"
+        self.decided = Decided("refused", code, lost.index, self.setting.policy.version)
+        return ProxyError(code, message, audit_index=lost.index)
 
     def audit_orphan(self) -> None:
         """The entry of a search cancelled before it made one: committed without a waiter."""
@@ -180,10 +232,14 @@ class Search:
             if len(body) > RECORDED_BODY_BYTES:  # no valid search is this large
                 asked = {"invalid_body": body_digest(body)}
             raise await self.refuse(exc.code, exc.message, asked) from None
-        decision = decide(self.caller.principal, query, self.setting.policy, self.setting.now)
+        principal, policy, now = self.caller.principal, self.setting.policy, self.setting.now
+        self.approval = query.approval
+        facts, self.exigent_count = await gather(self.setting.log, principal, query, policy, now)
+        decision = decide(principal, query, policy, now, facts)
         metrics.child(metrics.STAGE_SECONDS, "policy").observe(perf_counter() - t)
         if isinstance(decision, Refused):
             raise await self.refuse(decision.code, decision.message, asked)
+        self.allowed_as = decision
         return await self.allowed(asked, query, decision)
 
     async def allowed(self, asked: Any, query: SearchQuery, decision: Allowed) -> Result:

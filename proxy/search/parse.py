@@ -56,6 +56,9 @@ class SearchIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True, rename={
     # An extension of the search contract (docs/api.md): a written declaration some sharing
     # rules require (proxy.policy.declaration).
     declaration: Annotated[str, msgspec.Meta(max_length=MAX_DECLARATION_CHARS)] | None = None
+    # SPEC §12: the audit index of the approved request this search repeats. An index, so at
+    # most 63 bits; 0 is never a search (the log opens with policy_loaded).
+    approval: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 _decoder = msgspec.json.Decoder()
@@ -219,4 +222,5 @@ def parse_search(asked: Any) -> SearchQuery:
         pattern=pattern,
         area=area,
         declaration=s.declaration,
+        approval=s.approval,
     )

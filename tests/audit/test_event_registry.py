@@ -63,6 +63,16 @@ SAMPLES: dict[str, Record] = {
         retention_days=365,
         owners={"CA0010900": entry.OwnerPurge(AT, 365, 2)},
     ),
+    "approval": entry.approval_entry(
+        at=AT,
+        request_id="r5",
+        principal=WHO,
+        client=None,
+        request_index=7,
+        verdict="approve",
+        note="ok",
+        requester={"issuer": "idp", "subject": "det.lee", "agency": WHO.ori},
+    ),
 }
 
 

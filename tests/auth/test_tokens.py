@@ -87,7 +87,11 @@ async def test_valid_token_with_pem_source(kit: Any, tmp_path: Path, kind: str) 
     token = kit.sign(kind, roles=["investigator", "auditor"], exp=exp)
     principal = await verifier.verify(f"Bearer {token}")
     assert principal == Principal(
-        sub="jdoe", ori="CA0010000", roles=frozenset({"investigator", "auditor"}), expires_at=exp
+        sub="jdoe",
+        ori="CA0010000",
+        roles=frozenset({"investigator", "auditor"}),
+        expires_at=exp,
+        iss=kit.issuer,  # a person is (iss, sub, ori): SPEC §12
     )
 
 

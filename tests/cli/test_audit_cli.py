@@ -190,3 +190,24 @@ async def test_one_checkpoint_signed_by_another_key_is_still_tampering(
     result = await asyncio.to_thread(run, "--config", cfg, "--key", vkey)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED: checkpoint 40 does not verify" in result.stdout
+
+
+async def test_an_approval_used_twice_fails(
+    dbs: Databases, log_keys: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Single use lives in audit.claims; with its claim deleted, a second use is still in the
+    verified log, and verify names both entries (docs/cli.md)."""
+    _, dsn = await dbs.fresh_audit()
+    use = {"event": "search", "decision": "allowed", "approval": 5}
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=1) as pool:
+        writer = AuditWriter(pool)
+        await writer.start()
+        for i in range(3):  # no claims: as after a DBA removed them
+            await writer.append(Record(orjson.dumps({**use, "i": i} if i else {"event": "x"})))
+        async with pool.acquire() as conn:
+            assert await make_checkpoint(conn, load_signer(log_keys[0]), LOG_ORIGIN)
+        await writer.close()
+    cfg = config(tmp_path, dsn, log_keys[0])
+    result = await asyncio.to_thread(run, "--config", cfg, "--key", log_keys[1])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED: approval 5 was used by 2 searches: entries [1, 2]" in result.stdout

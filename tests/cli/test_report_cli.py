@@ -101,6 +101,13 @@ async def test_csv_sections_open_as_tables(setup: tuple[str, str]):
         "flags: unusual_volume (",
         "flags: boilerplate (",
         "flags: sensitive_location_probes (",
+        "flags: approvals pending (",
+        "flags: approval requests denied (",
+        "flags: approvals never used (",
+        "flags: approval decisions by supervisor",
+        "flags: approvals used by more than one search",
+        "flags: exigent searches unreviewed (",
+        "flags: exigent searches reviewed late (",
     ]
     assert [s[0][0][: len(p)] for s, p in zip(sections, prefixes, strict=True)] == prefixes
     assert sections[0][0][0].endswith("2026-03-02T00:00:00Z to 2026-03-05T00:00:00Z, scope all")

@@ -232,10 +232,12 @@ async def make_client(
         audit_dsn: str | None = None,
         store_dsn: str | None = None,
         server_class: type[TestServer] = TestServer,
+        policy_toml: str | None = None,
+        clock: Callable[[], datetime] = lambda: NOW,
         **sections: dict[str, Any],
     ) -> TestClient[Any, Any]:
         policy = tmp_path / f"policy-{len(clients)}.toml"
-        policy.write_text(policy_text(rate))
+        policy.write_text(policy_text(rate) if policy_toml is None else policy_toml)
         overrides: dict[str, dict[str, Any]] = {
             "database": {
                 "store_dsn": store_dsn or seeded_store,
@@ -259,7 +261,7 @@ async def make_client(
         for name, values in sections.items():
             overrides.setdefault(name, {}).update(values)
         settings = load_settings(env={}, overrides=overrides)
-        client = TestClient(server_class(create_app(settings, clock=lambda: NOW)))
+        client = TestClient(server_class(create_app(settings, clock=clock)))
         await client.start_server()
         clients.append(client)
         return client

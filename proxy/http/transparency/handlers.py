@@ -27,6 +27,7 @@ from proxy.http.transparency.agency_page import render_agency
 from proxy.http.transparency.index_page import CSP, page
 from proxy.http.transparency.overview_page import render_index as render_index_page
 from proxy.oversight import facts
+from proxy.oversight.purpose_rules import two_person_rules
 from proxy.oversight.transparency import (
     Activity,
     AgencyPage,
@@ -103,7 +104,8 @@ async def index(request: web.Request) -> web.Response:
     except DB_ERRORS:
         return _unavailable(request)
     overview = build_overview(policy, now)
-    return _html(render_index_page(overview, activity, _view(cp), policy.version, now))
+    rules = two_person_rules(policy)
+    return _html(render_index_page(overview, activity, _view(cp), policy.version, now, rules))
 
 
 async def _agency_page(request: web.Request) -> AgencyPage | web.Response:

@@ -9,8 +9,9 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
-from proxy.htmlkit import Markup, concat, el
+from proxy.htmlkit import Markup, concat, el, table
 from proxy.http.transparency.sections import GLOSSARY, verify_howto
+from proxy.oversight.purpose_rules import TwoPersonRules
 from proxy.oversight.transparency import CheckpointView
 from proxy.policy.document import Agency
 
@@ -170,3 +171,26 @@ def checkpoint_section(cp: CheckpointView | None) -> Markup:
             verify_howto(),
         )
     return el("section", el("h2", "Latest signed checkpoint"), body, id="checkpoint")
+
+
+def two_person_section(rules: TwoPersonRules) -> Markup:
+    """Which purposes need a second person's approval, and which run at once (SPEC §12)."""
+    purposes = table(
+        "Every purpose the policy permits. A search that needs approval runs only after a"
+        f" supervisor of the requester's agency approves it (valid {rules.approval_valid_hours}"
+        " hours, once); an exigent search runs at once and must be reviewed by a supervisor"
+        f" or by oversight within {rules.exigent_review_hours} hours.",
+        ["Purpose", "Description", "Needs a supervisor's approval for", "Exigent?"],
+        (
+            [
+                el("code", r.code),
+                r.description,
+                "; ".join(r.approval_when) if r.approval_when else "never",
+                "Yes: runs at once, reviewed afterwards" if r.exigent else "No",
+            ]
+            for r in rules.purposes
+        ),
+        id="purposes-table",
+    )
+    return el("section", el("h2", "Two people for the risky searches"), purposes, id="purposes")
+

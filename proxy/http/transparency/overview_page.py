@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from proxy.htmlkit import Markup, concat, el, table
-from proxy.http.transparency.index_page import checkpoint_section, page
+from proxy.http.transparency.index_page import checkpoint_section, page, two_person_section
 from proxy.http.transparency.sections import (
     agency_link,
     glossary,
@@ -16,6 +16,7 @@ from proxy.http.transparency.sections import (
     refusals_block,
     window_nav,
 )
+from proxy.oversight.purpose_rules import TwoPersonRules
 from proxy.oversight.transparency import CheckpointView
 from proxy.oversight.transparency_flows import Overview, OverviewActivity, OverviewRow, watched
 from proxy.policy.document import Agency
@@ -164,6 +165,7 @@ def render_index(
     cp: CheckpointView | None,
     policy_version: str,
     now: datetime,
+    rules: TwoPersonRules,
 ) -> str:
     body = concat(
         el("h1", "Who can see automated license plate reader data"),
@@ -178,6 +180,7 @@ def render_index(
         el("section", el("h2", "Agencies"), _agencies(overview), id="agencies"),
         _reverse(overview),
         _watched_searches(activity, {r.agency.ori: r.agency for r in overview.rows}),
+        two_person_section(rules),
         el(
             "section",
             el("h2", f"Refused searches, all agencies, last {activity.days} days"),

@@ -22,6 +22,9 @@
 - `boilerplate`: justifications that, normalised (casefolded, digits as '#', whitespace
   collapsed; proxy.oversight.derived), are shared by at least `boilerplate_min` searches in the
   range, whoever made them: one user pasting the same text is as telling as many.
+- `approvals` and `exigent` (SPEC §12): the two-person rule's requests, decisions and uses
+  (proxy.oversight.reports.flag_approvals), and exigent searches unreviewed or reviewed late
+  (proxy.oversight.reports.flag_exigent).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from proxy.oversight.period import (
     months,
     scope_label,
 )
+from proxy.oversight.reports.flag_approvals import approval_flags, approval_tables
+from proxy.oversight.reports.flag_exigent import exigent_flags, exigent_tables
 from proxy.oversight.reports.flag_lists import FLAG_HEADER, flag_list, flag_rows
 from proxy.oversight.reports.kind import ReportKind, Table
 from proxy.oversight.schemas import (
@@ -212,6 +217,8 @@ async def flags_report(
         unusual_volume=await _volume(conn, period, scope, options),
         boilerplate=await _boilerplate(conn, range_args, options),
         sensitive_location_probes=await _probes(conn, range_args, options),
+        approvals=await approval_flags(conn, range_args, options),
+        exigent=await exigent_flags(conn, range_args, options),
     )
 
 
@@ -245,7 +252,7 @@ def _tables(report: FlagsReport) -> list[Table]:
         )
     )
     out.append(_probe_table(report))
-    return out
+    return [*out, *approval_tables(report.approvals), *exigent_tables(report.exigent)]
 
 
 def _probe_table(report: FlagsReport) -> Table:
@@ -264,7 +271,9 @@ def _probe_table(report: FlagsReport) -> Table:
 FLAGS = ReportKind(
     name="flags",
     summary="Refused, justification-flagged and on-behalf-of searches with review state;"
-    " unusual volume; boilerplate justifications",
+    " unusual volume; boilerplate justifications; sensitive-location probes; approvals"
+    " (pending, denied, never used, by supervisor, reused); exigent searches unreviewed or"
+    " reviewed late",
     shape=FlagsReport,
     run=flags_report,
     tables=_tables,
