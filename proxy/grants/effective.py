@@ -162,7 +162,8 @@ def with_owner_rules(
         # SPEC §11: an owner with grant keys keeps only its grant's retention, never the
         # operator's retention_days (the global one applies when its grant sets none).
         owner_retention_days=MappingProxyType(
-            {o: d for o, d in policy.owner_retention_days.items() if o not in taken} | retention
+            {o: d for o, d in policy.owner_retention_days.items() if o not in taken}
+            | dict(retention)
         ),
         sharing_memo={},
     )

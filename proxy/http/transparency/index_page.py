@@ -193,4 +193,3 @@ def two_person_section(rules: TwoPersonRules) -> Markup:
         id="purposes-table",
     )
     return el("section", el("h2", "Two people for the risky searches"), purposes, id="purposes")
-
