@@ -37,7 +37,9 @@ from proxy import loops
 from proxy.audit.entry import OwnerPurge, purge_entry, timestamp
 from proxy.audit.writer import AuditWriter
 from proxy.cli.common import SetupError
+from proxy.cli.retention_policy import policy_in_force
 from proxy.errors import ProxyError
+from proxy.grants import RecordError
 from proxy.policy.document import Policy, PolicyError
 from proxy.policy.retention import retention_days
 from proxy.search.live_policy import load_policy_file
@@ -206,16 +208,33 @@ def report(run: PurgeRun) -> str:
     return "\n".join(lines)
 
 
+def _policy_in_force(settings: Settings) -> Policy | None:
+    """The policy file with the grants on record, or None after saying why on stderr."""
+    try:
+        policy = load_policy_file(settings.policy.file)
+    except (OSError, PolicyError) as exc:
+        print(f"{PROG}: the policy ({settings.policy.file}): {exc}", file=sys.stderr)
+        return None
+    try:
+        return loops.run(policy_in_force(settings, policy))
+    except RecordError as exc:
+        print(f"{PROG}: the grants on record are unreadable ({exc}); no deletion", file=sys.stderr)
+    except DatabaseUnavailable as exc:
+        print(f"{PROG}: {exc}; nothing deleted", file=sys.stderr)
+    except DB_ERRORS as exc:
+        audit = describe(AUDIT, settings.database.audit_dsn, exc)
+        print(f"{PROG}: {audit}; nothing deleted", file=sys.stderr)
+    return None
+
+
 def purge_command(config: str, *, dry_run: bool = False) -> int:
     try:
         settings = load_settings(config)
     except SettingsError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    try:
-        policy = load_policy_file(settings.policy.file)
-    except (OSError, PolicyError) as exc:
-        print(f"{PROG}: the policy ({settings.policy.file}): {exc}", file=sys.stderr)
+    policy = _policy_in_force(settings)
+    if policy is None:
         return 2
     try:
         run = loops.run(purge(settings, policy, datetime.now(UTC), dry_run=dry_run))
