@@ -109,6 +109,13 @@ REFUSAL_SEVERITY: Final[dict[ErrorCode, Severity]] = {
     "lookback_exceeded": "beyond_limits",
     "area_too_large": "beyond_limits",
     "rate_limited": "beyond_limits",
+    # Two people (SPEC §12): approving one's own request is the rule's whole point; a stale or
+    # reused approval and skipped exigent reviews are past the limits; a search that still
+    # needs its approval is a step not yet taken.
+    "self_approval": "prohibited",
+    "approval_invalid": "beyond_limits",
+    "exigent_review_overdue": "beyond_limits",
+    "approval_required": "incomplete",
     "invalid_request": "incomplete",
     "unknown_purpose": "incomplete",
     "case_number_required": "incomplete",
