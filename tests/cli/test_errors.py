@@ -98,7 +98,7 @@ def test_unknown_role_names_it_and_the_valid_ones(files: Path) -> None:
     r = run(files, *TOKEN, "--config", "ok.toml", "--roles", "investigator,investigatr")
     assert r.stderr == (
         "alpr-proxy token: --roles: unknown role 'investigatr'; use one or more of admin,"
-        " auditor, investigator, oversight\n"
+        " auditor, investigator, oversight, supervisor\n"
     )
 
 
