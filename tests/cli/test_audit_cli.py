@@ -199,7 +199,7 @@ async def test_an_approval_used_twice_fails(
     verified log, and verify names both entries (docs/cli.md)."""
     _, dsn = await dbs.fresh_audit()
     use = {"event": "search", "decision": "allowed", "approval": 5}
-    async with asyncpg.create_pool(dsn, min_size=1, max_size=1) as pool:
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:  # writer holds one
         writer = AuditWriter(pool)
         await writer.start()
         for i in range(3):  # no claims: as after a DBA removed them
