@@ -32,7 +32,8 @@ import asyncpg
 
 from proxy import loops
 from proxy.audit import tree
-from proxy.audit.entry import Record, search_entry
+from proxy.audit.canonical import Record
+from proxy.audit.entry import search_entry
 from proxy.demo.embedded import EmbeddedPostgres
 from proxy.migrate import migrate
 from proxy.model import Principal

@@ -44,7 +44,7 @@ import orjson
 from load.report_bench import synthetic_records
 from proxy import loops
 from proxy.audit import postgres, tree
-from proxy.audit.entry import Record
+from proxy.audit.canonical import Record
 from proxy.audit.writer import AuditWriter
 from proxy.demo.embedded import EmbeddedPostgres
 from proxy.migrate import migrate

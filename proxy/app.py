@@ -1,5 +1,5 @@
 """create_app(settings): state, resources (opened in cleanup_ctx), middleware and the routes
-(one table, ROUTES). Wiring only: what a request does is in proxy/http/ and below."""
+(one table: proxy.http.routes). Wiring only: what a request does is in proxy/http/ and below."""
 
 from __future__ import annotations
 
@@ -23,19 +23,10 @@ from proxy.auth.tokens import TokenVerifier
 from proxy.console.demo_sign_in import DemoSignIn
 from proxy.errors import ProxyError
 from proxy.grants import OwnerRecord, RecordError, record_from_entry
-from proxy.http import (
-    admin,
-    approvals,
-    audit_api,
-    console,
-    health,
-    log_api,
-    log_range,
-    me,
-    search,
-)
+from proxy.http import console, health
 from proxy.http.middlewares import request_context
 from proxy.http.ratelimit import TokenBuckets
+from proxy.http.routes import ROUTES
 from proxy.http.state import (
     AUDIT_POOL,
     AUDIT_WRITER,
@@ -50,9 +41,8 @@ from proxy.http.state import (
     VERIFIER,
     WITNESSING,
 )
-from proxy.http.transparency import handlers as transparency
 from proxy.oversight import facts
-from proxy.oversight.reports import REPORTS, flag_exigent
+from proxy.oversight.reports import flag_exigent
 from proxy.reload_peers import ReloadPeers
 from proxy.search.grant_files import GrantFiles
 from proxy.search.live_policy import (
@@ -66,37 +56,6 @@ from proxy.store.pools import AUDIT, DB_ERRORS, database_errors, open_proxy_pool
 from proxy.store.postgres import open_store
 
 _log = logging.getLogger("alpr_proxy")
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Every route of the API, in one table: (method, path, handler). A GET also answers HEAD.
-ROUTES: tuple[tuple[str, str, Handler], ...] = (
-    ("POST", "/v1/search", search.search),
-    ("GET", "/v1/me", me.me),
-    ("GET", "/v1/log/checkpoint", log_api.checkpoint),
-    ("GET", "/v1/log/proof/inclusion", log_api.inclusion_proof),
-    ("GET", "/v1/log/proof/consistency", log_api.consistency_proof),
-    ("GET", "/v1/log/entries/{index}", log_api.entry),
-    ("GET", "/v1/log/entries", log_range.entries),
-    ("GET", "/v1/audit/entries", audit_api.entries),
-    *(("GET", f"/v1/audit/reports/{name}", audit_api.report(name)) for name in REPORTS),
-    ("POST", "/v1/audit/reviews", audit_api.review),
-    ("GET", "/v1/approvals", approvals.pending),
-    ("POST", "/v1/approvals", approvals.decide),
-    ("POST", "/v1/admin/policy/reload", admin.reload),
-    ("GET", "/healthz", health.healthz),
-    ("GET", "/readyz", health.readyz),
-    ("GET", "/openapi.json", health.openapi),
-    ("GET", "/transparency", transparency.index),
-    ("GET", "/transparency/{ori}", transparency.agency),
-    ("GET", "/transparency/{ori}/activity.csv", transparency.agency_csv),
-    ("GET", "/", console.root),
-    ("GET", "/console", console.to_console),
-    ("GET", "/console/", console.static),
-    ("GET", "/console/{path:.+}", console.static),
-    ("GET", "/v1/console/config", console.config),
-    ("POST", "/v1/console/demo-token", console.demo_token),
-)
 
 
 def _utcnow() -> datetime:

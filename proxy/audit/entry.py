@@ -1,20 +1,15 @@
-"""Audit entries (SPEC §8): plain dicts in, canonical JSON bytes out, and the registry of
-event types (BUILDERS, EVENTS) with their decisions.
-
-Canonical form: UTF-8, keys sorted at every level, no insignificant whitespace. The bytes are
-what gets hashed into the Merkle tree and stored, so they are produced exactly once, here.
-"""
+"""Audit entries (SPEC §8): one builder per event type, plain data in, a canonical record out
+(proxy.audit.canonical), and the registry of event types (BUILDERS, EVENTS) with their
+decisions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
-import orjson
-
-from proxy.audit.claims import Claim
+from proxy.audit.canonical import Record, canonical, principal_fields, timestamp
 from proxy.model import Principal
 
 Event = Literal[
@@ -22,35 +17,6 @@ Event = Literal[
 ]
 Decision = Literal["allowed", "refused", "error"]  # of a search
 DECISIONS: Final[frozenset[str]] = frozenset(get_args(Decision))
-
-_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
-
-
-def canonical(entry: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(entry, option=_OPTS)
-
-
-def timestamp(at: datetime) -> str:
-    """RFC 3339, UTC, microseconds, `Z`: one spelling, so equal times give equal bytes."""
-    # isoformat is C and several times faster than strftime; same digits, same padding.
-    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One entry ready to append: its canonical bytes, which are all the log stores. What
-    oversight queries is derived from them later, off the request path (proxy.oversight.facts)."""
-
-    body: bytes
-    # Set on the few entries that must hold a single-use key at commit (proxy.audit.claims).
-    claim: Claim | None = None
-
-
-def _principal_fields(p: Principal) -> dict[str, Any]:
-    # `issuer` (the token's iss) makes "the same person" (iss, sub, ori) decidable from the
-    # log; entries made without a token (tools, older entries) have none.
-    fields = {"subject": p.sub, "agency": p.ori, "roles": sorted(p.roles)}
-    return {**fields, "issuer": p.iss} if p.iss else fields
 
 
 def search_entry(**fields: Any) -> Record:
@@ -84,7 +50,7 @@ def search_fields(
         "event": "search",
         "time": timestamp(at),
         "request_id": request_id,
-        **_principal_fields(principal),
+        **principal_fields(principal),
         "on_behalf_of": obo if isinstance(obo, dict) else None,
         "client": client,
         "query": query,
@@ -172,7 +138,7 @@ def audit_access_entry(
         "event": "audit_access",
         "time": timestamp(at),
         "request_id": request_id,
-        **_principal_fields(principal),
+        **principal_fields(principal),
         "client": client,
         "endpoint": endpoint,
         "filters": dict(filters),
@@ -199,7 +165,7 @@ def review_entry(
         "event": "review",
         "time": timestamp(at),
         "request_id": request_id,
-        **_principal_fields(principal),
+        **principal_fields(principal),
         "client": client,
         "reviewed_index": reviewed_index,
         "disposition": disposition,
@@ -272,7 +238,7 @@ def approval_fields(
         "event": "approval",
         "time": timestamp(at),
         "request_id": request_id,
-        **_principal_fields(principal),
+        **principal_fields(principal),
         "client": client,
         "request_index": request_index,
         "verdict": verdict,

@@ -25,7 +25,7 @@ from itertools import accumulate
 import asyncpg
 
 from proxy.audit import claims, tree
-from proxy.audit.entry import Record
+from proxy.audit.canonical import Record
 
 APPEND_LOCK = 0x6C6F6731  # "log1": the single audit sequence shared by every writer
 

@@ -17,8 +17,8 @@ import asyncpg
 
 from proxy import metrics
 from proxy.audit import postgres
+from proxy.audit.canonical import Record
 from proxy.audit.claims import ClaimLost
-from proxy.audit.entry import Record
 from proxy.errors import ProxyError
 
 log = logging.getLogger("alpr_proxy.audit")

@@ -29,8 +29,8 @@ from proxy.cli.policy import load_reporting
 from proxy.grants import GrantRefused, check_grant, draft_grant
 from proxy.grants.draft import DEFAULT_KINDS, matching
 from proxy.grants.signed import split_text
-from proxy.policy.document import KINDS
 from proxy.policy.grant_body import MAX_GRANT_DAYS
+from proxy.policy.model import KINDS
 from proxy.settings import SettingsError, load_settings
 
 

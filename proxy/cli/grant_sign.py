@@ -18,8 +18,8 @@ from proxy.audit.note import Signer
 from proxy.audit.verify import NoteFormatError, SignatureError, Verifier, parse_signature
 from proxy.grants.reasons import GrantRefused
 from proxy.grants.signed import Unverified, split_text
-from proxy.policy.document import Policy, PolicyError
 from proxy.policy.grant_body import parse_grant_body, parse_key_change_body
+from proxy.policy.model import Policy, PolicyError
 
 _PROG = "alpr-proxy grant sign"
 

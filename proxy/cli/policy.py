@@ -29,9 +29,10 @@ from pathlib import Path
 from proxy.cli.policy_grants import GrantArgsError, origin_of, rule_names, status_lines, with_grants
 from proxy.grants import grant_changes
 from proxy.policy.diff import diff
-from proxy.policy.document import Policy, PolicyError, parse_policy
+from proxy.policy.document import parse_policy
 from proxy.policy.explain import explain, render
 from proxy.policy.lint import lint
+from proxy.policy.model import Policy, PolicyError
 from proxy.policy.summary import summarize
 
 

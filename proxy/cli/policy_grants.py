@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from proxy.grants import Effective, OwnerRecord, apply_grants
-from proxy.policy.document import Policy
+from proxy.policy.model import Policy
 from proxy.search.grant_files import GrantFiles
 from proxy.settings import SettingsError, load_settings
 

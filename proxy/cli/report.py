@@ -22,7 +22,7 @@ from proxy.oversight.period import FlagOptions, Period, snapshot
 from proxy.oversight.render import render
 from proxy.oversight.reports import REPORTS
 from proxy.oversight.reports.kind import Report
-from proxy.policy.document import PolicyError
+from proxy.policy.model import PolicyError
 from proxy.search.live_policy import read_policy
 from proxy.settings import Settings, SettingsError, load_settings
 from proxy.store.pools import DB_ERRORS

@@ -34,13 +34,14 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from proxy import loops
-from proxy.audit.entry import OwnerPurge, purge_entry, timestamp
+from proxy.audit.canonical import timestamp
+from proxy.audit.entry import OwnerPurge, purge_entry
 from proxy.audit.writer import AuditWriter
 from proxy.cli.common import SetupError
 from proxy.cli.retention_policy import policy_in_force
 from proxy.errors import ProxyError
 from proxy.grants import RecordError
-from proxy.policy.document import Policy, PolicyError
+from proxy.policy.model import Policy, PolicyError
 from proxy.policy.retention import retention_days
 from proxy.search.live_policy import load_policy_file
 from proxy.settings import DatabaseSettings, Settings, SettingsError, load_settings

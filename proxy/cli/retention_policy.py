@@ -17,7 +17,7 @@ import orjson
 
 from proxy.grants import RecordError, policy_as_recorded
 from proxy.oversight import facts
-from proxy.policy.document import Policy
+from proxy.policy.model import Policy
 from proxy.settings import Settings
 from proxy.store.pools import AUDIT, open_proxy_pool
 

@@ -33,7 +33,7 @@ from proxy.http import badrequest
 from proxy.http.health import refresh_gauges
 from proxy.http.metrics_listener import metrics_app, read_token
 from proxy.logs import configure_logging
-from proxy.policy.document import PolicyError
+from proxy.policy.model import PolicyError
 from proxy.settings import Settings, SettingsError, load_settings
 from proxy.store.pools import DatabaseUnavailable, check_databases
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from proxy.policy.document import Agency, Policy
+from proxy.policy.model import Agency, Policy
 
 DEFAULT_KINDS = ("local", "state")
 

@@ -22,7 +22,7 @@ from typing import Any
 from proxy.grants.grant import Grant, check_grant, check_key_change
 from proxy.grants.reasons import GrantRefused
 from proxy.grants.record import InForce, LastGrant, OwnerRecord, OwnerStatus
-from proxy.policy.document import Policy, SharingRule
+from proxy.policy.model import Policy, SharingRule
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,13 @@ from typing import Any
 
 from proxy.grants.reasons import GrantRefused
 from proxy.grants.signed import SignedText, open_owner_note
-from proxy.policy.document import PolicyError
 from proxy.policy.grant_body import (
     GrantBody,
     KeyChangeBody,
     parse_grant_body,
     parse_key_change_body,
 )
+from proxy.policy.model import PolicyError
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 from proxy.grants.effective import with_owner_rules
 from proxy.grants.record import RecordError
-from proxy.policy.document import Policy, PolicyError, SharingRule
 from proxy.policy.grant_body import parse_grant_body
+from proxy.policy.model import Policy, PolicyError, SharingRule
 
 
 def policy_as_recorded(policy: Policy, grants: Mapping[str, Any] | None) -> Policy:

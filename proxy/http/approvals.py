@@ -12,8 +12,9 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from proxy.audit.canonical import Record, canonical
 from proxy.audit.claims import Claim, ClaimLost, PoolLog, decide_key
-from proxy.audit.entry import Record, approval_fields, canonical
+from proxy.audit.entry import approval_fields
 from proxy.errors import ProxyError
 from proxy.http.audit_api import AUDIT_INDEX_HEADER, record_access
 from proxy.http.common import authenticate, json_response, read_audit, read_body, request_id

@@ -14,7 +14,7 @@ from proxy.errors import ProxyError
 from proxy.http.common import authenticate
 from proxy.http.state import POLICY, SEARCH_LIMITER
 from proxy.policy.capabilities import usable_purposes
-from proxy.policy.document import Purpose
+from proxy.policy.model import Purpose
 
 _REF = "#/components/schemas/"
 

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from proxy.audit.entry import Record
+from proxy.audit.canonical import Record
 from proxy.audit.verify import VerificationError
 from proxy.audit.witnessing import WitnessedCheckpoint
 from proxy.errors import ProxyError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.policy.document import Policy
+from proxy.policy.model import Policy
 from proxy.policy.two_person_fields import FEDERAL_RECIPIENT, OUT_OF_STATE_RECIPIENT
 
 _SEARCH_TYPES = {

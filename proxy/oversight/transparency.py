@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from proxy.policy.disclosure import admits, rule_admits, rule_applies
-from proxy.policy.document import Agency, Policy, Purpose
+from proxy.policy.model import Agency, Policy, Purpose
 from proxy.policy.retention import retention_days
 
 WINDOW_DAYS = 30  # the default history window

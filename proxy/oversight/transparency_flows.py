@@ -28,7 +28,7 @@ from proxy.oversight.transparency import (
     recipients,
     today_of,
 )
-from proxy.policy.document import Agency, Policy
+from proxy.policy.model import Agency, Policy
 from proxy.policy.retention import retention_days
 
 WINDOWS = (WINDOW_DAYS, 90, 365)  # days of history a reader can choose; the first is the default

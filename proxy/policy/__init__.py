@@ -13,20 +13,13 @@ from __future__ import annotations
 from proxy.policy._reader import FieldError
 from proxy.policy.diff import diff
 from proxy.policy.disclosure import Disclosure, WithholdReason, admits
-from proxy.policy.document import (
-    Agency,
-    Policy,
-    PolicyError,
-    Purpose,
-    Settings,
-    SharingRule,
-    parse_policy,
-)
+from proxy.policy.document import parse_policy
 from proxy.policy.evaluate import SUPPORTED_QUERY_TYPES, Allowed, Decision, Refused, decide
 from proxy.policy.explain import Explanation, explain
 from proxy.policy.geo import Circle, SensitiveLocation
 from proxy.policy.geofence import GeofenceIndex
 from proxy.policy.lint import LintWarning, lint
+from proxy.policy.model import Agency, Policy, PolicyError, Purpose, Settings, SharingRule
 from proxy.policy.plates import (
     normalize_pattern,
     normalize_plate,

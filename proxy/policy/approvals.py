@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from proxy.model import Principal, SearchQuery
-from proxy.policy.document import Policy, Purpose
+from proxy.policy.model import Policy, Purpose
 from proxy.policy.two_person_fields import FEDERAL_RECIPIENT, OUT_OF_STATE_RECIPIENT
 
 Person = tuple[str, str, str]  # (iss, sub, ori)

@@ -9,8 +9,8 @@ agency or prohibition; every other check still applies to each search.
 from __future__ import annotations
 
 from proxy.model import Principal
-from proxy.policy.document import Policy, Purpose
 from proxy.policy.evaluate import SEARCH_ROLE
+from proxy.policy.model import Policy, Purpose
 
 
 def usable_purposes(principal: Principal, policy: Policy) -> tuple[Purpose, ...]:

@@ -34,8 +34,8 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from proxy.policy.document import ALL_PURPOSES, Policy, SharingRule
 from proxy.policy.geo import SensitiveLocation
+from proxy.policy.model import ALL_PURPOSES, Policy, SharingRule
 from proxy.policy.retention import retention_days
 
 H = TypeVar("H", bound=Hashable)

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from proxy.policy.declaration import normalize_declaration
-from proxy.policy.document import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
+from proxy.policy.model import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
 from proxy.policy.retention import cutoff, owner_cutoffs
 
 WithholdReason = Literal["retention", "sharing", "sensitive_location"]

@@ -55,7 +55,7 @@ from proxy.model import Principal, SearchQuery
 from proxy.policy import approvals
 from proxy.policy.approvals import NO_FACTS, TwoPersonFacts
 from proxy.policy.disclosure import Disclosure
-from proxy.policy.document import Policy, Purpose
+from proxy.policy.model import Policy, Purpose
 from proxy.policy.plates import normalize_pattern
 from proxy.policy.text import has_text, visible_length
 

@@ -31,7 +31,7 @@ from datetime import date
 from typing import Literal
 
 from proxy.policy.disclosure import rule_admits, rule_applies
-from proxy.policy.document import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
+from proxy.policy.model import ALL_PURPOSES, Agency, Policy, Purpose, SharingRule
 from proxy.policy.retention import retention_days
 
 OWN = "own reads"

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from proxy.policy._reader import FieldError, Reader
-from proxy.policy.document import ALL_PURPOSES, PolicyError, SharingRule
+from proxy.policy.model import ALL_PURPOSES, PolicyError, SharingRule
 from proxy.policy.owner_keys import grant_keys
 
 MAX_GRANT_DAYS = 366

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from proxy.policy.disclosure import rule_admits
-from proxy.policy.document import ALL_PURPOSES, Policy, SharingRule
+from proxy.policy.model import ALL_PURPOSES, Policy, SharingRule
 
 
 @dataclass(frozen=True, slots=True)

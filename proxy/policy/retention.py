@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from proxy.policy.document import Policy
+from proxy.policy.model import Policy
 
 
 def retention_days(policy: Policy, owner: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from proxy.policy.document import Policy
+from proxy.policy.model import Policy
 from proxy.policy.retention import shorter_retention
 
 

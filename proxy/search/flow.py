@@ -17,12 +17,13 @@ from time import perf_counter
 from typing import Any
 
 from proxy import metrics
+from proxy.audit.canonical import Record, canonical
 from proxy.audit.claims import Claim, ClaimLost, ExigentCount, exigent_key, person_key, use_key
-from proxy.audit.entry import Decision, Record, canonical, search_fields
+from proxy.audit.entry import Decision, search_fields
 from proxy.errors import ErrorCode, ProxyError
 from proxy.model import Principal, SearchQuery
-from proxy.policy.document import Policy
 from proxy.policy.evaluate import Allowed, Refused, decide
+from proxy.policy.model import Policy
 from proxy.search.disclose import Outcome, disclose
 from proxy.search.parse import decode_body, parse_search
 from proxy.search.two_person import LogReader, gather

@@ -41,7 +41,8 @@ from proxy.grants import (
     record_from_entry,
 )
 from proxy.policy.diff import diff
-from proxy.policy.document import Policy, PolicyError, parse_policy
+from proxy.policy.document import parse_policy
+from proxy.policy.model import Policy, PolicyError
 from proxy.search.grant_files import GrantFiles
 
 log = logging.getLogger("alpr_proxy.policy")

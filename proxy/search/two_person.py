@@ -26,7 +26,7 @@ from proxy.policy.approvals import (
     RequestOnRecord,
     TwoPersonFacts,
 )
-from proxy.policy.document import Policy
+from proxy.policy.model import Policy
 from proxy.search.parse import parse_search
 
 log = logging.getLogger("alpr_proxy.search")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from proxy.policy.document import Policy
+from proxy.policy.model import Policy
 from proxy.policy.retention import cutoff, owner_cutoffs
 from proxy.store.postgres import owner_cutoff
 

@@ -8,7 +8,7 @@ import sys
 import asyncpg
 import orjson
 
-from proxy.audit.entry import Record
+from proxy.audit.canonical import Record
 from proxy.audit.writer import AuditWriter
 
 

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from proxy.audit import claims
+from proxy.audit.canonical import Record
 from proxy.audit.claims import Claim, ClaimLost
-from proxy.audit.entry import Record
 from proxy.audit.writer import AuditWriter
 from tests.audit.test_writer import stored_root_matches_entries
 from tests.pg import Databases

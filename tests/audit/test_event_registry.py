@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from proxy.audit import entry
-from proxy.audit.entry import DECISIONS, EVENTS, Record
+from proxy.audit.canonical import Record
+from proxy.audit.entry import DECISIONS, EVENTS
 from proxy.http.openapi import openapi_document
 from proxy.model import Principal
 from proxy.oversight.derived import derive_body

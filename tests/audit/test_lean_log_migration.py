@@ -18,8 +18,9 @@ import pytest
 
 import proxy.migrate
 from proxy.audit import postgres, tree
+from proxy.audit.canonical import Record
 from proxy.audit.checkpoint import load_signer
-from proxy.audit.entry import Record, audit_access_entry, search_entry
+from proxy.audit.entry import audit_access_entry, search_entry
 from proxy.audit.note import sign_checkpoint
 from proxy.migrate import migrate, migration_files
 from proxy.model import Principal

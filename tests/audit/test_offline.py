@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from proxy.audit import offline, tree
+from proxy.audit.canonical import Record
 from proxy.audit.checkpoint import load_signer, make_checkpoint
-from proxy.audit.entry import Record
 from proxy.audit.log_errors import (
     CheckpointRootMismatch,
     CheckpointSignatureError,

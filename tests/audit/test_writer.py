@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from proxy.audit import postgres, tree
-from proxy.audit.entry import Record
+from proxy.audit.canonical import Record
 from proxy.audit.writer import AuditWriter
 from proxy.errors import ProxyError
 from proxy.oversight import facts

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from proxy.audit import tree
+from proxy.audit.canonical import Record
 from proxy.audit.checkpoint import load_signer, make_checkpoint
-from proxy.audit.entry import Record
 from proxy.audit.note import Signer, generate_signer_key, sign_note
 from proxy.audit.writer import AuditWriter
 from proxy.demo.embedded import free_port

@@ -9,13 +9,8 @@ from typing import Any
 import asyncpg
 
 from proxy.audit import postgres
-from proxy.audit.entry import (
-    Record,
-    auth_failure_entry,
-    policy_loaded_entry,
-    review_entry,
-    search_entry,
-)
+from proxy.audit.canonical import Record
+from proxy.audit.entry import auth_failure_entry, policy_loaded_entry, review_entry, search_entry
 from proxy.model import Principal
 
 A, B, C = "CA0000001", "CA0000002", "CA0000003"

@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from proxy.audit.entry import Record, approval_entry, review_entry
+from proxy.audit.canonical import Record
+from proxy.audit.entry import approval_entry, review_entry
 from proxy.migrate import migration_files
 from proxy.model import Principal
 from proxy.oversight import facts

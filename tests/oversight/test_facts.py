@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from proxy.audit import postgres
-from proxy.audit.entry import Record, audit_access_entry, policy_loaded_entry, search_entry
+from proxy.audit.canonical import Record
+from proxy.audit.entry import audit_access_entry, policy_loaded_entry, search_entry
 from proxy.model import Principal
 from proxy.oversight import facts
 from proxy.oversight.derived import Derived, derive_body

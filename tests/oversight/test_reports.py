@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 import pytest
 
-from proxy.audit.entry import Record
+from proxy.audit.canonical import Record
 from proxy.oversight.derived import derive
 from proxy.oversight.entries import fetch_page, parse_query
 from proxy.oversight.period import FlagOptions, Period, snapshot

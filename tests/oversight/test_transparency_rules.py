@@ -17,7 +17,8 @@ from proxy.oversight.transparency import (
 )
 from proxy.oversight.transparency_flows import build_overview
 from proxy.policy.disclosure import Disclosure
-from proxy.policy.document import Policy, parse_policy
+from proxy.policy.document import parse_policy
+from proxy.policy.model import Policy
 from tests.http.conftest import NOW, policy_text
 from tests.policies.packs import pack
 

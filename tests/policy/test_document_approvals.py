@@ -7,12 +7,12 @@ from datetime import date
 import pytest
 
 from proxy.policy import PolicyError, diff, explain, parse_policy
-from proxy.policy.document import (
+from proxy.policy.explain import describe_purpose
+from proxy.policy.two_person_fields import (
     DEFAULT_APPROVAL_VALID_HOURS,
     DEFAULT_EXIGENT_PER_USER_PER_DAY,
     DEFAULT_EXIGENT_REVIEW_HOURS,
 )
-from proxy.policy.explain import describe_purpose
 from tests.policy_text import OAKLAND, SETTINGS
 
 PURPOSE = """

@@ -18,7 +18,7 @@ from proxy.http.transparency.sections import (
 )
 from proxy.oversight.transparency import AgencyPage, Recipient
 from proxy.oversight.transparency_flows import watched
-from proxy.policy.document import Agency
+from proxy.policy.model import Agency
 
 
 def _yes_no(agencies: tuple[Agency, ...]) -> Markup:

@@ -13,7 +13,7 @@ from proxy.htmlkit import Markup, concat, el, table
 from proxy.http.transparency.sections import GLOSSARY, verify_howto
 from proxy.oversight.purpose_rules import TwoPersonRules
 from proxy.oversight.transparency import CheckpointView
-from proxy.policy.document import Agency
+from proxy.policy.model import Agency
 
 CSS = Markup("""
 :root{--ink:#1f2933;--muted:#52606d;--line:#d9e2ec;--bg:#f5f7fa;--accent:#1f5fbf;

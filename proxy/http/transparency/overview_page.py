@@ -19,7 +19,7 @@ from proxy.http.transparency.sections import (
 from proxy.oversight.purpose_rules import TwoPersonRules
 from proxy.oversight.transparency import CheckpointView
 from proxy.oversight.transparency_flows import Overview, OverviewActivity, OverviewRow, watched
-from proxy.policy.document import Agency
+from proxy.policy.model import Agency
 
 
 def _exposure_cell(r: OverviewRow) -> Markup:

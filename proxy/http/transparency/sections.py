@@ -10,7 +10,7 @@ from proxy.errors import SEVERITY_LABELS, refusal_label
 from proxy.htmlkit import Markup, concat, el, table
 from proxy.oversight.transparency import Recipient
 from proxy.oversight.transparency_flows import WINDOWS, group_by_severity
-from proxy.policy.document import Agency
+from proxy.policy.model import Agency
 
 GLOSSARY = (
     (

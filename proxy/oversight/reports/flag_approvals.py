@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from proxy.audit.entry import timestamp
+from proxy.audit.canonical import timestamp
 from proxy.oversight.derived import on_behalf_of_ori
 from proxy.oversight.period import IN_RANGE, FlagOptions
 from proxy.oversight.reports.kind import Table

@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 
 from proxy import metrics
-from proxy.audit.entry import timestamp
+from proxy.audit.canonical import timestamp
 from proxy.oversight.period import IN_RANGE, FlagOptions
 from proxy.oversight.reports.kind import Table
 from proxy.oversight.schemas import ExigentFlags, ExigentList, ExigentSearch
