@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-from proxy.demo.purposes import SETTINGS_AND_PURPOSES
 from proxy.demo.city import (
     ALAMEDA_SO,
     BERKELEY_PD,
@@ -23,6 +22,7 @@ from proxy.demo.city import (
     UC_BERKELEY_PD,
     Site,
 )
+from proxy.demo.purposes import SETTINGS_AND_PURPOSES
 
 
 @dataclass(frozen=True, slots=True)

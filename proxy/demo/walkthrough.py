@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from proxy.demo import policy as demo
+from proxy.demo.city import OAKLAND_PD
 
 DEFAULT_ENV = "~/.alpr-proxy-demo/demo.env"
 WARRANT = "Locate vehicle of subject with an administrative warrant"
@@ -22,7 +23,7 @@ LOOK_ALIKE = "Witness vehicle; coordinate with \u0406\u0421\u0415 on detainer re
 _INDEX = 'import json; print(json.load(open("answer3.json"))["audit_index"])'
 _REFUSED = 'import json; print(json.load(open("answer10.json"))["error"]["audit_index"])'
 AREA_JUSTIFICATION = "Canvass of cars near the 1/14 homicide scene at the time of the shooting"
-GRANT_OWNER = demo.OAKLAND_PD
+GRANT_OWNER = OAKLAND_PD
 ENV_FILE = "demo.env"
 
 
