@@ -92,6 +92,31 @@ PY
 """
 
 
+def _grant_and_approval_steps() -> list[str]:
+    """Steps 9-11: an owner's signed grant, one approval round trip, GET /v1/me."""
+    return [
+        "# 9. Oakland PD and Piedmont PD sign their own sharing rules: only a grant signed with\n"
+        "#    the owner's key decides who receives its reads, naming each recipient by ORI. The\n"
+        "#    demo made their keys and signed for them; anyone can check a grant:\n"
+        f'alpr-proxy grant check --policy "$POLICY" --config "$CONFIG" '
+        f'"$GRANTS/{GRANT_OWNER}.grant"\n',
+        "# 10. Two people for an area search: sent alone, HTTP 403 approval_required, and its\n"
+        "#     audit_index names the request. Oakland's supervisor lists the pending requests\n"
+        '#     and approves it; the investigator re-sends the same search with "approval": N.\n'
+        + _search(10, _area_body())
+        + f"N=$(python3 -c {shlex.quote(_REFUSED)})\n"
+        'curl -s -H "Authorization: Bearer $SUPERVISOR" "$ALPR/v1/approvals?status=pending"; echo\n'
+        'curl -s -X POST "$ALPR/v1/approvals" -H "Authorization: Bearer $SUPERVISOR" \\\n'
+        "  -H 'Content-Type: application/json' -w '\\nHTTP %{http_code}\\n' \\\n"
+        '  --data-binary "{\\"index\\":$N,\\"decision\\":\\"approve\\",'
+        '\\"note\\":\\"Scene canvass, 4 h around the shooting\\"}"\n'
+        + _search(11, _area_body("$N")),
+        "# 11. What the investigator may do: GET /v1/me lists the purposes this user may use,\n"
+        "#     which need an approval first, and which are exigent (run at once, reviewed later).\n"
+        'curl -s -H "Authorization: Bearer $INVESTIGATOR" "$ALPR/v1/me"; echo\n',
+    ]
+
+
 def commands(env_file: str = DEFAULT_ENV) -> str:
     """The walk-through as one shell script, comments included."""
     immigration = {"ori": demo.IMMIGRATION_ORI, "person": "SDDO J. Doe"}
@@ -132,25 +157,7 @@ def commands(env_file: str = DEFAULT_ENV) -> str:
         'alpr-proxy audit verify --url "$ALPR" --token "$OVERSIGHT" '
         '--key "$(cat "$VKEY_FILE")" \\\n'
         '  --witness "$WITNESS1" --witness "$WITNESS2" --quorum 2\n',
-        "# 9. Oakland PD and Piedmont PD sign their own sharing rules: only a grant signed with\n"
-        "#    the owner's key decides who receives its reads, naming each recipient by ORI. The\n"
-        "#    demo made their keys and signed for them; anyone can check a grant:\n"
-        f'alpr-proxy grant check --policy "$POLICY" --config "$CONFIG" '
-        f'"$GRANTS/{GRANT_OWNER}.grant"\n',
-        "# 10. Two people for an area search: sent alone, HTTP 403 approval_required, and its\n"
-        "#     audit_index names the request. Oakland's supervisor lists the pending requests\n"
-        '#     and approves it; the investigator re-sends the same search with "approval": N.\n'
-        + _search(10, _area_body())
-        + f"N=$(python3 -c {shlex.quote(_REFUSED)})\n"
-        'curl -s -H "Authorization: Bearer $SUPERVISOR" "$ALPR/v1/approvals?status=pending"; echo\n'
-        'curl -s -X POST "$ALPR/v1/approvals" -H "Authorization: Bearer $SUPERVISOR" \\\n'
-        "  -H 'Content-Type: application/json' -w '\\nHTTP %{http_code}\\n' \\\n"
-        '  --data-binary "{\\"index\\":$N,\\"decision\\":\\"approve\\",'
-        '\\"note\\":\\"Scene canvass, 4 h around the shooting\\"}"\n'
-        + _search(11, _area_body("$N")),
-        "# 11. What the investigator may do: GET /v1/me lists the purposes this user may use,\n"
-        "#     which need an approval first, and which are exigent (run at once, reviewed later).\n"
-        'curl -s -H "Authorization: Bearer $INVESTIGATOR" "$ALPR/v1/me"; echo\n',
+        *_grant_and_approval_steps(),
     ]
     return "\n".join(steps)
 
