@@ -107,6 +107,8 @@ def check_answers(answers: list[str]) -> None:
 
     status, allowed = status_and_json(answers[1])
     assert status == "HTTP 200" and isinstance(allowed["reads"], list) and allowed["reads"]
+    # Piedmont PD has no operator rule: its reads reach Oakland only through its signed grant.
+    assert PIEDMONT_PD in {r["agency"] for r in allowed["reads"]}  # type: ignore[attr-defined]
     status, refused = status_and_json(answers[2])
     assert status == "HTTP 403"
     assert refused["error"]["code"] == "purpose_prohibited"  # type: ignore[index]
