@@ -12,7 +12,7 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from proxy.console.demo_sign_in import DemoSignIn, DemoUser
 from proxy.demo import policy as demo
 from proxy.demo.embedded import EmbeddedPostgres, free_port
 from proxy.demo.examples import run_examples
+from proxy.demo.grants import GRANTS_DIR, IssuedGrant, OwnerKey, issue_grants, owner_keys, vkeys
 from proxy.demo.seed import seed_reads
 from proxy.demo.witnesses import DemoWitness, prepare_witnesses, running_witnesses
 from proxy.http.badrequest import api_runner
@@ -64,6 +65,7 @@ dev_private_key_file = "dev-jwt.key"
 
 [policy]
 file = "policy.toml"
+grants_dir = "{GRANTS_DIR}"
 
 [log]
 origin = "{ORIGIN}"
@@ -75,6 +77,15 @@ max_unwitnessed_s = 60
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 """ + "".join(w.config_toml() for w in witnesses)
+
+
+def _print_grants(grants: Sequence[IssuedGrant], keys: Mapping[str, OwnerKey]) -> None:
+    print("owners' signed sharing grants (the demo made their keys and signed for them):")
+    for g in grants:
+        key = keys[g.ori]
+        print(f"  {g.ori}: grant key {key.vkey}")
+        state = "signed now" if g.issued_now else "in force, kept"
+        print(f"    grant {g.path} ({state}); private key {key.key_file}")
 
 
 async def _prepare(
@@ -97,8 +108,11 @@ async def _prepare(
         skey, vkey = generate_signer_key(ORIGIN)
         write_secret(data_dir / "log-signing.key", (skey + "\n").encode())
         (data_dir / "log-verifier.key").write_text(vkey + "\n")
+    keys = owner_keys(data_dir)
     if not (data_dir / "policy.toml").exists():
-        (data_dir / "policy.toml").write_text(demo.demo_policy_toml(now))
+        (data_dir / "policy.toml").write_text(demo.demo_policy_toml(now, vkeys(keys)))
+    policy_text = (data_dir / "policy.toml").read_text(encoding="utf-8")
+    _print_grants(issue_grants(data_dir, policy_text, keys, ORIGIN, now), keys)
     config = data_dir / "alpr-proxy.toml"
     witnesses = prepare_witnesses(data_dir, ports[2:])
     # Its DSNs carry the database passwords.
@@ -130,7 +144,7 @@ async def _serve(
 def _demo_sign_in(settings: Settings) -> DemoSignIn:
     """The console's demo sign-in: the demo's users, tokens minted with its own dev key."""
     names = {a.ori: a.name for a in demo.AGENCIES}
-    users = (demo.DEMO_INVESTIGATOR, demo.DEMO_AUDITOR, demo.DEMO_OVERSIGHT)
+    users = (demo.DEMO_INVESTIGATOR, demo.DEMO_SUPERVISOR, demo.DEMO_AUDITOR, demo.DEMO_OVERSIGHT)
     return DemoSignIn(
         users=tuple(DemoUser(u.sub, u.ori, names[u.ori], u.roles) for u in users),
         private_key_pem=Path(settings.auth.dev_private_key_file).read_bytes(),

@@ -17,6 +17,7 @@ from proxy.auth.tokens import mint_token
 from proxy.cli.credentials import write_private
 from proxy.demo import policy as demo
 from proxy.demo import walkthrough
+from proxy.demo.area import AreaExample, area_example
 from proxy.search.live_policy import load_policy_file
 from proxy.settings import Settings
 
@@ -26,6 +27,7 @@ def _tokens(settings: Settings) -> dict[str, str]:
     out = {}
     for label, user in (
         ("INVESTIGATOR", demo.DEMO_INVESTIGATOR),
+        ("SUPERVISOR", demo.DEMO_SUPERVISOR),
         ("AUDITOR", demo.DEMO_AUDITOR),
         ("OVERSIGHT", demo.DEMO_OVERSIGHT),
     ):
@@ -82,7 +84,11 @@ def _examples(window: tuple[str, str]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _write_env(
-    data_dir: Path, settings: Settings, tokens: dict[str, str], window: tuple[str, str]
+    data_dir: Path,
+    settings: Settings,
+    tokens: dict[str, str],
+    window: tuple[str, str],
+    area: AreaExample,
 ) -> None:
     vkey_file = data_dir / "log-verifier.key"
     metrics_host, metrics_port = settings.metrics.address
@@ -92,6 +98,11 @@ def _write_env(
         **tokens,
         "FROM": window[0],
         "TO": window[1],
+        **area.env(),
+        # For `alpr-proxy grant check`: the policy with the owners' keys, this deployment.
+        "POLICY": str(Path(settings.policy.file).resolve()),
+        "CONFIG": str(data_dir / "alpr-proxy.toml"),
+        "GRANTS": str(Path(settings.policy.grants_dir).resolve()),
     }
     values["VKEY_FILE"] = str(vkey_file)
     for i, witness in enumerate(settings.log.witnesses, 1):  # their vkeys, for `audit verify`
@@ -102,7 +113,8 @@ def _write_env(
 async def run_examples(settings: Settings, base_url: str, now: datetime, data_dir: Path) -> None:
     tokens = _tokens(settings)
     window = _window(settings, now)
-    _write_env(data_dir, settings, tokens, window)
+    area = await area_example(settings.database.store_dsn)
+    _write_env(data_dir, settings, tokens, window, area)
     async with aiohttp.ClientSession() as http:
         for title, body in _examples(window):
             print(f"\n## {title}")

@@ -7,6 +7,7 @@ demo runs. Keys follow SPEC §7 exactly; the comments are the operator's legal a
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
@@ -21,6 +22,7 @@ from proxy.demo.city import (
     UC_BERKELEY_PD,
     Site,
 )
+from proxy.demo.purposes import SETTINGS_AND_PURPOSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,129 +67,13 @@ AGENCIES: Final[tuple[Agency, ...]] = (
 # For the demo CLI's example tokens and curl commands.
 DEMO_INVESTIGATOR: Final = DemoUser("det.ralvarez", OAKLAND_PD, ("investigator",))
 DEMO_AUDITOR: Final = DemoUser("sgt.kwong.audit", OAKLAND_PD, ("auditor",))
+DEMO_SUPERVISOR: Final = DemoUser("lt.mchen", OAKLAND_PD, ("supervisor",))  # approves (§12)
 DEMO_OVERSIGHT: Final = DemoUser("oversight.cadoj", CA_DOJ, ("oversight",))
 DEMO_PLATE: Final = "6TRE418"  # seeded with reads from six owners (see seed.DEMO_PLATE_READS)
 DEMO_PURPOSE: Final = "HOMICIDE"
 DEMO_CASE_NUMBER: Final = "26-004211"
 DEMO_JUSTIFICATION: Final = "Vehicle seen leaving scene of 1/14 homicide, witness statement"
 DEMO_FLAGGED_JUSTIFICATION: Final = "Locate subject for ICE detainer and deportation"
-
-_SETTINGS_AND_PURPOSES: Final = """\
-# Automated license plate recognition (ALPR) usage and privacy policy, as enforced by alpr-proxy.
-# Civil Code 1798.90.51 requires every ALPR operator and end-user to maintain such a policy;
-# this file is the machine-enforced part of it.
-
-[settings]
-# Reads older than a year are never released, whatever the purpose. Owners may keep less:
-# CHP deletes its own reads after 60 days unless held for a felony case (Vehicle Code 2413).
-retention_days = 365
-max_results = 5000
-justification_min_chars = 20
-# California Values Act (SB 54, Gov. Code 7284.6): no agency resources for immigration
-# enforcement. A justification, case number or person using a prohibited term (the built-in
-# list: "immigration", "ICE", "deport" and their inflections and long forms, matched through
-# look-alike letters) is refused and flagged for review; these add Spanish ones.
-extra_prohibited_terms = ["inmigración", "deportación", "deportar", "migra"]
-rate_limit_per_minute = 60
-
-# Purposes follow NIBRS offense categories. Lookback and query types are the least each
-# investigation needs; area searches are the most invasive and the most tightly bounded.
-
-[[purposes]]
-code = "HOMICIDE"
-description = "Homicide investigation (NIBRS 09A)"
-max_lookback_days = 365
-case_number = "required"
-query_types = ["plate", "partial_plate", "area"]
-area_max_radius_m = 500
-area_max_window_hours = 6
-sensitive_locations = "withhold"
-
-[[purposes]]
-code = "KIDNAPPING"
-description = "Kidnapping or abduction (NIBRS 100)"
-max_lookback_days = 180
-case_number = "required"
-query_types = ["plate", "partial_plate", "area"]
-area_max_radius_m = 1000
-area_max_window_hours = 12
-sensitive_locations = "withhold"
-
-[[purposes]]
-code = "HUMAN_TRAFFICKING"
-description = "Human trafficking, commercial sex acts or involuntary servitude (NIBRS 64A/64B)"
-max_lookback_days = 365
-case_number = "required"
-query_types = ["plate", "partial_plate"]
-sensitive_locations = "withhold"
-
-[[purposes]]
-code = "ROBBERY"
-description = "Robbery (NIBRS 120)"
-max_lookback_days = 90
-case_number = "required"
-query_types = ["plate", "partial_plate", "area"]
-area_max_radius_m = 300
-area_max_window_hours = 4
-sensitive_locations = "withhold"
-
-[[purposes]]
-code = "AGGRAVATED_ASSAULT"
-description = "Aggravated assault (NIBRS 13A)"
-max_lookback_days = 90
-case_number = "required"
-query_types = ["plate", "partial_plate", "area"]
-area_max_radius_m = 300
-area_max_window_hours = 4
-sensitive_locations = "withhold"
-
-[[purposes]]
-code = "MOTOR_VEHICLE_THEFT"
-description = "Stolen vehicle or plates (NIBRS 240)"
-max_lookback_days = 60
-case_number = "required"
-query_types = ["plate", "partial_plate"]
-sensitive_locations = "withhold"
-
-[[purposes]]
-code = "DRUG_OFFENSES"
-description = "Felony drug/narcotic violations (NIBRS 35A)"
-max_lookback_days = 30
-case_number = "required"
-query_types = ["plate"]
-sensitive_locations = "withhold"
-
-[[purposes]]
-code = "MISSING_PERSON"
-description = "At-risk missing person (Penal Code 14205)"
-max_lookback_days = 30
-case_number = "required"
-query_types = ["plate", "partial_plate", "area"]
-area_max_radius_m = 2000
-area_max_window_hours = 24
-sensitive_locations = "withhold"
-
-# AMBER Alert (Gov. Code 8594): minutes matter, and the abductor's car may well be parked at
-# a hospital, church or shelter. A child's life outweighs the privacy of those visits, so this
-# purpose alone includes reads at sensitive locations; the audit log still records each one.
-# The case number is optional because the alert often precedes the report number.
-[[purposes]]
-code = "AMBER_ALERT"
-description = "Child abduction under an active AMBER Alert"
-max_lookback_days = 7
-case_number = "optional"
-query_types = ["plate", "partial_plate", "area"]
-area_max_radius_m = 5000
-area_max_window_hours = 24
-sensitive_locations = "include"
-
-# Never a lawful purpose here (SB 54). Kept in the file so such requests are refused by name
-# with purpose_prohibited, and show up as such in oversight reports.
-[[purposes]]
-code = "CIVIL_IMMIGRATION"
-description = "Civil immigration enforcement"
-prohibited = true
-"""
 
 _AGENCIES_HEADER: Final = """
 # Agencies that may hold accounts. Federal and out-of-state agencies are listed so that their
@@ -217,12 +103,16 @@ def _dt(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _agency(a: Agency) -> str:
-    return (
+def _agency(a: Agency, grant_key: str | None) -> str:
+    text = (
         f"[[agencies]]\nori = {_q(a.ori)}\nname = {_q(a.name)}\nkind = {_q(a.kind)}\n"
         f"state = {_q(a.state)}\n"
         f"immigration_enforcement = {str(a.immigration_enforcement).lower()}\n"
     )
+    if grant_key is None:
+        return text
+    # From here on only the rules this agency signs decide who receives its reads (SPEC §11).
+    return text + f"grant_keys = [{_q(grant_key)}]\ngrant_quorum = 1\n"
 
 
 def _rule(owner: str, expires: date, purposes: str = '["*"]', note: str = "") -> str:
@@ -259,27 +149,38 @@ def _fiscal_year_end(day: date) -> date:
     return date(day.year if day.month <= 6 else day.year + 1, 6, 30)
 
 
-def demo_policy_toml(now: datetime) -> str:
-    """The demo policy as TOML text, with dates placed relative to `now` (timezone-aware)."""
+def _signed(owner: str, name: str) -> str:
+    return f"# {name}: signs its own rules, in the grants directory ({owner}.grant).\n"
+
+
+def demo_policy_toml(now: datetime, grant_keys: Mapping[str, str] | None = None) -> str:
+    """The demo policy as TOML text, with dates placed relative to `now` (timezone-aware).
+    ``grant_keys``: owners (by ORI) that sign their own grants, with their vkey; the operator's
+    rules for them are left out."""
+    keys = grant_keys or {}
     today = now.astimezone(UTC).date()
     renewal = _fiscal_year_end(today + timedelta(days=60))
     lapsed = today - timedelta(days=30)
     # The Sheriff's renewed MOU covers violent felonies and missing persons only.
     violent = '["HOMICIDE", "KIDNAPPING", "HUMAN_TRAFFICKING", "MISSING_PERSON", "AMBER_ALERT"]'
     sharing = [
-        _rule(OAKLAND_PD, renewal, note="Oakland PD: regional MOU, all purposes."),
+        _signed(OAKLAND_PD, "Oakland PD")
+        if OAKLAND_PD in keys
+        else _rule(OAKLAND_PD, renewal, note="Oakland PD: regional MOU, all purposes."),
         _rule(ALAMEDA_SO, lapsed, note="Sheriff: all-purpose MOU, lapsed; kept on record."),
         _rule(ALAMEDA_SO, renewal, violent, note="Sheriff: renewed MOU, violent crime only."),
-        _rule(PIEDMONT_PD, renewal, note="Piedmont PD: city council approved, all purposes."),
+        _signed(PIEDMONT_PD, "Piedmont PD")
+        if PIEDMONT_PD in keys
+        else _rule(PIEDMONT_PD, renewal, note="Piedmont PD: city council approved, all purposes."),
         _rule(CHP, renewal, note="CHP: statewide agreement, all purposes."),
         "# Berkeley PD: no rule. Sharing outside the city needs council approval under the\n"
         "# surveillance technology ordinance (BMC 2.99), not granted.\n"
         "# UC Berkeley PD: no rule. Campus reads are not shared outside the department.\n",
     ]
     parts = [
-        _SETTINGS_AND_PURPOSES,
+        SETTINGS_AND_PURPOSES,
         _AGENCIES_HEADER,
-        "\n".join(_agency(a) for a in AGENCIES),
+        "\n".join(_agency(a, keys.get(a.ori)) for a in AGENCIES),
         _SHARING_HEADER,
         "\n".join(sharing),
         _SITES_HEADER,

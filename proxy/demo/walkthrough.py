@@ -14,12 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from proxy.demo import policy as demo
+from proxy.demo.city import OAKLAND_PD
 
 DEFAULT_ENV = "~/.alpr-proxy-demo/demo.env"
 WARRANT = "Locate vehicle of subject with an administrative warrant"
 # "ICE" in Cyrillic letters that look Latin: what the red team used to slip past a plain match.
 LOOK_ALIKE = "Witness vehicle; coordinate with \u0406\u0421\u0415 on detainer request"
 _INDEX = 'import json; print(json.load(open("answer3.json"))["audit_index"])'
+_REFUSED = 'import json; print(json.load(open("answer10.json"))["error"]["audit_index"])'
+AREA_JUSTIFICATION = "Canvass of cars near the 1/14 homicide scene at the time of the shooting"
+GRANT_OWNER = OAKLAND_PD
 ENV_FILE = "demo.env"
 
 
@@ -46,7 +50,26 @@ def _body(purpose: str, justification: str, on_behalf_of: dict[str, str] | None 
     return json.dumps(fields, separators=(",", ":"))
 
 
-def _search(n: int, body: str) -> str:
+def _area_body(approval: str | None = None) -> str:
+    fields: dict[str, object] = {
+        "type": "area",
+        "area": {"lat": "$AREA_LAT", "lon": "$AREA_LON", "radius_m": 150},
+        "from": "$AREA_FROM",
+        "to": "$AREA_TO",
+        "purpose": demo.DEMO_PURPOSE,
+        "case_number": demo.DEMO_CASE_NUMBER,
+        "justification": AREA_JUSTIFICATION,
+    }
+    if approval:
+        fields["approval"] = approval
+    text = json.dumps(fields, separators=(",", ":"))
+    # Numbers, not strings, once the here-document expands them.
+    for name in ("$AREA_LAT", "$AREA_LON", "$N"):
+        text = text.replace(f'"{name}"', name)
+    return text
+
+
+def _search(n: int | str, body: str) -> str:
     # An unquoted here-document: $FROM and $TO expand, nothing else in the body can.
     return (
         f'curl -s -X POST "$ALPR/v1/search" -H "Authorization: Bearer $INVESTIGATOR" \\\n'
@@ -69,12 +92,37 @@ PY
 """
 
 
+def _grant_and_approval_steps() -> list[str]:
+    """Steps 9-11: an owner's signed grant, one approval round trip, GET /v1/me."""
+    return [
+        "# 9. Oakland PD and Piedmont PD sign their own sharing rules: only a grant signed with\n"
+        "#    the owner's key decides who receives its reads, naming each recipient by ORI. The\n"
+        "#    demo made their keys and signed for them; anyone can check a grant:\n"
+        f'alpr-proxy grant check --policy "$POLICY" --config "$CONFIG" '
+        f'"$GRANTS/{GRANT_OWNER}.grant"\n',
+        "# 10. Two people for an area search: sent alone, HTTP 403 approval_required, and its\n"
+        "#     audit_index names the request. Oakland's supervisor lists the pending requests\n"
+        '#     and approves it; the investigator re-sends the same search with "approval": N.\n'
+        + _search(10, _area_body())
+        + f"N=$(python3 -c {shlex.quote(_REFUSED)})\n"
+        'curl -s -H "Authorization: Bearer $SUPERVISOR" "$ALPR/v1/approvals?status=pending"; echo\n'
+        'curl -s -X POST "$ALPR/v1/approvals" -H "Authorization: Bearer $SUPERVISOR" \\\n'
+        "  -H 'Content-Type: application/json' -w '\\nHTTP %{http_code}\\n' \\\n"
+        '  --data-binary "{\\"index\\":$N,\\"decision\\":\\"approve\\",'
+        '\\"note\\":\\"Scene canvass, 4 h around the shooting\\"}"\n'
+        + _search(11, _area_body("$N")),
+        "# 11. What the investigator may do: GET /v1/me lists the purposes this user may use,\n"
+        "#     which need an approval first, and which are exigent (run at once, reviewed later).\n"
+        'curl -s -H "Authorization: Bearer $INVESTIGATOR" "$ALPR/v1/me"; echo\n',
+    ]
+
+
 def commands(env_file: str = DEFAULT_ENV) -> str:
     """The walk-through as one shell script, comments included."""
     immigration = {"ori": demo.IMMIGRATION_ORI, "person": "SDDO J. Doe"}
     steps = [
         f"# 0. Load the demo's tokens and search window, and work in a scratch directory.\n"
-        f". {env_file}   # ALPR, METRICS, tokens, FROM, TO, VKEY_FILE, WITNESS1, WITNESS2\n"
+        f". {env_file}   # ALPR, METRICS, tokens, FROM, TO, VKEY_FILE, WITNESS1, ...\n"
         'cd "$(mktemp -d)"\n',
         "# 1. An allowed search by an Oakland PD homicide investigator: HTTP 200, the reads the\n"
         "#    policy lets this agency see, and `audit_index`, the entry that recorded it.\n"
@@ -109,6 +157,7 @@ def commands(env_file: str = DEFAULT_ENV) -> str:
         'alpr-proxy audit verify --url "$ALPR" --token "$OVERSIGHT" '
         '--key "$(cat "$VKEY_FILE")" \\\n'
         '  --witness "$WITNESS1" --witness "$WITNESS2" --quorum 2\n',
+        *_grant_and_approval_steps(),
     ]
     return "\n".join(steps)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -144,10 +145,20 @@ def test_demo_runs_examples_against_embedded_postgres():
     data_dir = Path(tempfile.mkdtemp(prefix="alpr-proxy-demo-test-"))
     try:
         result = run("demo", "--data-dir", str(data_dir), "--port", "0", "--once", timeout=300)
+        # A restart on the same data dir: same keys, the grants kept, so no rollback.
+        again = run("demo", "--data-dir", str(data_dir), "--port", "0", "--once", timeout=300)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     out = result.stdout
+    assert out.count("(signed now)") == 2 and again.stdout.count("(in force, kept)") == 2
+    keys = [line for line in out.splitlines() if ": grant key " in line]
+    assert len(keys) == 2 and keys == [k for k in again.stdout.splitlines() if ": grant key " in k]
+    # Piedmont PD's grant admits Oakland PD: its reads are among those the search returns, on
+    # the restart too (a grant refused as a rollback would share with no one).
+    returned = re.compile(r"-> 200: (\d+) reads returned")
+    assert returned.findall(out)[0] == returned.findall(again.stdout)[0] != "0"
     assert "seeded: 200000 reads" in out
     assert out.count("-> 200:") == 2  # the allowed search and the on-behalf-of search
     assert '"code":"purpose_prohibited"' in out

@@ -30,7 +30,13 @@ KEYS = {
         "prohibited_terms",
         "extra_prohibited_terms",  # an extension: terms added to the built-in list
         "rate_limit_per_minute",
+        # SPEC §12
+        "home_state",
+        "approval_valid_hours",
+        "exigent_review_hours",
+        "exigent_per_user_per_day",
     },
+    # grant_keys and grant_quorum (SPEC §11) only with demo_policy_toml(now, grant_keys)
     "agencies": {"ori", "name", "kind", "state", "immigration_enforcement"},
     "purposes": {
         "code",
@@ -42,6 +48,8 @@ KEYS = {
         "area_max_radius_m",
         "area_max_window_hours",
         "sensitive_locations",
+        "approval_required",  # SPEC §12
+        "exigent",
     },
     "sharing": {
         "owner",
@@ -111,6 +119,29 @@ def test_purposes() -> None:
     assert amber["case_number"] == "optional"
     assert amber["sensitive_locations"] == "include"
     assert all(p["sensitive_locations"] == "withhold" for p in allowed if p is not amber)
+
+
+def test_two_people_for_area_searches_and_federal_recipients() -> None:
+    policy = parse_policy(demo_policy_toml(NOW).encode())
+    assert policy.settings.home_state == "CA"
+    usable = [p for p in policy.purposes.values() if not p.prohibited]
+    for p in usable:
+        if p.exigent:  # AMBER Alert: runs at once, reviewed afterwards
+            assert p.code == "AMBER_ALERT" and not p.approval_required
+        elif "area" in p.query_types:
+            assert "area" in p.approval_required, p.code
+    # Federal recipients: all but homicide, whose walk-through step 3 shows reads withheld.
+    federal = {p.code for p in usable if "federal_recipient" in p.approval_required}
+    assert federal == {p.code for p in usable if not p.exigent} - {DEMO_PURPOSE}
+
+
+def test_owners_with_grant_keys_lose_the_operators_rules() -> None:
+    keys = {"CA0010900": "oaklandca.demo.invalid/grants+01234567+AQ" + "A" * 42 + "="}
+    d = tomllib.loads(demo_policy_toml(NOW, keys))
+    oakland = {a["ori"]: a for a in d["agencies"]}["CA0010900"]
+    assert oakland["grant_keys"] == list(keys.values()) and oakland["grant_quorum"] == 1
+    assert "CA0010900" not in {r["owner"] for r in d["sharing"]}
+    assert "CA0010900" in {r["owner"] for r in doc()["sharing"]}
 
 
 def test_prohibited_terms() -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from proxy.demo import walkthrough
-from proxy.demo.policy import IMMIGRATION_ORI
+from proxy.demo.city import OAKLAND_PD, PIEDMONT_PD
+from proxy.demo.policy import DEMO_INVESTIGATOR, DEMO_PLATE, DEMO_PURPOSE, IMMIGRATION_ORI
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "Serving until Ctrl-C."
@@ -84,7 +85,7 @@ async def test_every_command_of_the_readme_walkthrough_against_a_live_demo(
     env_file = home / ".alpr-proxy-demo" / "demo.env"
     assert env_file.stat().st_mode & 0o077 == 0
     parts = steps(readme_block())
-    assert len(parts) == 9
+    assert len(parts) == 12
     script = "set -euo pipefail\n" + "".join(
         f"echo '@@ step {n}'\n{part}" for n, part in enumerate(parts)
     )
@@ -95,7 +96,7 @@ async def test_every_command_of_the_readme_walkthrough_against_a_live_demo(
     out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
     assert proc.returncode == 0, out.decode()[-3000:] + err.decode()[-3000:]
     answers = out.decode().split("@@ step ")[1:]
-    assert [a.split("\n", 1)[0] for a in answers] == [str(n) for n in range(9)]
+    assert [a.split("\n", 1)[0] for a in answers] == [str(n) for n in range(12)]
     check_answers([a.split("\n", 1)[1] for a in answers])
 
 
@@ -106,6 +107,8 @@ def check_answers(answers: list[str]) -> None:
 
     status, allowed = status_and_json(answers[1])
     assert status == "HTTP 200" and isinstance(allowed["reads"], list) and allowed["reads"]
+    # Piedmont PD has no operator rule: its reads reach Oakland only through its signed grant.
+    assert PIEDMONT_PD in {r["agency"] for r in allowed["reads"]}  # type: ignore[attr-defined]
     status, refused = status_and_json(answers[2])
     assert status == "HTTP 403"
     assert refused["error"]["code"] == "purpose_prohibited"  # type: ignore[index]
@@ -128,3 +131,27 @@ def check_answers(answers: list[str]) -> None:
     assert verified.startswith("OK: ") and "cosigned by " in verified, verified
     assert "oversight.demo-state.invalid/witness" in verified
     assert "civil-liberties-board.demo.invalid/witness" in verified
+    check_grant_and_approval(answers[9:])
+
+
+def check_grant_and_approval(answers: list[str]) -> None:
+    grant = answers[0].splitlines()  # `alpr-proxy grant check` on Oakland PD's signed grant
+    assert grant[0].startswith(f"in force: {OAKLAND_PD}, issued "), answers[0]
+    assert grant[1].startswith("signed by ") and "(1 required); sha256:" in grant[1]
+    assert PIEDMONT_PD in grant[2] and IMMIGRATION_ORI not in answers[0]
+    lines = answers[1].strip().split("\n")
+    refused, refusal, pending, decided, decided_status, approved_status, approved = lines
+    assert refused == "HTTP 403"
+    index = json.loads(refusal)["error"]["audit_index"]
+    assert json.loads(refusal)["error"]["code"] == "approval_required"
+    (listed,) = [a for a in json.loads(pending)["approvals"] if a["index"] == index]
+    assert listed["requester"]["subject"] == DEMO_INVESTIGATOR.sub
+    assert json.loads(decided)["audit_index"] > index and decided_status == "HTTP 200"
+    assert approved_status == "HTTP 200"
+    result = json.loads(approved)
+    assert result["audit_index"] > index and result["reads"], approved
+    assert any(r["plate"] == DEMO_PLATE for r in result["reads"])
+    me = json.loads(answers[2])
+    assert (me["sub"], me["roles"]) == (DEMO_INVESTIGATOR.sub, ["investigator"])
+    homicide = {p["code"]: p for p in me["purposes"]}[DEMO_PURPOSE]
+    assert homicide["approval_required"] == ["area"]
