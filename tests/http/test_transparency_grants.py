@@ -25,6 +25,8 @@ from tests.http.search_helpers import bearer, entry, log_size
 from tests.http.test_grants_runtime import CHIEF, OAKLAND, SFPD, grant, setup
 from tests.pg import Databases
 
+FBI = "CA0389900"
+
 RANGE = urlencode(
     {"from": (NOW - timedelta(days=1)).isoformat(), "to": (NOW + timedelta(days=1)).isoformat()}
 )
@@ -62,6 +64,8 @@ async def test_the_pages_say_who_wrote_the_rules(
     index = await page(client, "/transparency")
     assert index_row(index, OAKLAND)[2].endswith("rules signed by the agency")
     assert index_row(index, SFPD)[2].endswith("rules written by the fusion center")
+    # An agency with neither keys nor a rule of its own has no rules to attribute.
+    assert index_row(index, FBI)[2] == "Not shared: no sharing rule of its own"
 
 
 async def test_keys_without_a_valid_grant_say_it_shares_with_no_one(

@@ -18,7 +18,7 @@ from proxy.http.transparency.sections import (
 )
 from proxy.http.transparency.signing_section import signing_mark
 from proxy.oversight.purpose_rules import TwoPersonRules
-from proxy.oversight.signing import Signing
+from proxy.oversight.signing import OPERATOR, Signing
 from proxy.oversight.transparency import CheckpointView
 from proxy.oversight.transparency_flows import Overview, OverviewActivity, OverviewRow, watched
 from proxy.policy.document import Agency
@@ -33,6 +33,11 @@ def _exposure_cell(r: OverviewRow) -> Markup:
     if not r.shares:
         return el("span", "Not applicable: no sharing rule of its own")
     return el("span", "Yes", class_="flag-yes") if r.exposed else el("span", "No", class_="flag-no")
+
+
+def _mark(r: OverviewRow, s: Signing) -> Markup:
+    """Who wrote its rules; not for an agency without keys that shares nothing (no rules)."""
+    return concat() if s.author == OPERATOR and not r.shares else concat(el("br"), signing_mark(s))
 
 
 def _agencies(overview: Overview, signing: Mapping[str, Signing]) -> Markup:
@@ -58,8 +63,7 @@ def _agencies(overview: Overview, signing: Mapping[str, Signing]) -> Markup:
                 f"Shared with {r.recipients} other agencies"
                 if r.shares
                 else "Not shared: no sharing rule of its own",
-                el("br"),
-                signing_mark(signing[r.agency.ori]),
+                _mark(r, signing[r.agency.ori]),
                 data_label=head[2],
             ),
             el("td", _exposure_cell(r), data_label=head[3]),
