@@ -14,7 +14,7 @@ from proxy.grants.changes import grant_changes
 from proxy.grants.draft import draft_grant
 from proxy.grants.effective import Effective, apply_grants
 from proxy.grants.grant import Grant, KeyChange, check_grant, check_key_change
-from proxy.grants.reasons import REASONS, GrantRefused
+from proxy.grants.reasons import PLAIN_REASONS, REASONS, GrantRefused
 from proxy.grants.record import (
     InForce,
     LastGrant,
@@ -27,6 +27,7 @@ from proxy.grants.recorded import policy_as_recorded
 from proxy.grants.signed import SignedText, open_owner_note, text_digest, text_problem
 
 __all__ = [
+    "PLAIN_REASONS",
     "REASONS",
     "Effective",
     "Grant",

@@ -31,3 +31,20 @@ class GrantRefused(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+# The same reasons in plain words, for the public transparency pages (each completes "no valid
+# grant is in force because ..."); tests/grants check that both registries name the same codes.
+PLAIN_REASONS: Final[dict[str, str]] = {
+    "missing": "the fusion center holds no grant from the agency",
+    "invalid": "the grant file is not a readable, well-formed grant",
+    "unsigned": "the grant is not signed with any of the agency's keys",
+    "bad_signature": "the grant's text was changed after the agency signed it",
+    "under_signed": "fewer of the agency's keys signed the grant than it requires",
+    "wrong_owner": "the grant was written for another agency",
+    "wrong_deployment": "the grant was written for another system",
+    "future_dated": "the grant is dated in the future",
+    "expired": "the agency's grant has expired",
+    "rollback": "the grant is older than one the agency already put in force",
+    "keys_changed": "the fusion center's policy names signing keys the agency did not authorise",
+}

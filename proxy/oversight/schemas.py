@@ -230,6 +230,27 @@ class ExigentFlags(_Out):
     reviewed_late: ExigentList
 
 
+class GrantKeyChange(_Out):
+    """A change of an owner's grant keys in the operator's policy (proxy.grants.key_history)."""
+
+    owner: str
+    index: int  # the policy_loaded entry
+    time: str
+    change: str  # added | removed | replaced
+    before: list[str]  # the vkeys the previous load's policy named
+    after: list[str]
+    before_quorum: int
+    after_quorum: int
+    outcome: str  # refused | authorised | registered | restored
+    authorised: bool  # by a <ORI>.keys note signed by a quorum of the keys on record
+
+
+class GrantKeyChanges(_Out):
+    total: int
+    truncated: bool
+    changes: list[GrantKeyChange]
+
+
 class FlagsReport(_Out):
     from_: datetime
     to: datetime
@@ -242,6 +263,7 @@ class FlagsReport(_Out):
     sensitive_location_probes: ProbeFlags
     approvals: ApprovalFlags
     exigent: ExigentFlags
+    grant_key_changes: GrantKeyChanges
 
 
 SCHEMAS: tuple[type[msgspec.Struct], ...] = (

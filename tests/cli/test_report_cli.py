@@ -108,6 +108,7 @@ async def test_csv_sections_open_as_tables(setup: tuple[str, str]):
         "flags: approvals used by more than one search",
         "flags: exigent searches unreviewed (",
         "flags: exigent searches reviewed late (",
+        "flags: grant key changes (",
     ]
     assert [s[0][0][: len(p)] for s, p in zip(sections, prefixes, strict=True)] == prefixes
     assert sections[0][0][0].endswith("2026-03-02T00:00:00Z to 2026-03-05T00:00:00Z, scope all")
@@ -118,6 +119,7 @@ async def test_csv_sections_open_as_tables(setup: tuple[str, str]):
     assert flagged[1][8] == "justification" and flagged[2][0] == "4"
     assert flagged[2][8] == "'=HYPERLINK(deport someone now please)"  # neutralised
     assert sections[2][0][0].startswith("flags: refused (2 in all, 2 unreviewed)")
+    assert sections[-1][1][:4] == ["owner", "index", "time", "change"]
 
 
 async def test_html_is_one_escaped_page(setup: tuple[str, str]):

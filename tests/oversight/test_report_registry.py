@@ -57,3 +57,16 @@ def test_the_cli_offers_every_report() -> None:
     main = (ROOT / "proxy" / "__main__.py").read_text(encoding="utf-8")
     choices = f"choices=({', '.join(repr(n) for n in REPORTS)}, 'all')".replace("'", '"')
     assert choices in main
+
+
+def test_each_flag_part_is_a_field_of_the_flags_report_and_documented() -> None:
+    """proxy.oversight.reports.flag_parts.PARTS is the one list of the flags report's parts in
+    their own modules: each is a FlagsReport field, in report order, and in docs/api.md."""
+    from proxy.oversight.reports.flag_parts import PARTS
+    from proxy.oversight.schemas import FlagsReport
+
+    fields = list(FlagsReport.__struct_fields__)
+    names = [part.name for part in PARTS]
+    assert fields[-len(names) :] == names
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert [n for n in names if f"`{n}`" not in api] == []

@@ -16,6 +16,8 @@ from proxy.http.transparency.sections import (
     sources_section,
     window_nav,
 )
+from proxy.http.transparency.signing_section import signing_section
+from proxy.oversight.signing import Signing
 from proxy.oversight.transparency import AgencyPage, Recipient
 from proxy.oversight.transparency_flows import watched
 from proxy.policy.model import Agency
@@ -252,7 +254,7 @@ def _retention(p: AgencyPage) -> Markup:
     return el("section", el("h2", "Retention"), why, el("p", text) if own else "", id="retention")
 
 
-def render_agency(p: AgencyPage) -> str:
+def render_agency(p: AgencyPage, signing: Signing) -> str:
     a = p.agency
     where = f"{a.kind} agency" + (f", {a.state}" if a.state else "")
     body = concat(
@@ -279,6 +281,7 @@ def render_agency(p: AgencyPage) -> str:
             f"/transparency/{a.ori}", p.days, f"/transparency/{a.ori}/activity.csv?days={p.days}"
         ),
         _exposure(p),
+        signing_section(signing),
         _recipients(p),
         sources_section(a, p.sources),
         _prohibited(p),

@@ -15,7 +15,7 @@ missing.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -27,7 +27,9 @@ from proxy.http.transparency.agency_page import render_agency
 from proxy.http.transparency.index_page import CSP, page
 from proxy.http.transparency.overview_page import render_index as render_index_page
 from proxy.oversight import facts
+from proxy.oversight.key_changes import fetch_key_changes
 from proxy.oversight.purpose_rules import two_person_rules
+from proxy.oversight.signing import Signing, signing_of
 from proxy.oversight.transparency import (
     Activity,
     AgencyPage,
@@ -45,6 +47,8 @@ from proxy.oversight.transparency_flows import (
 from proxy.store.pools import DB_ERRORS
 
 MAX_AGE_S = 60
+# Key changes are listed whatever the activity window: a key swap stays on the owner's page.
+ALWAYS = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
 
 def _html(text: str, status: int = 200, cache: bool = True) -> web.Response:
@@ -90,6 +94,7 @@ def _days(request: web.Request) -> int:
 async def index(request: web.Request) -> web.Response:
     app = request.app
     policy = app[POLICY].current  # one policy object for the whole request
+    statuses = app[POLICY].grant_statuses()  # of the same load: no await in between
     now = app[CLOCK]()
     try:
         days = _days(request)
@@ -105,13 +110,18 @@ async def index(request: web.Request) -> web.Response:
         return _unavailable(request)
     overview = build_overview(policy, now)
     rules = two_person_rules(policy)
-    return _html(render_index_page(overview, activity, _view(cp), policy.version, now, rules))
+    signing = {ori: signing_of(statuses, ori) for ori in policy.agencies}
+    cp_view = _view(cp)
+    return _html(
+        render_index_page(overview, activity, cp_view, policy.version, now, rules, signing)
+    )
 
 
-async def _agency_page(request: web.Request) -> AgencyPage | web.Response:
+async def _agency_page(request: web.Request) -> tuple[AgencyPage, Signing] | web.Response:
     """The page's data, or the error response to send instead."""
     app = request.app
     policy = app[POLICY].current
+    statuses = app[POLICY].grant_statuses()  # of the same load as `policy`: no await between
     now = app[CLOCK]()
     ori = request.match_info["ori"]
     if ori not in policy.agencies:
@@ -132,22 +142,25 @@ async def _agency_page(request: web.Request) -> AgencyPage | web.Response:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 activity: Activity = await fetch_activity(conn, ori, since)
                 cp = await checkpoints.latest(conn)
+                changes = await fetch_key_changes(conn, ori, *ALWAYS)
     except DB_ERRORS:
         return _unavailable(request)
-    return build_page(policy, ori, now, activity, _view(cp), days)
+    signing = signing_of(statuses, ori, tuple(changes))
+    return build_page(policy, ori, now, activity, _view(cp), days), signing
 
 
 async def agency(request: web.Request) -> web.Response:
     found = await _agency_page(request)
-    return _html(render_agency(found)) if isinstance(found, AgencyPage) else found
+    return found if isinstance(found, web.Response) else _html(render_agency(*found))
 
 
 async def agency_csv(request: web.Request) -> web.Response:
     found = await _agency_page(request)
-    if not isinstance(found, AgencyPage):
+    if isinstance(found, web.Response):
         return found
-    response = web.Response(text=activity_csv(found), content_type="text/csv", charset="utf-8")
-    name = f"{found.agency.ori}-last-{found.days}-days.csv"
+    data, _ = found
+    response = web.Response(text=activity_csv(data), content_type="text/csv", charset="utf-8")
+    name = f"{data.agency.ori}-last-{data.days}-days.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = f"public, max-age={MAX_AGE_S}"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -16,7 +16,9 @@ from proxy.http.transparency.sections import (
     refusals_block,
     window_nav,
 )
+from proxy.http.transparency.signing_section import signing_mark
 from proxy.oversight.purpose_rules import TwoPersonRules
+from proxy.oversight.signing import OPERATOR, Signing
 from proxy.oversight.transparency import CheckpointView
 from proxy.oversight.transparency_flows import Overview, OverviewActivity, OverviewRow, watched
 from proxy.policy.model import Agency
@@ -33,7 +35,12 @@ def _exposure_cell(r: OverviewRow) -> Markup:
     return el("span", "Yes", class_="flag-yes") if r.exposed else el("span", "No", class_="flag-no")
 
 
-def _agencies(overview: Overview) -> Markup:
+def _mark(r: OverviewRow, s: Signing) -> Markup:
+    """Who wrote its rules; not for an agency without keys that shares nothing (no rules)."""
+    return concat() if s.author == OPERATOR and not r.shares else concat(el("br"), signing_mark(s))
+
+
+def _agencies(overview: Overview, signing: Mapping[str, Signing]) -> Markup:
     head = [
         "Agency",
         "ORI",
@@ -56,6 +63,7 @@ def _agencies(overview: Overview) -> Markup:
                 f"Shared with {r.recipients} other agencies"
                 if r.shares
                 else "Not shared: no sharing rule of its own",
+                _mark(r, signing[r.agency.ori]),
                 data_label=head[2],
             ),
             el("td", _exposure_cell(r), data_label=head[3]),
@@ -166,6 +174,7 @@ def render_index(
     policy_version: str,
     now: datetime,
     rules: TwoPersonRules,
+    signing: Mapping[str, Signing],
 ) -> str:
     body = concat(
         el("h1", "Who can see automated license plate reader data"),
@@ -177,7 +186,7 @@ def render_index(
             class_="meta",
         ),
         window_nav("/transparency", activity.days),
-        el("section", el("h2", "Agencies"), _agencies(overview), id="agencies"),
+        el("section", el("h2", "Agencies"), _agencies(overview, signing), id="agencies"),
         _reverse(overview),
         _watched_searches(activity, {r.agency.ori: r.agency for r in overview.rows}),
         two_person_section(rules),

@@ -25,6 +25,10 @@
 - `approvals` and `exigent` (SPEC §12): the two-person rule's requests, decisions and uses
   (proxy.oversight.reports.flag_approvals), and exigent searches unreviewed or reviewed late
   (proxy.oversight.reports.flag_exigent).
+- `grant_key_changes` (SPEC §11): changes of an owner's grant keys in the operator's policy,
+  authorised by the owner or not (proxy.oversight.reports.flag_keys).
+
+These last parts, each in its own module, are listed once, in proxy.oversight.reports.flag_parts.
 """
 
 from __future__ import annotations
@@ -48,9 +52,8 @@ from proxy.oversight.period import (
     months,
     scope_label,
 )
-from proxy.oversight.reports.flag_approvals import approval_flags, approval_tables
-from proxy.oversight.reports.flag_exigent import exigent_flags, exigent_tables
 from proxy.oversight.reports.flag_lists import FLAG_HEADER, flag_list, flag_rows
+from proxy.oversight.reports.flag_parts import PARTS
 from proxy.oversight.reports.kind import ReportKind, Table
 from proxy.oversight.schemas import (
     BoilerplateFlags,
@@ -217,8 +220,7 @@ async def flags_report(
         unusual_volume=await _volume(conn, period, scope, options),
         boilerplate=await _boilerplate(conn, range_args, options),
         sensitive_location_probes=await _probes(conn, range_args, options),
-        approvals=await approval_flags(conn, range_args, options),
-        exigent=await exigent_flags(conn, range_args, options),
+        **{part.name: await part.run(conn, range_args, options) for part in PARTS},
     )
 
 
@@ -252,7 +254,9 @@ def _tables(report: FlagsReport) -> list[Table]:
         )
     )
     out.append(_probe_table(report))
-    return [*out, *approval_tables(report.approvals), *exigent_tables(report.exigent)]
+    for part in PARTS:
+        out += part.tables(getattr(report, part.name))
+    return out
 
 
 def _probe_table(report: FlagsReport) -> Table:
@@ -273,7 +277,7 @@ FLAGS = ReportKind(
     summary="Refused, justification-flagged and on-behalf-of searches with review state;"
     " unusual volume; boilerplate justifications; sensitive-location probes; approvals"
     " (pending, denied, never used, by supervisor, reused); exigent searches unreviewed or"
-    " reviewed late",
+    " reviewed late; owners' grant key changes, authorised or not",
     shape=FlagsReport,
     run=flags_report,
     tables=_tables,
