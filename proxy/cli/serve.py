@@ -248,9 +248,10 @@ async def _supervise(
     workers = Workers(spawn, n, metrics_dir)
     workers.start()
     loop = asyncio.get_running_loop()
-    for sig in _SIGNALS:
-        # Each worker shuts down gracefully on the same signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Replacements stop first; then each worker shuts down gracefully on the same signal.
         loop.add_signal_handler(sig, workers.stop, sig)
+    loop.add_signal_handler(signal.SIGHUP, workers.forward, signal.SIGHUP)  # supervision goes on
     try:
         code = await workers.wait()
     finally:

@@ -140,12 +140,16 @@ class Workers:
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
+        self.forward(signum)
+        if not self._live:
+            self._done.set()
+
+    def forward(self, signum: int) -> None:
+        """`signum` to every live worker (SIGHUP: each reloads its policy)."""
         for started, _ in self._live.values():
             proc = started.process
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signum)
-        if not self._live:
-            self._done.set()
 
     async def wait(self) -> int:
         """Until stop() and every worker has exited: the highest exit code."""

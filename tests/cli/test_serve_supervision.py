@@ -80,6 +80,13 @@ async def test_a_killed_worker_is_replaced_while_searches_go_on(
         first = worker_pids(server)
         assert len(first) == 2, server.tail()
         assert (await scrape(metrics_url)).get(RESTARTS) == 0
+        # A SIGHUP reaches every worker (a reload) and leaves the supervision on.
+        os.kill(server.pid, signal.SIGHUP)
+
+        async def reloaded() -> bool:
+            return sum(x.get("trigger") == "sighup" for x in server.log_lines()) >= 2
+
+        await until(reloaded, f"SIGHUP reloaded no worker:\n{server.tail()}")
         async with Load(server.url, users, concurrency=4) as load:
             load.start()
             await until(lambda: _answered(load, 20), "no load before the kill")
