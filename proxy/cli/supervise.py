@@ -2,10 +2,12 @@
 not stopping is replaced on the same port, after a backoff, so searches on the others go on.
 
 The backoff per worker slot starts at INITIAL_BACKOFF_S and doubles with each exit up to
-MAX_BACKOFF_S; a worker that stayed up STABLE_AFTER_S resets it. A worker that dies at start,
-over and over, is thus restarted at most every MAX_BACKOFF_S, and each exit says whether it had
-become ready. The replacement counts itself in `alpr_proxy_worker_restarts_total` as it starts
-(serve.py), so the count lives in the workers' metrics files that the parent's listener reads.
+MAX_BACKOFF_S; a worker that stayed up STABLE_AFTER_S resets it. A replacement that dies at
+start, over and over, is thus restarted at most every MAX_BACKOFF_S, and each exit says whether
+it had become ready. A worker of the first start that fails before it is ready stops the server
+(`serve` exits with its code): a start that cannot succeed is reported, not retried. The
+replacement counts itself in `alpr_proxy_worker_restarts_total` as it starts (serve.py), so the
+count lives in the workers' metrics files that the parent's listener reads.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class Workers:
         self._n = n
         self._metrics_dir = str(metrics_dir)
         self._clock = clock
-        self._live: dict[int, tuple[Started, float]] = {}
+        self._live: dict[int, tuple[Started, float, bool]] = {}
         self._backoff = [Backoff() for _ in range(n)]
         self._pending: dict[int, asyncio.TimerHandle] = {}
         self._stopping = False
@@ -90,7 +92,7 @@ class Workers:
             self._start(slot, replacement=False)
 
     def pids(self) -> list[int | None]:
-        return [started.process.pid for started, _ in self._live.values()]
+        return [started.process.pid for started, _, _ in self._live.values()]
 
     def _start(self, slot: int, replacement: bool) -> None:
         self._pending.pop(slot, None)
@@ -103,7 +105,7 @@ class Workers:
             _log.error("worker %d could not start (%s): retrying in %.1f s", slot, exc, delay)
             self._later(slot, delay)
             return
-        self._live[slot] = (started, self._clock())
+        self._live[slot] = (started, self._clock(), replacement)
         loop = asyncio.get_running_loop()
         loop.add_reader(started.process.sentinel, self._exited, slot)
         if replacement:
@@ -114,13 +116,21 @@ class Workers:
         self._pending[slot] = loop.call_later(delay, self._start, slot, True)
 
     def _exited(self, slot: int) -> None:
-        started, since = self._live.pop(slot)
+        started, since, replacement = self._live.pop(slot)
         proc = started.process
         asyncio.get_running_loop().remove_reader(proc.sentinel)
         proc.join()
         if proc.pid is not None:
             # Drop its live gauges (queue depth, readiness) from the aggregate.
             multiprocess.mark_process_dead(proc.pid, self._metrics_dir)  # type: ignore[no-untyped-call]
+        if not self._stopping and not replacement and not started.is_ready():
+            # A failed first start (it said why in one line) ends the server, as it always
+            # did: only a server that was serving is kept up by replacements.
+            _log.error(
+                "worker %d (pid %s) failed to start (%s): stopping the others",
+                *(slot, proc.pid, describe_exit(proc.exitcode)),
+            )
+            self.stop(signal.SIGTERM)
         if self._stopping:
             self._exitcodes.append(proc.exitcode or 0)
             if not self._live:
@@ -146,7 +156,7 @@ class Workers:
 
     def forward(self, signum: int) -> None:
         """`signum` to every live worker (SIGHUP: each reloads its policy)."""
-        for started, _ in self._live.values():
+        for started, _, _ in self._live.values():
             proc = started.process
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signum)

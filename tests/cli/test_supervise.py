@@ -48,9 +48,9 @@ async def test_a_worker_that_never_gets_ready_is_replaced_with_backoff_until_sto
 
     def spawn(slot: int, replacement: bool) -> Started:
         spawned.append((slot, replacement))
-        proc = ctx.Process(target=sys.exit, args=(3,))  # dies at start, every time
+        proc = ctx.Process(target=sys.exit, args=(3,))  # dies at once, every time
         proc.start()
-        return Started(proc, lambda: False)
+        return Started(proc, lambda: not replacement)  # the first one had served
 
     caplog.set_level(logging.INFO, logger="alpr_proxy")
     workers = Workers(spawn, 1, tmp_path)
@@ -66,5 +66,29 @@ async def test_a_worker_that_never_gets_ready_is_replaced_with_backoff_until_sto
     assert len(spawned) == count
     assert spawned[:3] == [(0, False), (0, True), (0, True)]
     exits = [m for m in caplog.messages if "exited" in m]
-    assert "exited before it was ready (exit code 3): restarting in 0.5 s" in exits[0]
+    assert "exited (exit code 3): restarting in 0.5 s" in exits[0]
     assert "exited before it was ready (exit code 3): restarting in 1.0 s" in exits[1]
+
+
+async def test_a_failed_first_start_stops_the_others_and_is_not_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    spawned: list[tuple[int, bool]] = []
+
+    def spawn(slot: int, replacement: bool) -> Started:
+        spawned.append((slot, replacement))
+        # Slot 0 fails its start (exit 2, as `serve` reports one); slot 1 would serve.
+        proc = (
+            ctx.Process(target=sys.exit, args=(2,))
+            if slot == 0
+            else ctx.Process(target=time.sleep, args=(60,))
+        )
+        proc.start()
+        return Started(proc, lambda: slot == 1)
+
+    workers = Workers(spawn, 2, tmp_path)
+    workers.start()
+    assert await asyncio.wait_for(workers.wait(), 60) == 2
+    assert spawned == [(0, False), (1, False)]
+    assert any("failed to start (exit code 2): stopping the others" in m for m in caplog.messages)
