@@ -14,6 +14,7 @@ from typing import NoReturn
 from proxy import __version__
 from proxy.cli.verify_args import add_remote_arguments  # argparse only
 from proxy.cli.witness import add_witness_parser  # argparse only: no heavy imports
+from proxy.metrics_dir import MetricsDirError, ensure_multiproc_dir
 
 TTL_HELP = (
     "token lifetime: whole seconds (3600), or a number with a unit s, m, h or d "
@@ -210,7 +211,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        ensure_multiproc_dir()  # before any command imports the metrics, which write there
         return _dispatch(args)
+    except MetricsDirError as exc:
+        print(f"alpr-proxy {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the last resort: one line, not a traceback

@@ -41,6 +41,7 @@ from proxy.http.state import (
     VERIFIER,
     WITNESSING,
 )
+from proxy.metrics_dir import MULTIPROC_ENV
 from proxy.oversight import facts
 from proxy.oversight.reports import flag_exigent
 from proxy.reload_peers import ReloadPeers
@@ -212,7 +213,7 @@ async def _metrics_flusher(app: web.Application) -> AsyncIterator[None]:
     """Fold the request path's buffered metrics into prometheus-client every interval (a
     scrape of this process folds them in as well), and once more at shutdown. A worker of
     several also refreshes its live gauges then: the listener is in another process."""
-    refresh = health.refresh_gauges(app) if os.environ.get(metrics.MULTIPROC_ENV) else None
+    refresh = health.refresh_gauges(app) if os.environ.get(MULTIPROC_ENV) else None
 
     async def run() -> None:
         while True:

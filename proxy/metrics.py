@@ -7,12 +7,11 @@ No metric counts withheld reads, by reason or in total: two scrapes around one s
 isolate what it withheld (a plate's days, a visit to a clinic). Those counts live in the audit
 entries and reports, whose readers are authenticated and themselves audited.
 
-Several worker processes (`server.workers > 1`): `serve` points PROMETHEUS_MULTIPROC_DIR at a
-fresh directory before the workers start, prometheus-client then keeps every value in
-per-process files there, and the metrics listener in the workers' parent aggregates all of them
-(counters and histograms add up; each gauge says how in its `multiprocess_mode`).
-prometheus-client's Info type does not work in that mode, so the policy version is an
-info-style gauge (`alpr_proxy_policy_info{version} 1`).
+Several workers (`server.workers > 1`): `serve` points PROMETHEUS_MULTIPROC_DIR at a fresh
+directory before they start; prometheus-client keeps every value in per-process files there,
+which the metrics listener in the workers' parent aggregates (counters and histograms add up;
+each gauge says how in its `multiprocess_mode`). Info does not work in that mode, so the
+policy version is an info-style gauge (`alpr_proxy_policy_info{version} 1`).
 """
 
 from __future__ import annotations
@@ -29,7 +28,9 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from proxy.metrics_dir import MULTIPROC_ENV, ensure_multiproc_dir
+
+ensure_multiproc_dir()  # before the first metric opens its file there
 STARTED_AT = time.time()  # the checkpoint age counts from here until a first success
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -74,8 +75,6 @@ HTTP_SECONDS = Histogram(
 )
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"
-
-
 FLUSH_INTERVAL_S = 1.0
 
 
@@ -249,6 +248,11 @@ def set_policy_version(version: str) -> None:
     POLICY_INFO.labels(version).set(1)
     _policy_version = version
 
+
+WORKER_RESTARTS = Counter(
+    "alpr_proxy_worker_restarts_total", "Workers that exited unexpectedly and were replaced"
+    " (counted by the replacement as it starts).", registry=REGISTRY,
+)  # fmt: skip
 
 # SPEC §12: exigent searches past exigent_review_hours without a supervisor's or oversight's
 # review, in the whole log (proxy.oversight.reports.flag_exigent), recounted by every worker

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy import metrics
 from proxy.cli.serve import prepare_metrics_dir
 from proxy.demo.embedded import free_port
+from proxy.metrics_dir import MULTIPROC_ENV
 from tests.conftest import AUDIENCE, ISSUER, LOG_ORIGIN
 from tests.http.conftest import policy_text
 from tests.pg import Databases
@@ -58,7 +59,7 @@ print(__import__("os").getpid())
 
 
 def _child(tmp: Path, *args: int) -> int:
-    env = {**os.environ, metrics.MULTIPROC_ENV: str(tmp), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, MULTIPROC_ENV: str(tmp), "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, *map(str, args)],
         env=env,
@@ -98,15 +99,15 @@ def test_serve_prepares_an_empty_metrics_directory(tmp_path: Path, monkeypatch):
     stale.write_bytes(b"old")
     keep = tmp_path / "notes.txt"
     keep.write_text("not ours")
-    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
     assert prepare_metrics_dir() == (tmp_path, False)
     assert not stale.exists() and keep.exists()
 
-    monkeypatch.delenv(metrics.MULTIPROC_ENV)
+    monkeypatch.delenv(MULTIPROC_ENV)
     made, created = prepare_metrics_dir()
     try:
         assert created and made.is_dir() and not any(made.iterdir())
-        assert os.environ[metrics.MULTIPROC_ENV] == str(made)
+        assert os.environ[MULTIPROC_ENV] == str(made)
     finally:
         made.rmdir()
 
@@ -159,7 +160,7 @@ async def test_serve_with_two_workers_aggregates_their_metrics(
 ):
     admin_dsn, audit_dsn = await dbs.fresh_audit()
     config, url, metrics_url = _config(tmp_path, dbs, audit_dsn, dev_keys, log_keys[0])
-    drop = {metrics.MULTIPROC_ENV, "ALPR_PROXY_METRICS_LISTEN"}
+    drop = {MULTIPROC_ENV, "ALPR_PROXY_METRICS_LISTEN"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONPATH"] = str(ROOT)
     stderr = tmp_path / "serve.log"

@@ -20,19 +20,20 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
-from multiprocessing.process import BaseProcess
+from collections.abc import AsyncIterator, Callable
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import multiprocess
 
 from proxy import loops, metrics
 from proxy.app import create_app
+from proxy.cli.supervise import Started, Workers
 from proxy.http import badrequest
 from proxy.http.health import refresh_gauges
 from proxy.http.metrics_listener import metrics_app, read_token
 from proxy.logs import configure_logging
+from proxy.metrics_dir import MULTIPROC_ENV
 from proxy.policy.model import PolicyError
 from proxy.settings import Settings, SettingsError, load_settings
 from proxy.store.pools import DatabaseUnavailable, check_databases
@@ -113,7 +114,11 @@ def _metrics_service(
 
 
 def run_worker(
-    settings: Settings, *, reuse_port: bool, metrics_sock: socket.socket | None = None
+    settings: Settings,
+    *,
+    reuse_port: bool,
+    metrics_sock: socket.socket | None = None,
+    on_ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve until a signal. With `metrics_sock`, the metrics listener too (one process)."""
     services = []
@@ -126,11 +131,13 @@ def run_worker(
     api_sock = bind(
         settings.server.host, settings.server.port, "server.port", reuse_port=reuse_port
     )
-    loops.run(_serve_app(app, api_sock, settings))
+    loops.run(_serve_app(app, api_sock, settings, on_ready))
     _log.info("stopped")
 
 
-async def _serve_app(app: web.Application, sock: socket.socket, settings: Settings) -> None:
+async def _serve_app(
+    app: web.Application, sock: socket.socket, settings: Settings, on_ready: Callable[[], None]
+) -> None:
     """web.run_app's work, but a start that fails still closes what it had opened (run_app
     leaves that to the loop's shutdown, which logs a traceback per open pool)."""
     runner = badrequest.api_runner(app, settings.server)
@@ -141,6 +148,7 @@ async def _serve_app(app: web.Application, sock: socket.socket, settings: Settin
     try:
         await runner.setup()  # every resource opened, then the policy in force recorded
         await web.SockSite(runner, sock).start()
+        on_ready()
         await stop.wait()
     finally:
         await runner.cleanup()  # drains requests, then closes what setup opened
@@ -153,15 +161,15 @@ def prepare_metrics_dir() -> tuple[Path, bool]:
     removed from it), else a new temporary directory. Workers are spawned, so they import
     prometheus-client after the variable is set, which is what switches it to files.
     """
-    given = os.environ.get(metrics.MULTIPROC_ENV)
+    given = os.environ.get(MULTIPROC_ENV)
     if given:
         path = Path(given)
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for stale in path.glob("*.db"):
             stale.unlink()
         return path, False
     path = Path(tempfile.mkdtemp(prefix="alpr-proxy-metrics-"))
-    os.environ[metrics.MULTIPROC_ENV] = str(path)
+    os.environ[MULTIPROC_ENV] = str(path)
     return path, True
 
 
@@ -170,10 +178,12 @@ def _fail(exc: BaseException) -> int:
     return 2
 
 
-def _worker_main(config: str) -> None:
+def _worker_main(config: str, replacement: bool, ready: EventType) -> None:
     configure_logging()
+    if replacement:
+        metrics.WORKER_RESTARTS.inc()  # in this worker's metrics file, which the parent reads
     try:
-        run_worker(load_settings(config), reuse_port=True)
+        run_worker(load_settings(config), reuse_port=True, on_ready=ready.set)
     except _START_ERRORS as exc:
         sys.exit(_fail(exc))
 
@@ -185,8 +195,8 @@ def serve(config: str) -> int:
         token = read_token(settings.metrics.bearer_token_file)
         if settings.server.workers > 1:
             return _serve_workers(config, settings, token)
-        if os.environ.get(metrics.MULTIPROC_ENV):
-            _log.warning("%s is set but workers = 1: unset it", metrics.MULTIPROC_ENV)
+        if os.environ.get(MULTIPROC_ENV):
+            _log.warning("%s is set but workers = 1: unset it", MULTIPROC_ENV)
         create_app(settings)  # config, policy and keys, before any port is bound
         metrics_sock = bind(*settings.metrics.address, "metrics.listen")
         run_worker(settings, reuse_port=False, metrics_sock=metrics_sock)
@@ -220,59 +230,33 @@ def _serve_workers(config: str, settings: Settings, token: bytes | None) -> int:
 async def _supervise(
     config: str, n: int, metrics_sock: socket.socket, token: bytes | None, metrics_dir: Path
 ) -> int:
-    """Run the workers and, meanwhile, the one metrics listener that adds up all of them.
-    The server runs with all its workers or not at all: when one exits, the others stop."""
+    """Run the workers, replacing any that exits (proxy.cli.supervise), and meanwhile the one
+    metrics listener that adds up all of them. A signal first stops the replacements."""
     runner = await _site(metrics_app(token=token, multiproc_dir=str(metrics_dir)), metrics_sock)
     ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=_worker_main, args=(config,), name=f"alpr-proxy-worker-{i}")
-        for i in range(n)
-    ]
-    for p in procs:
-        p.start()
-    stopping = False
 
-    def forward(signum: int) -> None:
-        # Each worker shuts down gracefully on the same signal (aiohttp's run_app handles it).
-        nonlocal stopping
-        stopping = True
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signum)
+    def spawn(slot: int, replacement: bool) -> Started:
+        ready = ctx.Event()
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(config, replacement, ready),
+            name=f"alpr-proxy-worker-{slot}",
+        )
+        proc.start()
+        return Started(proc, ready.is_set)
 
+    workers = Workers(spawn, n, metrics_dir)
+    workers.start()
     loop = asyncio.get_running_loop()
-    for sig in _SIGNALS:
-        loop.add_signal_handler(sig, forward, sig)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Replacements stop first; then each worker shuts down gracefully on the same signal.
+        loop.add_signal_handler(sig, workers.stop, sig)
+    loop.add_signal_handler(signal.SIGHUP, workers.forward, signal.SIGHUP)  # supervision goes on
     try:
-        async for exited in _exits(procs):
-            if not stopping:
-                _log.error(
-                    "worker %s exited (%s): stopping the others", exited.pid, exited.exitcode
-                )
-                forward(signal.SIGTERM)
-            if exited.pid is not None:
-                # Drop its live gauges (queue depth, readiness) from the aggregate.
-                multiprocess.mark_process_dead(exited.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
+        code = await workers.wait()
     finally:
         for sig in _SIGNALS:
             loop.remove_signal_handler(sig)
         await runner.cleanup()
     _log.info("stopped")
-    return max((p.exitcode or 0) for p in procs)
-
-
-async def _exits(procs: Sequence[BaseProcess]) -> AsyncIterator[BaseProcess]:
-    """Each process as it exits (its sentinel becomes readable), reaped."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Queue[BaseProcess] = asyncio.Queue()
-
-    def on_exit(p: BaseProcess) -> None:
-        loop.remove_reader(p.sentinel)
-        done.put_nowait(p)
-
-    for p in procs:
-        loop.add_reader(p.sentinel, on_exit, p)
-    for _ in procs:
-        p = await done.get()
-        p.join()
-        yield p
+    return code
