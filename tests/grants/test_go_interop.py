@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,9 +10,9 @@ import pytest
 
 from proxy.__main__ import main
 from proxy.grants import check_grant
+from tests.gobuild import build_go
 from tests.grants.grant_env import NOW, ORIGIN, UNION, grant_text
 from tests.grants.note_ref import RefKey
-from tests.witness.test_witness_go_interop import GOPATH
 
 SOURCE = Path(__file__).parent / "go" / "grantnote.go"
 CHIEF, CLERK = RefKey("unioncity.example.gov/chief"), RefKey("unioncity.example.gov/clerk")
@@ -22,17 +20,7 @@ CHIEF, CLERK = RefKey("unioncity.example.gov/chief"), RefKey("unioncity.example.
 
 @pytest.fixture(scope="module")
 def grantnote(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("go") is None:
-        pytest.skip("no Go toolchain on this machine")
-    if not (GOPATH / "src/golang.org/x/mod/sumdb/note").is_dir():
-        pytest.skip("golang.org/x/mod is not installed (Debian: golang-golang-x-mod-dev)")
-    out = tmp_path_factory.mktemp("go")
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(GOPATH), "GOCACHE": str(out / "c")}
-    subprocess.run(
-        ["go", "build", "-o", str(out / "grantnote"), str(SOURCE)],
-        env=env, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return out / "grantnote"
+    return build_go(SOURCE, tmp_path_factory.mktemp("go"))
 
 
 def go(binary: Path, *args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:

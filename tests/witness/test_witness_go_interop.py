@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from proxy.audit.note import Signer, sign_checkpoint
 from proxy.witness.signer import WitnessSigner
+from tests.gobuild import build_go
 from tests.witness import c2sp_ref as ref
 from tests.witness.conftest import (
     FIXED_TIME,
@@ -28,23 +27,12 @@ from tests.witness.conftest import (
     write_config,
 )
 
-GOPATH = Path("/usr/share/gocode")
 SOURCE = Path(__file__).parent / "go" / "interop.go"
 
 
 @pytest.fixture(scope="module")
 def interop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("go") is None:
-        pytest.skip("no Go toolchain on this machine")
-    if not (GOPATH / "src/golang.org/x/mod/sumdb/note").is_dir():
-        pytest.skip("golang.org/x/mod is not installed (Debian: golang-golang-x-mod-dev)")
-    out = tmp_path_factory.mktemp("go")
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(GOPATH), "GOCACHE": str(out / "c")}
-    subprocess.run(
-        ["go", "build", "-o", str(out / "interop"), str(SOURCE)],
-        env=env, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return out / "interop"
+    return build_go(SOURCE, tmp_path_factory.mktemp("go"))
 
 
 def go(binary: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
