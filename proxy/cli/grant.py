@@ -18,6 +18,7 @@ Errors are one line on stderr; unreadable input and bad arguments exit 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,26 @@ def _deployment(args: argparse.Namespace, fallback: str | None = None) -> str:
     if fallback is not None:
         return fallback
     raise UsageError("give --deployment ORIGIN or --config FILE (its log.origin)")
+
+
+# SPEC §11's `grant draft` takes no deployment: without --deployment, --config or the log origin's
+# environment variable, the draft names this placeholder, which no proxy's origin matches, so a
+# grant signed without editing it is refused (wrong_deployment) rather than misapplied.
+UNKNOWN_DEPLOYMENT = "EDIT-ME: this proxy's log origin ([log] origin)"
+
+
+def _draft_deployment(args: argparse.Namespace) -> str:
+    if args.deployment or args.config:
+        return _deployment(args)
+    origin = os.environ.get("ALPR_PROXY_LOG_ORIGIN", "").strip()
+    if origin:
+        return origin
+    print(
+        "alpr-proxy grant draft: no --deployment, --config or ALPR_PROXY_LOG_ORIGIN: edit the"
+        " deployment line before signing",
+        file=sys.stderr,
+    )
+    return UNKNOWN_DEPLOYMENT
 
 
 def _list(text: str | None) -> list[str]:
@@ -96,7 +117,7 @@ def draft(args: argparse.Namespace) -> int:
         kinds=kinds,
         states=states,
         purposes=_list(args.purposes) or ["*"],
-        deployment=_deployment(args),
+        deployment=_draft_deployment(args),
         issued=issued,
         expires=issued + timedelta(days=args.days),
     )

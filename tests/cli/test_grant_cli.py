@@ -10,6 +10,7 @@ import pytest
 
 from proxy.__main__ import main
 from proxy.audit.verify import Verifier
+from proxy.cli.grant import UNKNOWN_DEPLOYMENT
 from tests.grants.grant_env import ORIGIN, UNION, grant_text, policy_text
 from tests.grants.note_ref import RefKey
 
@@ -68,10 +69,12 @@ def test_draft_names_todays_matching_agencies_by_ori(
         "--deployment", ORIGIN, "--kinds", "federal", "--states", "*",
     )  # fmt: skip
     assert tomllib.loads(text)["sharing"][0]["to_agencies"] == ["DOJFBI000"]  # not ICE
-    code, _, err = run(
+    # SPEC §11's invocation, no deployment given: a placeholder no origin matches, and a warning.
+    code, text, err = run(
         capsysbinary, "grant", "draft", "--policy", str(files["policy"]), "--owner", UNION
     )
-    assert code == 2 and "--deployment" in err
+    assert code == 0 and "edit the deployment line" in err
+    assert tomllib.loads(text)["deployment"] == UNKNOWN_DEPLOYMENT != ORIGIN
     code, _, err = run(
         capsysbinary, "grant", "draft", "--policy", str(files["policy"]), "--owner", UNION,
         "--deployment", ORIGIN, "--kinds", "fedral",
@@ -175,3 +178,13 @@ def test_sign_refuses_what_is_not_a_grant(files: dict[str, Path], capsysbinary: 
         capsysbinary, "grant", "sign", "--key", str(files["chief"]), str(files["grant"])
     )
     assert (code, out) == (1, "") and "to_kinds" in err
+
+
+def test_draft_takes_the_log_origin_from_its_environment_variable(
+    files: dict[str, Path], capsysbinary: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALPR_PROXY_LOG_ORIGIN", ORIGIN)
+    code, text, err = run(
+        capsysbinary, "grant", "draft", "--policy", str(files["policy"]), "--owner", UNION
+    )
+    assert (code, err) == (0, "") and tomllib.loads(text)["deployment"] == ORIGIN
