@@ -8,10 +8,10 @@ by ``proxy.grants.effective``."""
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from proxy.grants.reasons import GrantRefused
 from proxy.grants.signed import SignedText, open_owner_note
@@ -22,6 +22,20 @@ from proxy.policy.grant_body import (
     parse_key_change_body,
 )
 from proxy.policy.model import PolicyError
+
+
+class _Named(Protocol):
+    """What a grant and a key change both say: whose, for which log, issued when."""
+
+    @property
+    def owner(self) -> str: ...
+    @property
+    def deployment(self) -> str: ...
+    @property
+    def issued(self) -> datetime: ...
+
+
+_Body = TypeVar("_Body", bound=_Named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +70,26 @@ def _names(owner: str, origin: str, said_owner: str, said_origin: str) -> None:
         )
 
 
-def check_grant(
-    data: bytes, owner: str, keys: Sequence[str], quorum: int, origin: str, now: datetime
-) -> Grant:
-    """The grant, if validly signed and in its validity window now; else GrantRefused."""
-    signed = open_owner_note(data, keys, quorum)
+def _body(
+    parse: Callable[[dict[str, Any]], _Body], text: str, owner: str, origin: str, now: datetime
+) -> _Body:
+    """A signed text's body, parsed, naming this owner and deployment, and issued by now."""
     try:
-        body = parse_grant_body(_toml(signed.text))
+        body = parse(_toml(text))
     except PolicyError as exc:
         raise _fields(exc) from None
     _names(owner, origin, body.owner, body.deployment)
     if body.issued > now:
         raise GrantRefused("future_dated", f"issued {body.issued.isoformat()}, later than now")
+    return body
+
+
+def check_grant(
+    data: bytes, owner: str, keys: Sequence[str], quorum: int, origin: str, now: datetime
+) -> Grant:
+    """The grant, if validly signed and in its validity window now; else GrantRefused."""
+    signed = open_owner_note(data, keys, quorum)
+    body = _body(parse_grant_body, signed.text, owner, origin, now)
     if body.expires <= now:
         raise GrantRefused("expired", f"expired {body.expires.isoformat()}")
     return Grant(body, signed)
@@ -78,11 +100,4 @@ def check_key_change(
 ) -> KeyChange:
     """A key change signed by a quorum of the keys on record (``keys``, ``quorum``)."""
     signed = open_owner_note(data, keys, quorum)
-    try:
-        body = parse_key_change_body(_toml(signed.text))
-    except PolicyError as exc:
-        raise _fields(exc) from None
-    _names(owner, origin, body.owner, body.deployment)
-    if body.issued > now:
-        raise GrantRefused("future_dated", f"issued {body.issued.isoformat()}, later than now")
-    return KeyChange(body, signed)
+    return KeyChange(_body(parse_key_change_body, signed.text, owner, origin, now), signed)
