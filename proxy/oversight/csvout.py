@@ -83,6 +83,12 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return out.getvalue()
 
 
+def attribute_rows(items: Iterable[Any], header: Sequence[str]) -> list[list[Any]]:
+    """One row per item: its attributes named by ``header``, in order (reports whose CSV columns
+    are the fields of their list entries)."""
+    return [[getattr(item, name) for name in header] for item in items]
+
+
 def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 

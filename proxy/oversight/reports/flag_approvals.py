@@ -24,6 +24,7 @@ import asyncpg
 import orjson
 
 from proxy.audit.canonical import timestamp
+from proxy.oversight.csvout import attribute_rows
 from proxy.oversight.derived import on_behalf_of_ori
 from proxy.oversight.period import IN_RANGE, FlagOptions
 from proxy.oversight.reports.kind import Table
@@ -178,11 +179,7 @@ _DECISION_HEADER = (
 
 
 def _decision_rows(decisions: DecisionList) -> list[list[Any]]:
-    return [
-        [d.index, d.request, d.time, d.agency, d.subject, d.verdict, d.note, d.requester,
-         d.valid_until, d.expired]
-        for d in decisions.entries
-    ]  # fmt: skip
+    return attribute_rows(decisions.entries, _DECISION_HEADER)
 
 
 def _count(title: str, total: int, truncated: bool) -> str:

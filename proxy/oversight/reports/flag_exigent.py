@@ -21,6 +21,7 @@ import orjson
 
 from proxy import metrics
 from proxy.audit.canonical import timestamp
+from proxy.oversight.csvout import attribute_rows
 from proxy.oversight.period import IN_RANGE, FlagOptions
 from proxy.oversight.reports.kind import Table
 from proxy.oversight.schemas import ExigentFlags, ExigentList, ExigentSearch
@@ -116,11 +117,7 @@ _HEADER = (
 
 
 def _rows(found: ExigentList) -> list[list[Any]]:
-    return [
-        [s.index, s.time, s.agency, s.subject, s.purpose, s.justification, s.due, s.overdue,
-         s.review_index, s.reviewed_at]
-        for s in found.entries
-    ]  # fmt: skip
+    return attribute_rows(found.entries, _HEADER)
 
 
 def exigent_tables(flags: ExigentFlags) -> list[Table]:
