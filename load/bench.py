@@ -861,6 +861,17 @@ def _mix(text: str) -> Mix:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def write_report(out: Path, name: str, workers: int, report: dict[str, Any], text: str) -> Path:
+    """``out``/``name``-<start time>-w<workers>.{json,md}; returns the path without suffix."""
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = report["started_at"][:19].replace(":", "").replace("-", "")
+    base = out / f"{name}-{stamp}-w{workers}"
+    base.with_suffix(".json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    base.with_suffix(".md").write_text(text)
+    return base
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__.split("\n")[0])
     p.add_argument("--reads", type=int, default=200_000, help="reads to seed")
@@ -912,12 +923,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.cleanup()
         shutil.rmtree(work, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = report["started_at"][:19].replace(":", "").replace("-", "")
-    base = out / f"bench-{stamp}-w{args.workers}"
-    base.with_suffix(".json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    base.with_suffix(".md").write_text(markdown(report))
+    base = write_report(args.out, "bench", args.workers, report, markdown(report))
     print(summary(report))
     print(f"\nreport: {base}.md, {base}.json")
     return 0

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 
 from load import bench
 from load.loadgen import SearchTemplate, search_specs, write_spec
@@ -285,12 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wb.cleanup()
         shutil.rmtree(work, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = report["started_at"][:19].replace(":", "").replace("-", "")
-    base = out / f"witness-{stamp}-w{args.workers}"
-    base.with_suffix(".json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    base.with_suffix(".md").write_text(markdown(report))
+    base = bench.write_report(args.out, "witness", args.workers, report, markdown(report))
     print(markdown(report))
     print(f"report: {base}.md, {base}.json")
     return 0
